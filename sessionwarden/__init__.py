@@ -1,0 +1,34 @@
+"""SessionWarden: expiring, revocable, observable sessions on Redis.
+
+>>> from sessionwarden import SessionManager, Settings
+>>> mgr = SessionManager.from_url("redis://localhost:6379/0", settings=Settings())
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    InvalidAlertAction,
+    SessionLimitExceeded,
+    SessionWardenError,
+    StoreUnavailable,
+)
+from .manager import AsyncSessionManager, SessionManager
+from .models import CreatedSession, Device, Event, Session, SessionView, UserSummary
+from .settings import DetectionSettings, Settings
+
+__all__ = [
+    "AsyncSessionManager",
+    "CreatedSession",
+    "DetectionSettings",
+    "Device",
+    "Event",
+    "InvalidAlertAction",
+    "Session",
+    "SessionLimitExceeded",
+    "SessionManager",
+    "SessionView",
+    "SessionWardenError",
+    "Settings",
+    "StoreUnavailable",
+    "UserSummary",
+]

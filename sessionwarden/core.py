@@ -1,0 +1,590 @@
+"""Every operation of the library as a sans-I/O generator (see `protocol`).
+
+Each operation: check and clean its input (a ``ValueError`` naming the argument before anything
+is sent), run one atomic script on the user's slot, then, in at most one more round trip,
+write the global keys (event stream, expiry index, user directory) with idempotent commands.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .codec import (
+    CorruptRecord,
+    device_from_record,
+    event_fields,
+    events_from_entries,
+    pairs,
+    session_from_fields,
+    session_view,
+    split_device_record,
+    text,
+)
+from .detection import (
+    Finding,
+    LiveSession,
+    LoginFacts,
+    PreviousLogin,
+    device_mismatch_finding,
+    evaluate_login,
+    revoked_token_finding,
+)
+from .devices import device_class_key, fingerprint, parse_user_agent
+from .errors import InvalidAlertAction, SessionLimitExceeded, SessionWardenError
+from .geo import GeoResolver
+from .keys import KeySchema, UserKeys, split_session_id
+from .models import CreatedSession, Device, Event, Session, SessionView, UserSummary, from_ms
+from .protocol import Batch, Command, Eval, Op, ScriptError
+from .sanitize import (
+    MAX_DEVICE_ID_LENGTH,
+    clean_text,
+    require_email,
+    require_ip,
+    require_user_id,
+)
+from .settings import Settings
+from .tokens import new_rand, new_token, parse_token
+
+log = logging.getLogger("sessionwarden")
+
+MAX_DEVICES_PER_USER = 50
+MAX_LIST = 10_000
+MAX_ACTOR_LENGTH = 64
+MAX_REASON_LENGTH = 200
+SYSTEM_ACTOR = "sessionwarden"
+OWNER_ACTOR = "account-owner"
+
+
+def _bounded_limit(limit: object, name: str = "limit") -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIST:
+        raise ValueError(f"{name}: must be an integer from 1 to {MAX_LIST}, got {limit!r}")
+    return limit
+
+
+def _coordinate(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _float_or_none(value: str) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+class Core:
+    """Operations over one `Settings`; holds no connection and does no I/O."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] | None = None) -> None:
+        self.settings = settings
+        self.keys = KeySchema(settings.key_prefix)
+        self._clock = clock
+        secret = settings.secret
+        assert isinstance(secret, bytes)
+        self._fp_key = hmac.new(secret, b"sessionwarden/fingerprint", hashlib.sha256).digest()
+        self._action_key = hmac.new(secret, b"sessionwarden/alert-action", hashlib.sha256).digest()
+        self.geo = GeoResolver(settings.mmdb_path)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _now_arg(self) -> str:
+        """The caller's clock for scripts ('' = the Redis server's own clock)."""
+        return "" if self._clock is None else str(int(self._clock() * 1000))
+
+    def _now_ms(self) -> int:
+        return int((self._clock or time.time)() * 1000)
+
+    def _xadd(self, type_: str, user_id: str, session_id: str | None, severity: str,
+              at_ms: int, details: dict[str, Any]) -> Command:
+        return Command((
+            "XADD", self.keys.events, "MAXLEN", "~", self.settings.event_stream_maxlen, "*",
+            *event_fields(type_, user_id, session_id, severity, at_ms, details),
+        ))
+
+    def _finding_event(self, finding: Finding, user_id: str, session_id: str | None,
+                       at_ms: int) -> Command:
+        return self._xadd(finding.type, user_id, session_id, finding.severity, at_ms,
+                          finding.details)
+
+    def _expired_commands(self, user_id: str, tag: str, rands: list[str],
+                          at_ms: int) -> list[Command]:
+        """Report sessions a script found expired (it removed them from the index: once)."""
+        commands: list[Command] = []
+        for rand in rands:
+            session_id = tag + rand
+            commands.append(Command(("ZREM", self.keys.expiry_index, session_id)))
+            commands.append(self._xadd("session_expired", user_id, session_id, "info", at_ms,
+                                       {"reason": "idle or absolute timeout"}))
+        return commands
+
+    def _user_keys(self, user_id: str) -> UserKeys:
+        return self.keys.for_user(require_user_id(user_id))
+
+    @staticmethod
+    def _actor(actor: object) -> str:
+        if actor is not None and not isinstance(actor, str):
+            raise TypeError(f"actor: expected str, got {type(actor).__name__}")
+        return clean_text(actor, MAX_ACTOR_LENGTH) or "app"
+
+    @staticmethod
+    def _reason(reason: object) -> str | None:
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(f"reason: expected str, got {type(reason).__name__}")
+        return clean_text(reason, MAX_REASON_LENGTH)
+
+    def _user_agent(self, user_agent: object) -> str:
+        if user_agent is not None and not isinstance(user_agent, str):
+            raise TypeError(f"user_agent: expected str, got {type(user_agent).__name__}")
+        return clean_text(user_agent, self.settings.max_user_agent_length) or ""
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def create_session(
+        self, user_id: str, *, user_agent: str | None, ip: str, country: str | None = None,
+        city: str | None = None, device_id: str | None = None, email: str | None = None,
+    ) -> Op[CreatedSession]:
+        s = self.settings
+        uk = self._user_keys(user_id)
+        ip = require_ip(ip)
+        ua = self._user_agent(user_agent)
+        mail = require_email(email) if email is not None else ""
+        if device_id is not None and not isinstance(device_id, str):
+            raise TypeError(f"device_id: expected str, got {type(device_id).__name__}")
+        device_id = clean_text(device_id, MAX_DEVICE_ID_LENGTH)
+        place = self.geo.locate(ip, country_hint=country, city_hint=city)
+        info = parse_user_agent(ua)
+        fp = fingerprint(self._fp_key, info, device_id)
+        rand = new_rand()
+        session_id = uk.tag + rand
+        token, token_hash = new_token(session_id)
+        device_json = json.dumps(
+            {"l": info.label, "b": info.browser, "o": info.os, "k": info.device_class,
+             "ip": ip, "cc": place.country or ""},
+            separators=(",", ":"), ensure_ascii=False,
+        )
+        burst_ms = int(s.detection.burst_window.total_seconds() * 1000)
+        try:
+            reply = yield Eval("create", (uk.record, uk.index, uk.devices, uk.logins), (
+                uk.base, rand, user_id, token_hash, self._now_arg(), s.idle_ms, s.absolute_ms,
+                s.max_sessions, "deny" if s.on_limit == "deny" else "evict", s.tombstone_ms,
+                s.history_ms, fp, device_class_key(self._fp_key, info), device_json, ip,
+                place.country or "", place.network, place.city or "",
+                _coordinate(place.lat), _coordinate(place.lon), mail, burst_ms,
+                MAX_DEVICES_PER_USER,
+            ))
+        except ScriptError as exc:
+            raise SessionWardenError(f"cannot create a session for this user: {exc}") from None
+        status, now = text(reply[0]), int(reply[1])
+        if status == "denied":
+            expired = [text(m) for m in reply[2]]
+            if expired:
+                yield Batch(tuple(self._expired_commands(user_id, uk.tag, expired, now)))
+            raise SessionLimitExceeded(user_id, s.max_sessions)
+
+        expiry = int(reply[2])
+        expired = [text(m) for m in reply[3]]
+        evicted = [text(m) for m in reply[4]]
+        live_flat = [text(v) for v in reply[11]]
+        facts = LoginFacts(
+            session_id=session_id, at_ms=now, device=info, fingerprint=fp,
+            known_device=bool(int(reply[5])), devices_before=int(reply[6]), place=place, ip=ip,
+            country_known=bool(int(reply[7])), countries_before=int(reply[8]),
+            previous=self._previous_login(text(reply[9])), logins_in_window=int(reply[10]),
+            live=tuple(
+                LiveSession(uk.tag + live_flat[i], live_flat[i + 1] or None, live_flat[i + 2],
+                            int(float(live_flat[i + 3])))
+                for i in range(0, len(live_flat) - 3, 4)
+            ),
+        )
+        login_details = {
+            "ip": ip, "country": place.country, "network": place.network, "city": place.city,
+            "device": info.label, "browser": info.browser, "os": info.os,
+            "device_class": info.device_class, "fingerprint": fp,
+        }
+        commands: list[Command] = [
+            Command(("ZADD", self.keys.expiry_index, expiry, session_id)),
+            Command(("ZADD", self.keys.directory, 0, user_id)),
+            Command(("ZADD", self.keys.recent_users, now, user_id)),
+            self._xadd("login", user_id, session_id, "info", now, login_details),
+        ]
+        for victim in evicted:
+            commands.append(Command(("ZREM", self.keys.expiry_index, uk.tag + victim)))
+            commands.append(self._xadd(
+                "session_evicted", user_id, uk.tag + victim, "info", now,
+                {"actor": SYSTEM_ACTOR, "reason": f"session limit ({s.max_sessions}) reached: "
+                 "the least recently active session made way for a new sign-in",
+                 "new_session_id": session_id},
+            ))
+        commands.extend(self._expired_commands(user_id, uk.tag, expired, now))
+        commands.extend(self._finding_event(f, user_id, session_id, now)
+                        for f in evaluate_login(facts, s.detection))
+        yield Batch(tuple(commands))
+        session = Session(
+            session_id=session_id, user_id=user_id, created_at=from_ms(now),
+            last_active_at=from_ms(now), expires_at=from_ms(expiry),
+            absolute_expires_at=from_ms(now + s.absolute_ms), ip=ip, country=place.country,
+            network=place.network, city=place.city, fingerprint=fp,
+        )
+        return CreatedSession(session_id=session_id, token=token, session=session)
+
+    @staticmethod
+    def _previous_login(raw: str) -> PreviousLogin | None:
+        parts = raw.split("|")
+        if len(parts) != 5 or not parts[0].isdigit():
+            return None
+        return PreviousLogin(int(parts[0]), _float_or_none(parts[1]), _float_or_none(parts[2]),
+                             parts[3] or None, parts[4])
+
+    def validate_session(
+        self, token: object, *, ip: str | None = None, user_agent: str | None = None
+    ) -> Op[Session | None]:
+        s = self.settings
+        if ip is not None:
+            ip = require_ip(ip)
+        ua = self._user_agent(user_agent)
+        parsed = parse_token(token)
+        if parsed is None:
+            return None
+        rules = s.detection
+        info = parse_user_agent(ua) if ua else None
+        class_key = ""
+        if info is not None and rules.enabled("device_mismatch"):
+            class_key = device_class_key(self._fp_key, info)
+        uk = self.keys.for_tag(parsed.tag)
+        try:
+            reply = yield Eval(
+                "validate", (uk.session(parsed.rand), uk.index, uk.record,
+                             uk.tombstone(parsed.rand)),
+                (parsed.rand, parsed.secret_hash, self._now_arg(), s.idle_ms, s.touch_ms,
+                 class_key, "1" if rules.bind_to_device else "0", s.tombstone_ms),
+            )
+        except ScriptError as exc:
+            log.warning("session %s skipped: %s", parsed.session_id, exc)
+            return None
+        status, now = text(reply[0]), int(reply[1])
+        if status == "none":
+            return None
+        if status == "expired":
+            yield Batch(tuple(self._expired_commands(text(reply[2]), parsed.tag,
+                                                     [parsed.rand], now)))
+            return None
+        if status == "revoked":
+            revoked_ms, _, reason = text(reply[2]).partition("|")
+            finding = revoked_token_finding(
+                rules, reason=reason, revoked_ms=int(revoked_ms), at_ms=now, ip=ip,
+                device=info.label if info else None,
+            )
+            if finding:
+                yield self._finding_event(finding, text(reply[3]), parsed.session_id, now)
+            return None
+        user_id = text(reply[2])
+        session = Session(
+            session_id=parsed.session_id, user_id=user_id, created_at=from_ms(int(reply[3])),
+            last_active_at=from_ms(int(reply[4])),
+            expires_at=from_ms(min(int(reply[4]) + s.idle_ms, int(reply[5]))),
+            absolute_expires_at=from_ms(int(reply[5])), ip=text(reply[6]),
+            country=text(reply[7]) or None, network=text(reply[8]) or "public",
+            city=text(reply[9]) or None, fingerprint=text(reply[10]),
+        )
+        if status in ("mismatch", "mismatch_revoked"):
+            revoked = status == "mismatch_revoked"
+            label = info.label if info else "Unknown/Unknown"
+            commands = [self._finding_event(
+                device_mismatch_finding(rules, device=label, ip=ip, revoked=revoked),
+                user_id, parsed.session_id, now)]
+            if revoked:
+                commands.append(Command(("ZREM", self.keys.expiry_index, parsed.session_id)))
+                commands.append(self._xadd(
+                    "session_revoked", user_id, parsed.session_id, "info", now,
+                    {"actor": SYSTEM_ACTOR, "reason": "device_mismatch (bind_to_device)"}))
+            yield Batch(tuple(commands))
+            if revoked:
+                return None
+        return session
+
+    def revoke_session(
+        self, user_id: str, session_id: str, *, actor: str | None = None,
+        reason: str | None = None,
+    ) -> Op[bool]:
+        uk = self._user_keys(user_id)
+        parts = split_session_id(session_id)
+        if parts is None:
+            raise ValueError("session_id: not a session id of this library")
+        actor_, reason_ = self._actor(actor), self._reason(reason)
+        if parts[0] != uk.tag:
+            return False  # a well-formed id of another user's session: nothing of this user's
+        rand = parts[1]
+        reply = yield Eval("revoke", (uk.session(rand), uk.index, uk.tombstone(rand)),
+                           (rand, self._now_arg(), self.settings.tombstone_ms,
+                            reason_ or "revoked"))
+        outcome, now = int(reply[0]), int(reply[1])
+        if outcome == -1:
+            yield Batch(tuple(self._expired_commands(user_id, uk.tag, [rand], now)))
+        if outcome != 1:
+            return False
+        yield Batch((
+            Command(("ZREM", self.keys.expiry_index, session_id)),
+            self._xadd("session_revoked", user_id, session_id, "info", now,
+                       {"actor": actor_, "reason": reason_, "ip": text(reply[2]),
+                        "fingerprint": text(reply[3])}),
+        ))
+        return True
+
+    def revoke_all_sessions(
+        self, user_id: str, *, except_token: str | None = None, actor: str | None = None,
+        reason: str | None = None,
+    ) -> Op[int]:
+        """Revoke every session; ``except_token`` keeps its session only if the token is valid
+        for this user (an invalid or foreign token keeps nothing)."""
+        uk = self._user_keys(user_id)
+        actor_, reason_ = self._actor(actor), self._reason(reason)
+        keep = parse_token(except_token) if except_token is not None else None
+        keep_rand, keep_hash = ("", b"")
+        if keep is not None and keep.tag == uk.tag:
+            keep_rand, keep_hash = keep.rand, keep.secret_hash
+        reply = yield Eval("revoke_all", (uk.index,), (
+            uk.base, self._now_arg(), self.settings.idle_ms, self.settings.tombstone_ms,
+            reason_ or "revoked", keep_rand, keep_hash,
+        ))
+        now = int(reply[0])
+        revoked = [text(m) for m in reply[1]]
+        expired = [text(m) for m in reply[2]]
+        commands = self._expired_commands(user_id, uk.tag, expired, now)
+        for rand in revoked:
+            commands.append(Command(("ZREM", self.keys.expiry_index, uk.tag + rand)))
+            commands.append(self._xadd(
+                "session_revoked", user_id, uk.tag + rand, "info", now,
+                {"actor": actor_, "reason": reason_, "all": True,
+                 "kept_current": bool(int(reply[3]))}))
+        if commands:
+            yield Batch(tuple(commands))
+        return len(revoked)
+
+    def get_active_sessions(
+        self, user_id: str, *, current_token: str | None = None
+    ) -> Op[list[SessionView]]:
+        uk = self._user_keys(user_id)
+        current = parse_token(current_token) if current_token is not None else None
+        reply = yield Eval("list", (uk.index, uk.devices),
+                           (uk.base, self._now_arg(), self.settings.idle_ms))
+        now = int(reply[0])
+        devices: dict[str, dict[str, Any]] = {}
+        flat_devices = reply[2]
+        for i in range(0, len(flat_devices) - 1, 2):
+            fp = text(flat_devices[i])
+            try:
+                devices[fp] = split_device_record(flat_devices[i + 1])[2]
+            except CorruptRecord as exc:
+                log.warning("user %s: skipped corrupt device %s: %s", uk.tag, fp, exc)
+        views: list[SessionView] = []
+        flat_sessions = reply[1]
+        for i in range(0, len(flat_sessions) - 1, 2):
+            session_id = uk.tag + text(flat_sessions[i])
+            try:
+                session = session_from_fields(session_id, user_id, pairs(flat_sessions[i + 1]),
+                                              idle_ms=self.settings.idle_ms)
+            except CorruptRecord as exc:
+                log.warning("skipped corrupt session: %s", exc)
+                continue
+            views.append(session_view(
+                session, devices.get(session.fingerprint),
+                current=current is not None and current.session_id == session_id,
+                now=from_ms(now),
+            ))
+        expired = [text(m) for m in reply[3]]
+        if expired:
+            yield Batch(tuple(self._expired_commands(user_id, uk.tag, expired, now)))
+        return views
+
+    # -- users, devices, events ------------------------------------------------------------
+
+    def users(self, prefix: str = "", *, limit: int = 50) -> Op[list[str]]:
+        """User ids in lexical order, starting with ``prefix`` ("" = all)."""
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix: expected str, got {type(prefix).__name__}")
+        limit = _bounded_limit(limit)
+        if len(prefix.encode("utf-8", "surrogatepass")) > 256:
+            raise ValueError("prefix: longer than a user id can be (256 bytes)")
+        low = "[" + prefix if prefix else "-"
+        high = "[" + prefix + "\U0010ffff" if prefix else "+"
+        reply = yield Command(("ZRANGEBYLEX", self.keys.directory, low, high, "LIMIT", 0, limit))
+        return [text(m) for m in reply]
+
+    def recent_users(self, *, limit: int = 50) -> Op[list[UserSummary]]:
+        """Users by most recent sign-in, newest first."""
+        limit = _bounded_limit(limit)
+        reply = yield Command(("ZREVRANGE", self.keys.recent_users, 0, limit - 1, "WITHSCORES"))
+        return [UserSummary(text(m), from_ms(int(float(score)))) for m, score in reply]
+
+    def known_devices(self, user_id: str) -> Op[list[Device]]:
+        """The user's devices, most recently seen first (corrupt records skipped and logged)."""
+        uk = self._user_keys(user_id)
+        reply = yield Command(("HGETALL", uk.devices))
+        found = []
+        for fp, raw in (reply.items() if isinstance(reply, dict) else pairs(reply).items()):
+            try:
+                found.append(device_from_record(text(fp), raw))
+            except CorruptRecord as exc:
+                log.warning("user %s: skipped corrupt device: %s", uk.tag, exc)
+        return sorted(found, key=lambda d: d.last_seen_at, reverse=True)
+
+    def user_email(self, user_id: str) -> Op[str | None]:
+        uk = self._user_keys(user_id)
+        reply = yield Command(("HGET", uk.record, "em"))
+        return text(reply) or None
+
+    def recent_events(self, limit: int = 100) -> Op[list[Event]]:
+        """The newest events first."""
+        limit = _bounded_limit(limit)
+        reply = yield Command(("XREVRANGE", self.keys.events, "+", "-", "COUNT", limit))
+        return events_from_entries(reply)
+
+    def events_after(self, after: str = "0-0", *, limit: int = 100,
+                     block_ms: int | None = None) -> Op[list[Event]]:
+        """Events newer than stream id ``after``, oldest first; ``block_ms`` waits for some
+        (keep it below the socket timeout)."""
+        limit = _bounded_limit(limit)
+        if not isinstance(after, str) or not (after == "$" or _is_stream_id(after)):
+            raise ValueError(f"after: not a stream id: {clean_text(str(after), 40)!r}")
+        args: tuple[Any, ...] = ("XREAD", "COUNT", limit)
+        if block_ms is not None:
+            if not isinstance(block_ms, int) or not 0 < block_ms <= 60_000:
+                raise ValueError("block_ms: must be from 1 to 60000")
+            args += ("BLOCK", block_ms)
+        reply = yield Command((*args, "STREAMS", self.keys.events, after))
+        if not reply:
+            return []
+        streams = reply.items() if isinstance(reply, dict) else reply
+        for _name, entries in streams:
+            return events_from_entries(entries[0] if _nested(entries) else entries)
+        return []
+
+    # -- expiry sweep (run by the daemon) --------------------------------------------------
+
+    def sweep_expired(self, *, limit: int = 500) -> Op[int]:
+        """Check up to ``limit`` sessions whose expiry lower bound has passed: report the dead
+        ones as ``session_expired`` (exactly once) and move live ones to their real expiry."""
+        limit = _bounded_limit(limit)
+        now = self._now_ms()
+        if self._clock is None:
+            seconds, micros = (yield Command(("TIME",)))
+            now = int(seconds) * 1000 + int(micros) // 1000
+        due = yield Command(("ZRANGEBYSCORE", self.keys.expiry_index, "-inf", now,
+                             "LIMIT", 0, limit))
+        checks: list[tuple[str, UserKeys, str]] = []
+        for member in due:
+            session_id = text(member)
+            parts = split_session_id(session_id)
+            if parts is None:
+                checks.append((session_id, self.keys.for_tag("-"), ""))
+                continue
+            checks.append((session_id, self.keys.for_tag(parts[0]), parts[1]))
+        valid = [c for c in checks if c[2]]
+        replies = (yield Batch(tuple(
+            Eval("sweep", (uk.session(rand), uk.index, uk.tombstone(rand), uk.record),
+                 (rand, self._now_arg(), self.settings.idle_ms))
+            for _, uk, rand in valid
+        ))) if valid else []
+        commands: list[Command] = [
+            Command(("ZREM", self.keys.expiry_index, sid)) for sid, _, rand in checks if not rand
+        ]
+        expired = 0
+        for (session_id, _uk, _rand), reply in zip(valid, replies, strict=True):
+            if isinstance(reply, Exception):
+                log.warning("sweep of %s failed: %s", session_id, reply)
+                continue
+            status = text(reply[0])
+            if status == "alive":
+                commands.append(Command(("ZADD", self.keys.expiry_index, "XX", int(reply[2]),
+                                         session_id)))
+                continue
+            commands.append(Command(("ZREM", self.keys.expiry_index, session_id)))
+            if status == "expired":
+                expired += 1
+                commands.append(self._xadd("session_expired", text(reply[2]), session_id,
+                                           "info", int(reply[1]),
+                                           {"reason": "idle or absolute timeout"}))
+        if commands:
+            yield Batch(tuple(commands))
+        return expired
+
+    # -- "this wasn't me" links ------------------------------------------------------------
+
+    def create_alert_action(self, event_id: str, *, scope: str = "session") -> Op[str]:
+        """A signed, single-use, expiring token for a "not you? revoke" link about one event.
+
+        ``scope="session"`` revokes the flagged session, ``"all"`` every session of the user.
+        """
+        if scope not in ("session", "all"):
+            raise ValueError("scope: must be 'session' or 'all'")
+        if not isinstance(event_id, str) or not _is_stream_id(event_id):
+            raise ValueError("event_id: not a stream id")
+        reply = yield Command(("XRANGE", self.keys.events, event_id, event_id))
+        events = events_from_entries(reply)
+        if not events:
+            raise ValueError(f"event_id: no such event {event_id}")
+        event = events[0]
+        expires = self._now_ms() + int(self.settings.alert_action_ttl.total_seconds() * 1000)
+        payload = json.dumps(
+            [event.id, event.user_id, event.session_id or "", scope, expires,
+             secrets.token_urlsafe(12)], separators=(",", ":"), ensure_ascii=False,
+        ).encode("utf-8")
+        body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode("ascii")
+        return f"{body}.{self._sign(body)}"
+
+    def _sign(self, body: str) -> str:
+        mac = hmac.new(self._action_key, body.encode("ascii"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+    def revoke_from_alert(self, action_token: object) -> Op[int]:
+        """Use a "this wasn't me" token: revokes what it names (actor ``account-owner``),
+        records an ``alert_action_used`` audit event, and returns how many sessions ended.
+        Raises `InvalidAlertAction` for a malformed, forged, expired or already used token."""
+        if not isinstance(action_token, str) or len(action_token) > 2048:
+            raise InvalidAlertAction("malformed action token")
+        body, _, signature = action_token.partition(".")
+        if not body or not hmac.compare_digest(signature.encode(), self._sign(body).encode()):
+            raise InvalidAlertAction("action token is malformed or forged")
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            event_id, user_id, session_id, scope, expires, nonce = json.loads(raw)
+            expires = int(expires)
+        except (ValueError, TypeError) as exc:
+            raise InvalidAlertAction(f"action token payload unreadable: {exc}") from None
+        now = self._now_ms()
+        if now >= expires:
+            raise InvalidAlertAction("action token has expired")
+        first_use = yield Command(("SET", self.keys.used_action(str(nonce)), event_id, "NX",
+                                   "PX", expires - now))
+        if not first_use:
+            raise InvalidAlertAction("action token was already used")
+        reason = f"account owner reported alert {event_id}"
+        if scope == "all" or not session_id:
+            count = yield from self.revoke_all_sessions(user_id, actor=OWNER_ACTOR, reason=reason)
+        else:
+            count = int((yield from self.revoke_session(user_id, session_id, actor=OWNER_ACTOR,
+                                                       reason=reason)))
+        yield self._xadd("alert_action_used", user_id, session_id or None, "info", now,
+                         {"actor": OWNER_ACTOR, "event_id": event_id, "scope": scope,
+                          "revoked": count})
+        return count
+
+
+def _is_stream_id(value: str) -> bool:
+    ms, dash, seq = value.partition("-")
+    return len(value) <= 41 and ms.isdigit() and (not dash or seq.isdigit())
+
+
+def _nested(entries: Any) -> bool:
+    """redis-py RESP2 XREAD replies nest entries one level deeper than RESP3 ones."""
+    return bool(entries) and isinstance(entries[0], list) and bool(entries[0]) and isinstance(
+        entries[0][0], list | tuple)
+

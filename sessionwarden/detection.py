@@ -1,0 +1,187 @@
+"""Suspicious-login rules: pure functions over facts the store scripts return (no I/O).
+
+The create script reads the user's history (known devices, countries, previous login place,
+recent logins, live sessions) in the same atomic call that records the login, so the rules cost
+no extra round trip. Rules that describe a *state* (shared account, login burst) fire when a
+login makes the state true, not on every login while it stays true: one incident, one alert.
+Every finding carries ``reason``, a sentence an on-call human can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .devices import DeviceInfo
+from .geo import Place, country_name, haversine_km
+from .settings import DetectionSettings
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousLogin:
+    at_ms: int
+    lat: float | None
+    lon: float | None
+    country: str | None
+    ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    session_id: str
+    country: str | None
+    fingerprint: str
+    last_active_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFacts:
+    """Everything the rules know about one login (the new session is in ``live``)."""
+
+    session_id: str
+    at_ms: int
+    device: DeviceInfo
+    fingerprint: str
+    known_device: bool
+    devices_before: int
+    place: Place
+    ip: str
+    country_known: bool
+    countries_before: int
+    previous: PreviousLogin | None
+    logins_in_window: int
+    live: tuple[LiveSession, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    type: str
+    severity: str
+    details: dict[str, Any]
+
+
+def _country(code: str | None) -> str:
+    return f"{country_name(code) or code} ({code})" if code else "an unknown place"
+
+
+def _finding(rules: DetectionSettings, rule: str, **details: Any) -> Finding:
+    return Finding(rule, rules.severities[rule], details)
+
+
+def evaluate_login(facts: LoginFacts, rules: DetectionSettings) -> list[Finding]:
+    """The findings of one login, in a stable order (at most one per rule)."""
+    found: list[Finding] = []
+    label = facts.device.label
+    if rules.enabled("new_device") and not facts.known_device and facts.devices_before >= 1:
+        found.append(_finding(
+            rules, "new_device", device=label, browser=facts.device.browser, os=facts.device.os,
+            known_devices=facts.devices_before,
+            reason=f"first sign-in from {label} ({facts.device.browser}, {facts.device.os}); "
+                   f"the account has {facts.devices_before} other known device(s)",
+        ))
+    country = facts.place.country
+    if (rules.enabled("new_country") and country and not facts.country_known
+            and facts.countries_before >= 1):
+        found.append(_finding(
+            rules, "new_country", country=country, ip=facts.ip,
+            known_countries=facts.countries_before,
+            reason=f"first sign-in from {_country(country)}; the account had signed in from "
+                   f"{facts.countries_before} other country(ies) before",
+        ))
+    travel = _impossible_travel(facts, rules)
+    if travel:
+        found.append(travel)
+    found.extend(_shared_account(facts, rules))
+    if rules.enabled("login_burst") and facts.logins_in_window == rules.burst_logins + 1:
+        minutes = rules.burst_window.total_seconds() / 60
+        found.append(_finding(
+            rules, "login_burst", logins=facts.logins_in_window, window_minutes=minutes,
+            reason=f"{facts.logins_in_window} sign-ins within {minutes:g} minutes "
+                   f"(more than {rules.burst_logins}): credential stuffing or a shared login",
+        ))
+    return found
+
+
+def _impossible_travel(facts: LoginFacts, rules: DetectionSettings) -> Finding | None:
+    prev, here = facts.previous, facts.place
+    if not rules.enabled("impossible_travel") or prev is None:
+        return None
+    if None in (prev.lat, prev.lon, here.lat, here.lon):
+        return None
+    if prev.country and prev.country == here.country and not here.precise:
+        return None  # two readings of one country's centroid say nothing about travel
+    km = haversine_km(prev.lat, prev.lon, here.lat, here.lon)  # type: ignore[arg-type]
+    if km < rules.impossible_travel_min_km:
+        return None
+    hours = max(facts.at_ms - prev.at_ms, 0) / 3_600_000
+    speed = km / hours if hours > 0 else float("inf")
+    if speed <= rules.impossible_travel_kmh:
+        return None
+    shown_speed = "instantly" if speed == float("inf") else f"at {speed:,.0f} km/h"
+    return _finding(
+        rules, "impossible_travel", from_country=prev.country, to_country=here.country,
+        from_ip=prev.ip, to_ip=facts.ip, distance_km=round(km), hours=round(hours, 2),
+        speed_kmh=None if speed == float("inf") else round(speed),
+        reason=f"sign-in from {_country(here.country)} {hours * 60:.0f} min after one from "
+               f"{_country(prev.country)}: {km:,.0f} km, {shown_speed} "
+               f"(limit {rules.impossible_travel_kmh:,.0f} km/h)",
+    )
+
+
+def _shared_account(facts: LoginFacts, rules: DetectionSettings) -> list[Finding]:
+    if not rules.enabled("shared_account"):
+        return []
+    others = [s for s in facts.live if s.session_id != facts.session_id]
+    mine = next((s for s in facts.live if s.session_id == facts.session_id), None)
+    if mine is None:
+        return []
+    window_ms = rules.shared_window.total_seconds() * 1000
+
+    def countries(sessions: list[LiveSession]) -> set[str]:
+        return {s.country for s in sessions if s.country}
+
+    def devices(sessions: list[LiveSession]) -> set[str]:
+        return {s.fingerprint for s in sessions if facts.at_ms - s.last_active_ms <= window_ms}
+
+    before_c, after_c = countries(others), countries([*others, mine])
+    before_d, after_d = devices(others), devices([*others, mine])
+    if len(after_c) >= rules.shared_countries > len(before_c):
+        names = ", ".join(sorted(after_c))
+        return [_finding(
+            rules, "shared_account", countries=sorted(after_c), devices=len(after_d),
+            reason=f"live sessions in {len(after_c)} countries at once ({names})",
+        )]
+    if len(after_d) >= rules.shared_devices > len(before_d):
+        minutes = window_ms / 60000
+        return [_finding(
+            rules, "shared_account", countries=sorted(after_c), devices=len(after_d),
+            reason=f"{len(after_d)} different devices active within {minutes:g} minutes",
+        )]
+    return []
+
+
+def revoked_token_finding(
+    rules: DetectionSettings, *, reason: str, revoked_ms: int, at_ms: int, ip: str | None,
+    device: str | None,
+) -> Finding | None:
+    if not rules.enabled("revoked_token_used"):
+        return None
+    minutes = max(at_ms - revoked_ms, 0) / 60000
+    return _finding(
+        rules, "revoked_token_used", revoked_reason=reason, ip=ip, device=device,
+        minutes_since_revocation=round(minutes, 1),
+        reason=f"a token of a session {reason.replace('_', ' ')} {minutes:.0f} min ago was "
+               f"presented from {ip or 'an unknown address'} ({device or 'unknown device'}): "
+               "the token was copied",
+    )
+
+
+def device_mismatch_finding(
+    rules: DetectionSettings, *, device: str, ip: str | None, revoked: bool
+) -> Finding:
+    action = "; the session was revoked (bind_to_device)" if revoked else ""
+    return _finding(
+        rules, "device_mismatch", device=device, ip=ip, revoked=revoked,
+        reason=f"the session's token was presented by a different kind of device ({device}) "
+               f"from {ip or 'an unknown address'}{action}",
+    )

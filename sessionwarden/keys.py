@@ -1,0 +1,99 @@
+"""The Redis key schema, in one place (mirrored in docs/redis-schema.md).
+
+All keys of one user share the Redis Cluster hash tag ``{<tag>}``, where the tag is a hash of
+the user id: user ids are never spliced into key names, so ids such as ``a:b``, ``{a}`` or ``*``
+can neither collide with each other nor inject key syntax. Global keys (user directory, expiry
+index, event stream, used alert actions) live outside any user's slot and are only ever written
+with idempotent commands after the per-user script has run.
+
+A session id is ``<tag><rand>``: the tag says which slot holds the session, so validating a
+token needs no lookup, and the random part names the session inside that slot.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+
+TAG_LEN = 16  # 96 bits of SHA-256, base64url
+RAND_LEN = 11  # 64 bits, base64url; unique within one user's slot
+SESSION_ID_LEN = TAG_LEN + RAND_LEN
+SESSION_ID_RE = re.compile(rf"^[A-Za-z0-9_-]{{{SESSION_ID_LEN}}}$")
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def user_tag(user_id: str) -> str:
+    """The hash tag of a user: 96 bits of SHA-256 of the UTF-8 user id, base64url."""
+    return b64(hashlib.sha256(user_id.encode("utf-8")).digest()[:12])
+
+
+def split_session_id(session_id: str) -> tuple[str, str] | None:
+    """``(tag, rand)`` of a well-formed session id, ``None`` for anything else."""
+    if not isinstance(session_id, str) or not SESSION_ID_RE.match(session_id):
+        return None
+    return session_id[:TAG_LEN], session_id[TAG_LEN:]
+
+
+@dataclass(frozen=True, slots=True)
+class UserKeys:
+    """Keys of one user's slot. ``base`` is the prefix scripts append ``s:<rand>`` to."""
+
+    tag: str
+    base: str
+
+    @property
+    def record(self) -> str:  # hash: id, email, last login, countries seen (c:XX)
+        return self.base + "u"
+
+    @property
+    def index(self) -> str:  # zset: session rand -> last activity (ms)
+        return self.base + "i"
+
+    @property
+    def devices(self) -> str:  # hash: fingerprint -> device JSON, fingerprint:1 -> first seen
+        return self.base + "d"
+
+    @property
+    def logins(self) -> str:  # zset: recent login times, for the login-burst rule
+        return self.base + "l"
+
+    def session(self, rand: str) -> str:  # hash, PEXPIREAT = its own expiry
+        return self.base + "s:" + rand
+
+    def tombstone(self, rand: str) -> str:  # string "<ms>|<reason>|<token hash>", PX tombstone_ttl
+        return self.base + "x:" + rand
+
+
+@dataclass(frozen=True, slots=True)
+class KeySchema:
+    prefix: str
+
+    def for_user(self, user_id: str) -> UserKeys:
+        return self.for_tag(user_tag(user_id))
+
+    def for_tag(self, tag: str) -> UserKeys:
+        return UserKeys(tag=tag, base=f"{self.prefix}:{{{tag}}}:")
+
+    @property
+    def directory(self) -> str:  # zset, all scores 0: user ids in lexical order (prefix search)
+        return f"{self.prefix}:users"
+
+    @property
+    def recent_users(self) -> str:  # zset: user id -> last login (ms)
+        return f"{self.prefix}:users:recent"
+
+    @property
+    def expiry_index(self) -> str:  # zset: session id -> lower bound of its expiry (ms)
+        return f"{self.prefix}:exp"
+
+    @property
+    def events(self) -> str:  # stream of Event records
+        return f"{self.prefix}:events"
+
+    def used_action(self, nonce: str) -> str:  # string, PX = remaining action lifetime
+        return f"{self.prefix}:aa:{nonce}"

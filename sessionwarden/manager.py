@@ -1,0 +1,265 @@
+"""The public faces: `SessionManager` (blocking) and `AsyncSessionManager` (asyncio).
+
+Both run the same `Core` operations; they differ only in how a request reaches Redis. Methods
+of `AsyncSessionManager` return coroutines (``await mgr.create_session(...)``).
+
+Failure policy: any connection error or timeout becomes `StoreUnavailable` (fail closed). The
+client is built with short socket timeouts and retries only *connecting*, never a command that
+may have run: a retried create could make two sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import redis
+import redis.asyncio as aioredis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from .core import Core
+from .errors import StoreUnavailable
+from .models import CreatedSession, Device, Event, Session, SessionView, UserSummary
+from .protocol import Batch, Command, Eval, Op, Request, ScriptError
+from .scripts import SCRIPTS
+from .settings import Settings
+
+R = TypeVar("R")
+_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+def _client_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.socket_timeout,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2,
+                       supported_errors=(redis.ConnectionError,)),
+        "retry_on_timeout": False,
+        "decode_responses": False,
+        "health_check_interval": 30,
+    }
+
+
+def _check_client(client: Any) -> None:
+    kwargs = client.get_connection_kwargs() if hasattr(client, "get_connection_kwargs") else {}
+    if kwargs.get("decode_responses"):
+        raise ValueError("client: must be created with decode_responses=False "
+                         "(token hashes are stored as raw bytes)")
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"Redis unavailable: {type(exc).__name__}: {exc}")
+
+
+class _Facade(Generic[R]):
+    """The API, written once. ``_run`` executes an operation: directly (sync) or as a
+    coroutine (async)."""
+
+    def __init__(self, client: Any, settings: Settings | None = None, *,
+                 clock: Callable[[], float] | None = None) -> None:
+        """``client``: a redis-py client (``decode_responses=False``). ``clock``: seconds since
+        the epoch, for tests and simulations only; by default scripts use the Redis server's
+        clock so every app server agrees on "now"."""
+        _check_client(client)
+        self.client = client
+        self.settings = settings or Settings()
+        self.core = Core(self.settings, clock=clock)
+
+    def _run(self, op: Op[Any]) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def create_session(self, user_id: str, *, user_agent: str | None, ip: str,
+                       country: str | None = None, city: str | None = None,
+                       device_id: str | None = None, email: str | None = None) -> CreatedSession:
+        """Start a session. Raises ``ValueError`` for a bad ``user_id``/``ip``/``email``
+        (nothing written) and `SessionLimitExceeded` with ``on_limit="deny"``. Text arguments
+        (user agent, city, device id) are cleaned and bounded; an invalid country hint is
+        ignored in favour of the offline lookup."""
+        return self._run(self.core.create_session(
+            user_id, user_agent=user_agent, ip=ip, country=country, city=city,
+            device_id=device_id, email=email))
+
+    def validate_session(self, token: object, *, ip: str | None = None,
+                         user_agent: str | None = None) -> Session | None:
+        """The live session of ``token`` (touching it at most once per touch interval), or
+        ``None`` for any token that is not valid, of any type or shape."""
+        return self._run(self.core.validate_session(token, ip=ip, user_agent=user_agent))
+
+    def revoke_session(self, user_id: str, session_id: str, *, actor: str | None = None,
+                       reason: str | None = None) -> bool:
+        """End one session; ``False`` when it was not live. ``ValueError`` for a malformed id."""
+        return self._run(self.core.revoke_session(user_id, session_id, actor=actor,
+                                                  reason=reason))
+
+    def revoke_all_sessions(self, user_id: str, *, except_token: str | None = None,
+                            actor: str | None = None, reason: str | None = None) -> int:
+        """End every session of the user except the one of ``except_token`` (when that token is
+        valid for this user); returns how many ended."""
+        return self._run(self.core.revoke_all_sessions(
+            user_id, except_token=except_token, actor=actor, reason=reason))
+
+    def get_active_sessions(self, user_id: str, *,
+                            current_token: str | None = None) -> list[SessionView]:
+        """Live sessions, most recently active first, in one round trip."""
+        return self._run(self.core.get_active_sessions(user_id, current_token=current_token))
+
+    def recent_events(self, limit: int = 100) -> list[Event]:
+        return self._run(self.core.recent_events(limit))
+
+    def events_after(self, after: str = "0-0", *, limit: int = 100,
+                     block_ms: int | None = None) -> list[Event]:
+        return self._run(self.core.events_after(after, limit=limit, block_ms=block_ms))
+
+    def users(self, prefix: str = "", *, limit: int = 50) -> list[str]:
+        return self._run(self.core.users(prefix, limit=limit))
+
+    def recent_users(self, *, limit: int = 50) -> list[UserSummary]:
+        return self._run(self.core.recent_users(limit=limit))
+
+    def known_devices(self, user_id: str) -> list[Device]:
+        return self._run(self.core.known_devices(user_id))
+
+    def user_email(self, user_id: str) -> str | None:
+        return self._run(self.core.user_email(user_id))
+
+    def sweep_expired(self, *, limit: int = 500) -> int:
+        return self._run(self.core.sweep_expired(limit=limit))
+
+    def create_alert_action(self, event_id: str, *, scope: str = "session") -> str:
+        return self._run(self.core.create_alert_action(event_id, scope=scope))
+
+    def revoke_from_alert(self, action_token: str) -> int:
+        return self._run(self.core.revoke_from_alert(action_token))
+
+
+def _script_error(exc: redis.ResponseError) -> ScriptError | None:
+    message = str(exc)
+    return ScriptError(message) if message.startswith("SW") else None
+
+
+class SessionManager(_Facade[Any]):
+    """Blocking manager over ``redis.Redis`` (thread-safe: redis-py pools connections)."""
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings | None = None, *,
+                 clock: Callable[[], float] | None = None) -> SessionManager:
+        settings = settings or Settings()
+        return cls(redis.Redis.from_url(url, **_client_options(settings)), settings, clock=clock)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _run(self, op: Op[Any]) -> Any:
+        try:
+            request = next(op)
+            while True:
+                try:
+                    reply = self._execute(request)
+                except ScriptError as exc:
+                    request = op.throw(exc)
+                else:
+                    request = op.send(reply)
+        except StopIteration as done:
+            return done.value
+
+    def _execute(self, request: Request) -> Any:
+        try:
+            if isinstance(request, Command):
+                return self.client.execute_command(*request.args)
+            if isinstance(request, Eval):
+                return self._eval(request)
+            pipe = self.client.pipeline(transaction=False)
+            for item in request.items:
+                _queue(pipe, item)
+            replies = _checked(request, pipe.execute(raise_on_error=False))
+            return [self._eval(item) if _noscript(reply) else reply
+                    for item, reply in zip(request.items, replies, strict=True)]
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+
+    def _eval(self, request: Eval) -> Any:
+        script = SCRIPTS[request.script]
+        args = (len(request.keys), *request.keys, *request.args)
+        try:
+            try:
+                return self.client.evalsha(script.sha, *args)
+            except redis.exceptions.NoScriptError:
+                self.client.script_load(script.source)
+                return self.client.evalsha(script.sha, *args)
+        except redis.ResponseError as exc:
+            raise _script_error(exc) or exc from exc
+
+
+class AsyncSessionManager(_Facade[Any]):
+    """asyncio manager over ``redis.asyncio.Redis``; every method returns a coroutine."""
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings | None = None, *,
+                 clock: Callable[[], float] | None = None) -> AsyncSessionManager:
+        settings = settings or Settings()
+        return cls(aioredis.Redis.from_url(url, **_client_options(settings)), settings,
+                   clock=clock)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def _run(self, op: Op[Any]) -> Any:  # type: ignore[override]
+        try:
+            request = next(op)
+            while True:
+                try:
+                    reply = await self._execute(request)
+                except ScriptError as exc:
+                    request = op.throw(exc)
+                else:
+                    request = op.send(reply)
+        except StopIteration as done:
+            return done.value
+
+    async def _execute(self, request: Request) -> Any:
+        try:
+            if isinstance(request, Command):
+                return await self.client.execute_command(*request.args)
+            if isinstance(request, Eval):
+                return await self._eval(request)
+            pipe = self.client.pipeline(transaction=False)
+            for item in request.items:
+                _queue(pipe, item)
+            replies = _checked(request, await pipe.execute(raise_on_error=False))
+            return [await self._eval(item) if _noscript(reply) else reply
+                    for item, reply in zip(request.items, replies, strict=True)]
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+
+    async def _eval(self, request: Eval) -> Any:
+        script = SCRIPTS[request.script]
+        args = (len(request.keys), *request.keys, *request.args)
+        try:
+            try:
+                return await self.client.evalsha(script.sha, *args)
+            except redis.exceptions.NoScriptError:
+                await self.client.script_load(script.source)
+                return await self.client.evalsha(script.sha, *args)
+        except redis.ResponseError as exc:
+            raise _script_error(exc) or exc from exc
+
+
+def _queue(pipe: Any, item: Eval | Command) -> None:
+    if isinstance(item, Command):
+        pipe.execute_command(*item.args)
+    else:
+        script = SCRIPTS[item.script]
+        pipe.evalsha(script.sha, len(item.keys), *item.keys, *item.args)
+
+
+def _noscript(reply: Any) -> bool:
+    return isinstance(reply, redis.exceptions.NoScriptError)
+
+
+def _checked(batch: Batch, replies: list[Any]) -> list[Any]:
+    """Raise the first error of a plain command; script errors stay in place for the op."""
+    for item, reply in zip(batch.items, replies, strict=True):
+        if isinstance(reply, Exception) and isinstance(item, Command):
+            raise reply
+    return replies

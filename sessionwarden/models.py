@@ -1,0 +1,121 @@
+"""What the library hands back: plain frozen records, safe to show and to serialise.
+
+None of them holds a token or a token hash; ``CreatedSession.token`` is the one exception and
+exists only in the return value of ``create_session``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def ago(then: datetime, now: datetime) -> str:
+    """``just now``, ``2 min ago``, ``5 hours ago``, ``3 days ago`` (never negative)."""
+    seconds = max(0, int((now - then).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''} ago"
+    days = seconds // 86400
+    return f"{days} day{'s' if days != 1 else ''} ago"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A validated session, as ``validate_session`` returns it."""
+
+    session_id: str
+    user_id: str
+    created_at: datetime
+    last_active_at: datetime
+    expires_at: datetime  # min(last activity + idle timeout, absolute deadline)
+    absolute_expires_at: datetime
+    ip: str  # the address the session was created from
+    country: str | None
+    network: str  # public | private | loopback | link-local | reserved | multicast | unspecified
+    city: str | None
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedSession:
+    session_id: str
+    token: str = field(repr=False)  # give to the client (cookie); never stored or logged
+    session: Session
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """A live session as the console and an account page show it."""
+
+    session_id: str
+    user_id: str
+    device: str  # "Mac/Chrome"
+    browser: str  # "Chrome 119"
+    os: str  # "macOS 10"
+    device_class: str  # desktop | phone | tablet | bot | unknown
+    ip: str
+    country: str | None
+    city: str | None
+    network: str
+    place: str  # city, else country name, else "Private network" / "Unknown location"
+    created_at: datetime
+    last_active_at: datetime
+    expires_at: datetime
+    current: bool
+    label: str  # "Mac/Chrome — San Francisco — Active 2 min ago"
+    fingerprint: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("created_at", "last_active_at", "expires_at"):
+            data[name] = data[name].isoformat()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of the event stream. ``id`` is the stream id (``<ms>-<seq>``)."""
+
+    id: str
+    type: str
+    user_id: str
+    session_id: str | None
+    severity: str
+    at: datetime
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A device the user has signed in from (one per fingerprint)."""
+
+    fingerprint: str
+    label: str
+    browser: str
+    os: str
+    device_class: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    last_ip: str
+    last_country: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserSummary:
+    user_id: str
+    last_login_at: datetime | None

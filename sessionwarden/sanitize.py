@@ -1,0 +1,107 @@
+"""Input checks and display-text cleaning, applied before anything is stored.
+
+Attacker-controlled strings (user agent, city, country hint, device id) end up in a terminal
+console and in emails, so control characters and terminal escape sequences are removed *before*
+storage, and lengths are bounded so one request cannot bloat Redis. Arguments the application
+controls (user id, IP, email) are validated instead: a bad one raises ``ValueError`` naming the
+argument, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+
+MAX_USER_ID_BYTES = 256
+MAX_EMAIL_LENGTH = 254
+MAX_DEVICE_ID_LENGTH = 128
+
+# ESC-introduced sequences: CSI (ESC [ ... final), OSC / DCS / PM / APC / SOS (terminated by BEL
+# or ESC \), and two-character escapes; plus their 8-bit C1 forms (CSI = U+009B, OSC = U+009D).
+_ESCAPES = re.compile(
+    r"""
+    (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?          # CSI ... final byte (final may be cut off)
+  | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])     # OSC, DCS, SOS, PM, APC ...
+      [^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?    # ... up to BEL / ST (or the end)
+  | \x1b[ -/]*[0-~]?                            # any other two-character escape
+    """,
+    re.VERBOSE,
+)
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(value: str | None, max_length: int) -> str | None:
+    """Printable, single-line, bounded text for display; ``None`` when nothing is left.
+
+    Removes escape sequences entirely (not just the ESC byte, so ``\\x1b[31m`` leaves no
+    ``[31m``), then every character of Unicode category C* (controls, format characters such as
+    bidi overrides and zero-width joiners, private use, surrogates, unassigned), collapses runs of
+    white space, strips, and truncates to ``max_length`` characters. Non-``str`` input is
+    treated as absent. Huge input is cut to ``8 * max_length`` characters before the regex work
+    so a megabyte header costs no more than a short one.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    value = value[: 8 * max_length]
+    value = _ESCAPES.sub("", value)
+    value = "".join(
+        ch if unicodedata.category(ch)[0] != "C" else (" " if ch in "\t\n\r\x0b\x0c" else "")
+        for ch in value
+    )
+    value = _SPACES.sub(" ", value).strip()
+    return value[:max_length] or None
+
+
+def require_user_id(user_id: object) -> str:
+    """A user id is any non-empty ``str`` of at most 256 UTF-8 bytes without control characters."""
+    if not isinstance(user_id, str):
+        raise TypeError(f"user_id: expected str, got {type(user_id).__name__}")
+    if not user_id:
+        raise ValueError("user_id: must not be empty")
+    try:
+        encoded = user_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("user_id: is not valid Unicode (lone surrogate)") from None
+    if len(encoded) > MAX_USER_ID_BYTES:
+        raise ValueError(f"user_id: longer than {MAX_USER_ID_BYTES} bytes ({len(encoded)})")
+    if any(unicodedata.category(ch) == "Cc" for ch in user_id):
+        raise ValueError("user_id: must not contain control characters")
+    return user_id
+
+
+def require_ip(ip: object, name: str = "ip") -> str:
+    """The canonical text of an IPv4/IPv6 address (``::FFFF:1.2.3.4`` -> ``::ffff:1.2.3.4``)."""
+    if not isinstance(ip, str) or not 0 < len(ip) <= 64:
+        raise ValueError(f"{name}: expected an IPv4 or IPv6 address, got {_preview(ip)}")
+    try:
+        return ipaddress.ip_address(ip.strip()).compressed
+    except ValueError:
+        raise ValueError(f"{name}: not a valid IPv4 or IPv6 address: {_preview(ip)}") from None
+
+
+def require_email(email: object) -> str:
+    """A plausible single mailbox address: ``local@domain``, no spaces or controls, <= 254 chars.
+
+    Deliverability is the mail server's business; this only keeps header injection
+    (``\\r\\nBcc:``) and display garbage out of the user record.
+    """
+    if not isinstance(email, str):
+        raise TypeError(f"email: expected str, got {type(email).__name__}")
+    email = email.strip()
+    local, at, domain = email.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or len(email) > MAX_EMAIL_LENGTH
+        or any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in email)
+    ):
+        raise ValueError(f"email: not a valid address: {_preview(email)}")
+    return email
+
+
+def _preview(value: object) -> str:
+    """A safe, short rendering of bad input for error messages."""
+    text = value if isinstance(value, str) else type(value).__name__
+    return repr(clean_text(text, 40) or "")

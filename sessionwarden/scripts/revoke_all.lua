@@ -1,0 +1,29 @@
+-- Revoke every live session of a user, optionally keeping the one whose rand and token hash
+-- both match (the caller's current session, e.g. on a password change).
+-- KEYS: 1 session index
+-- ARGV: 1 key base, 2 now ('' = server time), 3 idle ms, 4 tombstone ms, 5 reason,
+--       6 rand to keep ('' = none), 7 token hash of the kept session
+-- Returns {now, revoked{}, expired{}, kept (1|0)}.
+
+local base = ARGV[1]
+local now = now_ms(ARGV[2])
+local idle, tomb_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
+local revoked, expired, kept = {}, {}, 0
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local key = base .. 's:' .. m
+  if not alive(key, now, idle) then
+    redis.call('ZREM', KEYS[1], m)
+    expired[#expired + 1] = m
+  else
+    local hash = redis.call('HGET', key, 'h')
+    if m == ARGV[6] and hash == ARGV[7] then
+      kept = 1
+    else
+      bury(base .. 'x:' .. m, hash, now, ARGV[5], tomb_ms)
+      redis.call('DEL', key)
+      redis.call('ZREM', KEYS[1], m)
+      revoked[#revoked + 1] = m
+    end
+  end
+end
+return {now, revoked, expired, kept}

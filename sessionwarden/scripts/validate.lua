@@ -1,0 +1,72 @@
+-- Validate a token and touch its session, in one round trip.
+-- The session's own key holds its expiry; a touch (at most once per touch interval) moves it to
+-- min(now + idle, absolute deadline), so activity never outlives the absolute lifetime.
+--
+-- KEYS: 1 session, 2 session index, 3 user record, 4 tombstone
+-- ARGV: 1 rand, 2 token hash, 3 now ('' = server time), 4 idle ms, 5 touch ms,
+--       6 class key of the presenting user agent ('' = not given), 7 bind to device ('1'|'0'),
+--       8 tombstone ms
+-- Returns {status, now, user id, created, last active, deadline, ip, country, network, city,
+--          fingerprint} with status 'ok' | 'mismatch' (first use from another kind of device)
+--          | 'mismatch_revoked' (bind to device: the session is now revoked),
+--      or {'revoked', now, "<ms>|<reason>", user id} the first time a token of a revoked or
+--         evicted session is presented again,
+--      or {'expired', now, user id} when this call found the session dead by its fields,
+--      or {'none', now} for anything else (unknown session, wrong secret).
+
+local rand, hash = ARGV[1], ARGV[2]
+local now = now_ms(ARGV[3])
+local idle = tonumber(ARGV[4])
+local f = redis.call('HMGET', KEYS[1], 'h', 'c', 'a', 'e', 'ip', 'cc', 'nw', 'ct', 'd', 'k', 'mm')
+
+if not f[1] then
+  local t = redis.call('GET', KEYS[4])
+  if t and string.sub(t, 1, 32) == hash then
+    -- Report the first use only: one copied token is one incident, not an alert per request.
+    local rest = string.sub(t, 33)
+    if string.sub(rest, -5) == '|seen' then return {'none', now} end
+    redis.call('SET', KEYS[4], t .. '|seen', 'KEEPTTL')
+    return {'revoked', now, rest, redis.call('HGET', KEYS[3], 'id') or ''}
+  end
+  return {'none', now}
+end
+if f[1] ~= hash then
+  return {'none', now}
+end
+
+local a, deadline = tonumber(f[3]), tonumber(f[4])
+if not a or not deadline then
+  return redis.error_reply('SWCORRUPT session record without activity fields')
+end
+local user = redis.call('HGET', KEYS[3], 'id') or ''
+if now >= deadline or now - a >= idle then
+  redis.call('DEL', KEYS[1])
+  if redis.call('ZREM', KEYS[2], rand) == 1 then
+    return {'expired', now, user}
+  end
+  return {'none', now}
+end
+
+local status = 'ok'
+local presented = ARGV[6]
+if presented ~= '' and f[10] and presented ~= f[10] then
+  if ARGV[7] == '1' then
+    bury(KEYS[4], hash, now, 'device_mismatch', tonumber(ARGV[8]))
+    redis.call('DEL', KEYS[1])
+    redis.call('ZREM', KEYS[2], rand)
+    status = 'mismatch_revoked'
+  elseif f[11] ~= presented then
+    redis.call('HSET', KEYS[1], 'mm', presented)
+    status = 'mismatch'
+  end
+end
+
+if status ~= 'mismatch_revoked' and now - a >= tonumber(ARGV[5]) then
+  a = now
+  redis.call('HSET', KEYS[1], 'a', int(now))
+  redis.call('PEXPIRE', KEYS[1], math.min(now + idle, deadline) - now)
+  redis.call('ZADD', KEYS[2], 'XX', int(now), rand)
+end
+
+return {status, now, user, f[2], a, deadline, f[5], f[6] or '', f[7] or '', f[8] or '',
+  f[9] or ''}

@@ -1,0 +1,186 @@
+"""Settings, validated once at construction so a bad deployment fails at start-up, not mid-request.
+
+Every duration is a `timedelta`; every error names the field it is about.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import MappingProxyType
+
+log = logging.getLogger("sessionwarden")
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+#: Detection rules and their default severities (see docs/detection.md for why).
+RULE_SEVERITIES: Mapping[str, str] = MappingProxyType(
+    {
+        "new_device": "low",
+        "new_country": "medium",
+        "impossible_travel": "high",
+        "shared_account": "medium",
+        "revoked_token_used": "high",
+        "device_mismatch": "high",
+        "login_burst": "medium",
+    }
+)
+
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
+SECRET_ENV = "SESSIONWARDEN_SECRET"
+MIN_SECRET_BYTES = 32
+
+
+def _positive(name: str, value: timedelta) -> None:
+    if not isinstance(value, timedelta):
+        raise TypeError(f"{name}: expected a timedelta, got {type(value).__name__}")
+    if value <= timedelta(0):
+        raise ValueError(f"{name}: must be positive, got {value}")
+
+
+def _ms(value: timedelta) -> int:
+    return int(value.total_seconds() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionSettings:
+    """Thresholds of the suspicious-login rules; each rule can be disabled by name."""
+
+    severities: Mapping[str, str] = field(default_factory=lambda: dict(RULE_SEVERITIES))
+    disabled: frozenset[str] = frozenset()
+    impossible_travel_kmh: float = 900.0
+    impossible_travel_min_km: float = 500.0
+    shared_countries: int = 3
+    shared_devices: int = 4
+    shared_window: timedelta = timedelta(minutes=30)
+    burst_logins: int = 10
+    burst_window: timedelta = timedelta(minutes=10)
+    bind_to_device: bool = False
+
+    def __post_init__(self) -> None:
+        merged = dict(RULE_SEVERITIES)
+        for rule, severity in dict(self.severities).items():
+            if rule not in RULE_SEVERITIES:
+                raise ValueError(f"detection.severities: unknown rule {rule!r}")
+            if severity not in SEVERITIES:
+                raise ValueError(
+                    f"detection.severities[{rule!r}]: {severity!r} is not one of {SEVERITIES}"
+                )
+            merged[rule] = severity
+        object.__setattr__(self, "severities", MappingProxyType(merged))
+        unknown = set(self.disabled) - set(RULE_SEVERITIES)
+        if unknown:
+            raise ValueError(f"detection.disabled: unknown rule(s) {sorted(unknown)}")
+        object.__setattr__(self, "disabled", frozenset(self.disabled))
+        if not self.impossible_travel_kmh > 0:
+            raise ValueError("detection.impossible_travel_kmh: must be positive")
+        if self.impossible_travel_min_km < 0:
+            raise ValueError("detection.impossible_travel_min_km: must not be negative")
+        for name in ("shared_countries", "shared_devices", "burst_logins"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 2:
+                raise ValueError(f"detection.{name}: must be an integer >= 2")
+        _positive("detection.shared_window", self.shared_window)
+        _positive("detection.burst_window", self.burst_window)
+
+    def enabled(self, rule: str) -> bool:
+        return rule not in self.disabled
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How sessions live and die. Defaults suit a typical SaaS web app.
+
+    ``secret`` keys device fingerprints and alert-action links. It falls back to the
+    ``SESSIONWARDEN_SECRET`` environment variable; with ``production=True`` a missing secret is
+    an error, otherwise a random one is generated for this process (fine for tests and the demo,
+    wrong for a fleet: every process would see every device as new).
+    """
+
+    max_sessions: int = 5
+    idle_timeout: timedelta = timedelta(days=7)
+    absolute_lifetime: timedelta = timedelta(days=30)
+    touch_interval: timedelta = timedelta(seconds=60)
+    on_limit: str = "evict_oldest"
+    key_prefix: str = "sw"
+    event_stream_maxlen: int = 100_000
+    tombstone_ttl: timedelta = timedelta(days=7)
+    history_ttl: timedelta = timedelta(days=180)
+    max_user_agent_length: int = 512
+    socket_timeout: float = 2.0
+    secret: str | bytes | None = field(default=None, repr=False)
+    production: bool = False
+    mmdb_path: str | None = None
+    alert_action_ttl: timedelta = timedelta(days=3)
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_sessions, int) or isinstance(self.max_sessions, bool):
+            raise TypeError("max_sessions: expected an int")
+        if not 1 <= self.max_sessions <= 1000:
+            raise ValueError(f"max_sessions: must be between 1 and 1000, got {self.max_sessions}")
+        for name in ("idle_timeout", "absolute_lifetime", "touch_interval", "tombstone_ttl",
+                     "history_ttl", "alert_action_ttl"):
+            _positive(name, getattr(self, name))
+        if self.touch_interval >= self.idle_timeout:
+            raise ValueError("touch_interval: must be shorter than idle_timeout")
+        if self.idle_timeout > self.absolute_lifetime:
+            raise ValueError("idle_timeout: must not exceed absolute_lifetime")
+        if _ms(self.touch_interval) < 1:
+            raise ValueError("touch_interval: must be at least 1 ms")
+        if self.on_limit not in ("evict_oldest", "deny"):
+            raise ValueError(f"on_limit: must be 'evict_oldest' or 'deny', got {self.on_limit!r}")
+        if not isinstance(self.key_prefix, str) or not _PREFIX_RE.match(self.key_prefix):
+            raise ValueError("key_prefix: 1-32 characters from A-Z a-z 0-9 _ . : -")
+        if not isinstance(self.event_stream_maxlen, int) or self.event_stream_maxlen < 100:
+            raise ValueError("event_stream_maxlen: must be an integer >= 100")
+        if not 64 <= self.max_user_agent_length <= 4096:
+            raise ValueError("max_user_agent_length: must be between 64 and 4096")
+        if not 0 < self.socket_timeout <= 60:
+            raise ValueError("socket_timeout: must be between 0 and 60 seconds")
+        if not isinstance(self.detection, DetectionSettings):
+            raise TypeError("detection: expected a DetectionSettings")
+        object.__setattr__(self, "secret", self._resolve_secret())
+
+    def _resolve_secret(self) -> bytes:
+        secret = self.secret if self.secret is not None else os.environ.get(SECRET_ENV)
+        if secret is None or secret in ("", b""):
+            if self.production:
+                raise ValueError(
+                    f"secret: required in production (set Settings(secret=...) or {SECRET_ENV});"
+                    " generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+                )
+            log.warning(
+                "no secret configured: generated a random one for this process; device "
+                "fingerprints will not match across processes (set %s)", SECRET_ENV
+            )
+            return secrets.token_bytes(MIN_SECRET_BYTES)
+        raw = secret.encode() if isinstance(secret, str) else bytes(secret)
+        if len(raw) < MIN_SECRET_BYTES:
+            raise ValueError(f"secret: must be at least {MIN_SECRET_BYTES} bytes, got {len(raw)}")
+        return raw
+
+    # Millisecond views used by the scripts.
+    @property
+    def idle_ms(self) -> int:
+        return _ms(self.idle_timeout)
+
+    @property
+    def absolute_ms(self) -> int:
+        return _ms(self.absolute_lifetime)
+
+    @property
+    def touch_ms(self) -> int:
+        return _ms(self.touch_interval)
+
+    @property
+    def tombstone_ms(self) -> int:
+        return _ms(self.tombstone_ttl)
+
+    @property
+    def history_ms(self) -> int:
+        return _ms(self.history_ttl)
