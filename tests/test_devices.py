@@ -1,0 +1,879 @@
+"""Tests for sessionwarden.devices: UA parsing, labels, device classes, keyed fingerprints.
+
+Pure tests: no Redis, no fixtures from any conftest.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sessionwarden.devices import (
+    BROWSER_FAMILY_ALIASES,
+    DEVICE_CLASSES,
+    MAX_USER_AGENT_LENGTH,
+    DeviceInfo,
+    device_class_key,
+    fingerprint,
+    parse_user_agent,
+)
+
+KEY = b"k" * 32
+OTHER_KEY = b"j" * 32
+LABEL_RE = re.compile(r"^[^/]+/[^/]+$")
+HEX16 = re.compile(r"^[0-9a-f]{16}$")
+HEX8 = re.compile(r"^[0-9a-f]{8}$")
+
+MAC_CHROME_119 = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36"
+)
+MAC_CHROME_120 = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
+MAC_SAFARI = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.1 Safari/605.1.15"
+)
+IPHONE_SAFARI_17 = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.1.2 Mobile/15E148 Safari/604.1"
+)
+IPHONE_SAFARI_16 = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1"
+)
+IPHONE_CHROME = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1"
+)
+WINDOWS_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+CHROMEBOOK = (
+    "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+GALAXY_S21_CHROME_120 = (
+    "Mozilla/5.0 (Linux; Android 13; SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.6099.43 Mobile Safari/537.36"
+)
+GALAXY_S21_CHROME_121_ANDROID_14 = (
+    "Mozilla/5.0 (Linux; Android 14; SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/121.0.6167.101 Mobile Safari/537.36"
+)
+
+# (user agent, label, device_class, browser_family, os_family)
+CORPUS = [
+    # --- desktop: Mac ---
+    (MAC_CHROME_119, "Mac/Chrome", "desktop", "Chrome", "Mac OS X"),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0",
+        "Mac/Firefox",
+        "desktop",
+        "Firefox",
+        "Mac OS X",
+    ),
+    (MAC_SAFARI, "Mac/Safari", "desktop", "Safari", "Mac OS X"),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+        "Mac/Edge",
+        "desktop",
+        "Edge",
+        "Mac OS X",
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/119.0.0.0 Safari/537.36 OPR/105.0.0.0",
+        "Mac/Opera",
+        "desktop",
+        "Opera",
+        "Mac OS X",
+    ),
+    # --- desktop: Windows ---
+    (WINDOWS_CHROME, "Windows/Chrome", "desktop", "Chrome", "Windows"),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        "Windows/Firefox",
+        "desktop",
+        "Firefox",
+        "Windows",
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+        "Windows/Edge",
+        "desktop",
+        "Edge",
+        "Windows",
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/70.0.3538.102 Safari/537.36 Edge/18.19045",
+        "Windows/Edge",
+        "desktop",
+        "Edge",
+        "Windows",
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/119.0.0.0 Safari/537.36 OPR/105.0.0.0",
+        "Windows/Opera",
+        "desktop",
+        "Opera",
+        "Windows",
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Safari/537.36 Vivaldi/6.5.3206.48",
+        "Windows/Vivaldi",
+        "desktop",
+        "Vivaldi",
+        "Windows",
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko",
+        "Windows/IE",
+        "desktop",
+        "IE",
+        "Windows",
+    ),
+    (
+        "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1; Trident/4.0)",
+        "Windows/IE",
+        "desktop",
+        "IE",
+        "Windows",
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 5.1) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/49.0.2623.112 Safari/537.36",
+        "Windows/Chrome",
+        "desktop",
+        "Chrome",
+        "Windows",
+    ),
+    # --- desktop: Linux, ChromeOS, BSD ---
+    (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Safari/537.36",
+        "Linux/Chrome",
+        "desktop",
+        "Chrome",
+        "Linux",
+    ),
+    (
+        "Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/115.0",
+        "Linux/Firefox",
+        "desktop",
+        "Firefox",
+        "Linux",
+    ),
+    (
+        "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        "Linux/Firefox",
+        "desktop",
+        "Firefox",
+        "Ubuntu",
+    ),
+    (
+        "Mozilla/5.0 (X11; Fedora; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+        "Linux/Firefox",
+        "desktop",
+        "Firefox",
+        "Fedora",
+    ),
+    (CHROMEBOOK, "ChromeOS/Chrome", "desktop", "Chrome", "Chrome OS"),
+    (
+        "Mozilla/5.0 (X11; CrOS aarch64 15604.57.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/119.0.6045.212 Safari/537.36",
+        "ChromeOS/Chrome",
+        "desktop",
+        "Chrome",
+        "Chrome OS",
+    ),
+    (
+        "Mozilla/5.0 (X11; FreeBSD amd64; rv:120.0) Gecko/20100101 Firefox/120.0",
+        "FreeBSD/Firefox",
+        "desktop",
+        "Firefox",
+        "FreeBSD",
+    ),
+    # --- iPhone / iPad ---
+    (IPHONE_SAFARI_17, "iPhone/Safari", "phone", "Safari", "iOS"),
+    (IPHONE_CHROME, "iPhone/Chrome", "phone", "Chrome", "iOS"),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) FxiOS/121.0 Mobile/15E148 Safari/605.1.15",
+        "iPhone/Firefox",
+        "phone",
+        "Firefox",
+        "iOS",
+    ),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.0 EdgiOS/120.0.2210.126 Mobile/15E148 Safari/605.1.15",
+        "iPhone/Edge",
+        "phone",
+        "Edge",
+        "iOS",
+    ),
+    (  # Facebook in-app browser
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBDV/iPhone14,5;FBMD/iPhone;FBSN/iOS;"
+        "FBSV/17.1.1;FBSS/3;FBID/phone;FBLC/en_US;FBOP/5]",
+        "iPhone/Facebook",
+        "phone",
+        "Facebook",
+        "iOS",
+    ),
+    (  # a bare WKWebView inside some app
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Mobile/15E148",
+        "iPhone/Safari",
+        "phone",
+        "Safari",
+        "iOS",
+    ),
+    (
+        "Mozilla/5.0 (iPod touch; CPU iPhone OS 15_7 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/15.6 Mobile/15E148 Safari/604.1",
+        "iPod/Safari",
+        "phone",
+        "Safari",
+        "iOS",
+    ),
+    (
+        "Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.1 Mobile/15E148 Safari/604.1",
+        "iPad/Safari",
+        "tablet",
+        "Safari",
+        "iOS",
+    ),
+    (
+        "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1",
+        "iPad/Chrome",
+        "tablet",
+        "Chrome",
+        "iOS",
+    ),
+    # --- Android phones ---
+    (  # Chrome's reduced UA ("K" instead of the model)
+        "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Mobile Safari/537.36",
+        "Android/Chrome",
+        "phone",
+        "Chrome",
+        "Android",
+    ),
+    (GALAXY_S21_CHROME_120, "Android/Chrome", "phone", "Chrome", "Android"),
+    (
+        "Mozilla/5.0 (Linux; Android 13; SM-G991B) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
+        "Android/Samsung Internet",
+        "phone",
+        "Samsung Internet",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8 Pro) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.6099.144 Mobile Safari/537.36",
+        "Android/Chrome",
+        "phone",
+        "Chrome",
+        "Android",
+    ),
+    (  # Android System WebView inside an app
+        "Mozilla/5.0 (Linux; Android 13; Pixel 7 Build/TQ3A.230901.001; wv) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Version/4.0 Chrome/119.0.6045.163 Mobile Safari/537.36",
+        "Android/Chrome",
+        "phone",
+        "Chrome",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 11; Redmi Note 9 Pro) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/118.0.0.0 Mobile Safari/537.36",
+        "Android/Chrome",
+        "phone",
+        "Chrome",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; U; Android 12; en-us; M2101K6G Build/SKQ1.210908.001) "
+        "AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/112.0.5615.136 "
+        "Mobile Safari/537.36 XiaoMi/MiuiBrowser/14.2.0-g",
+        "Android/MiuiBrowser",
+        "phone",
+        "MiuiBrowser",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Android 14; Mobile; rv:121.0) Gecko/121.0 Firefox/121.0",
+        "Android/Firefox",
+        "phone",
+        "Firefox",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 13; SM-A536B) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Mobile Safari/537.36 EdgA/120.0.2210.115",
+        "Android/Edge",
+        "phone",
+        "Edge",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 10; HD1913) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Mobile Safari/537.36 OPR/79.0.4195.76556",
+        "Android/Opera",
+        "phone",
+        "Opera",
+        "Android",
+    ),
+    (  # Facebook in-app browser on Android
+        "Mozilla/5.0 (Linux; Android 13; SM-G991B Build/TP1A.220624.014; wv) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Version/4.0 Chrome/119.0.6045.163 Mobile Safari/537.36 "
+        "[FB_IAB/FB4A;FBAV/442.0.0.33.113;]",
+        "Android/Facebook",
+        "phone",
+        "Facebook",
+        "Android",
+    ),
+    (  # old Android 4 stock browser
+        "Mozilla/5.0 (Linux; U; Android 4.0.4; en-us; GT-I9300 Build/IMM76D) AppleWebKit/534.30 "
+        "(KHTML, like Gecko) Version/4.0 Mobile Safari/534.30",
+        "Android/Android Browser",
+        "phone",
+        "Android Browser",
+        "Android",
+    ),
+    # --- Android tablets, Kindle ---
+    (
+        "Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Safari/537.36",
+        "Android/Chrome",
+        "tablet",
+        "Chrome",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 12; SM-T870) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "SamsungBrowser/23.0 Chrome/115.0.0.0 Safari/537.36",
+        "Android/Samsung Internet",
+        "tablet",
+        "Samsung Internet",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 11; Lenovo TB-J606F) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36",
+        "Android/Chrome",
+        "tablet",
+        "Chrome",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 9 Build/MMB29K) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/55.0.2883.91 Safari/537.36",
+        "Android/Chrome",
+        "tablet",
+        "Chrome",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 4.4.2; Nexus 7 Build/KOT49H) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/34.0.1847.114 Safari/537.36",
+        "Android/Chrome",
+        "tablet",
+        "Chrome",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; Pixel Tablet) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Safari/537.36",
+        "Android/Chrome",
+        "tablet",
+        "Chrome",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Android 13; Tablet; rv:109.0) Gecko/120.0 Firefox/120.0",
+        "Android/Firefox",
+        "tablet",
+        "Firefox",
+        "Android",
+    ),
+    (  # old Android 4 stock browser on a Galaxy Tab 3
+        "Mozilla/5.0 (Linux; U; Android 4.2.2; en-us; GT-P5210 Build/JDQ39) AppleWebKit/534.30 "
+        "(KHTML, like Gecko) Version/4.0 Safari/534.30",
+        "Android/Android Browser",
+        "tablet",
+        "Android Browser",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 9; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Silk/119.3.1 like Chrome/119.0.6045.193 Safari/537.36",
+        "Kindle/Silk",
+        "tablet",
+        "Silk",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; U; Android 4.0.3; en-us; KFTT Build/IML74K) AppleWebKit/534.30 "
+        "(KHTML, like Gecko) Silk/3.68 Safari/534.30 Silk-Accelerated=true",
+        "Kindle/Silk",
+        "tablet",
+        "Silk",
+        "Android",
+    ),
+    # --- other phones, TVs ---
+    (
+        "Mozilla/5.0 (Windows Phone 10.0; Android 6.0.1; Microsoft; Lumia 950) "
+        "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/52.0.2743.116 Mobile Safari/537.36 "
+        "Edge/15.15063",
+        "Windows Phone/Edge",
+        "phone",
+        "Edge",
+        "Windows Phone",
+    ),
+    (
+        "Mozilla/5.0 (Mobile; rv:48.0; A405DL) Gecko/48.0 Firefox/48.0 KAIOS/2.5",
+        "KaiOS/Firefox",
+        "phone",
+        "Firefox",
+        "KaiOS",
+    ),
+    (
+        "Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36",
+        "Tizen/Samsung Internet",
+        "unknown",
+        "Samsung Internet",
+        "Tizen",
+    ),
+    # --- bots, crawlers, non-browser clients ---
+    (
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Bot/Googlebot",
+        "bot",
+        "Googlebot",
+        "Other",
+    ),
+    (  # Googlebot smartphone: looks like an Android phone, is a crawler
+        "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/120.0.6099.129 Mobile Safari/537.36 "
+        "(compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Bot/Googlebot",
+        "bot",
+        "Googlebot",
+        "Android",
+    ),
+    (
+        "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+        "Bot/bingbot",
+        "bot",
+        "bingbot",
+        "Other",
+    ),
+    (
+        "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
+        "Bot/YandexBot",
+        "bot",
+        "YandexBot",
+        "Other",
+    ),
+    (
+        "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+        "Bot/FacebookBot",
+        "bot",
+        "FacebookBot",
+        "Other",
+    ),
+    (  # ua-parser does not tag Bytespider as "Spider" (it says Generic Smartphone)
+        "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Mobile Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)",
+        "Bot/Bytespider",
+        "bot",
+        "Bytespider",
+        "Android",
+    ),
+    ("curl/8.4.0", "Bot/curl", "bot", "curl", "Other"),
+    ("python-requests/2.31.0", "Bot/Python Requests", "bot", "Python Requests", "Other"),
+    ("Go-http-client/2.0", "Bot/Go-http-client", "bot", "Go-http-client", "Other"),
+    ("Wget/1.21.4", "Bot/Wget", "bot", "Wget", "Other"),
+    (  # ua-parser says "Generic Feature Phone" for HTTPie; it is a CLI tool
+        "HTTPie/3.2.2",
+        "Bot/HTTPie",
+        "bot",
+        "HTTPie",
+        "Other",
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "HeadlessChrome/120.0.6099.109 Safari/537.36",
+        "Bot/HeadlessChrome",
+        "bot",
+        "HeadlessChrome",
+        "Windows",
+    ),
+    # --- native-app HTTP stacks are people, not bots ---
+    (
+        "Dalvik/2.1.0 (Linux; U; Android 13; Pixel 7 Build/TQ3A.230901.001)",
+        "Android/Android Browser",
+        "phone",
+        "Android Browser",
+        "Android",
+    ),
+    ("okhttp/4.12.0", "Unknown/okhttp", "unknown", "okhttp", "Other"),
+]
+
+
+def test_corpus_is_big_enough() -> None:
+    assert len(CORPUS) >= 45
+    assert len({row[0] for row in CORPUS}) == len(CORPUS), "duplicate user agents in corpus"
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "label", "device_class", "browser_family", "os_family"),
+    CORPUS,
+    ids=[f"{i:02d}-{row[1]}" for i, row in enumerate(CORPUS)],
+)
+def test_corpus(
+    user_agent: str, label: str, device_class: str, browser_family: str, os_family: str
+) -> None:
+    info = parse_user_agent(user_agent)
+    assert (info.label, info.device_class, info.browser_family, info.os_family) == (
+        label,
+        device_class,
+        browser_family,
+        os_family,
+    )
+    assert info.device_class in DEVICE_CLASSES
+    assert LABEL_RE.match(info.label)
+
+
+def test_mobile_variants_are_normalised() -> None:
+    raw_names = set(BROWSER_FAMILY_ALIASES)
+    assert {"Chrome Mobile", "Chrome Mobile iOS", "Chrome Mobile WebView"} <= raw_names
+    assert {"Mobile Safari", "Mobile Safari UI/WKWebView", "Firefox Mobile", "Firefox iOS"} <= (
+        raw_names
+    )
+    for ua, _label, _cls, _browser, _os in CORPUS:
+        assert parse_user_agent(ua).browser_family not in raw_names
+
+
+def test_full_description_of_a_mac() -> None:
+    info = parse_user_agent(MAC_CHROME_119)
+    assert info == DeviceInfo(
+        browser_family="Chrome",
+        browser_major="119",
+        os_family="Mac OS X",
+        os_major="10",
+        device_family="Mac",
+        brand="Apple",
+        model="Mac",
+        device_class="desktop",
+        label="Mac/Chrome",
+    )
+    assert info.browser == "Chrome 119"
+    assert info.os == "macOS 10"
+    assert info.stable_parts() == ("Chrome", "Mac OS X", "Mac")
+
+
+def test_description_of_phones() -> None:
+    iphone = parse_user_agent(IPHONE_SAFARI_17)
+    assert (iphone.browser, iphone.os, iphone.device_family) == ("Safari 17", "iOS 17", "iPhone")
+    galaxy = parse_user_agent(GALAXY_S21_CHROME_120)
+    assert (galaxy.browser, galaxy.os) == ("Chrome 120", "Android 13")
+    assert (galaxy.device_family, galaxy.brand, galaxy.model) == (
+        "Samsung SM-S911B",
+        "Samsung",
+        "SM-S911B",
+    )
+
+
+def test_windows_has_no_device_family_and_chromeos_hides_its_build_number() -> None:
+    windows = parse_user_agent(WINDOWS_CHROME)
+    assert (windows.device_family, windows.brand, windows.model) == ("Other", None, None)
+    assert windows.os == "Windows 10"
+    chromebook = parse_user_agent(CHROMEBOOK)
+    assert chromebook.os_family == "Chrome OS"
+    assert chromebook.os_major is None  # ua-parser would say "14541", a build number
+    assert chromebook.os == "Chrome OS"
+
+
+def test_browser_and_os_properties_without_major() -> None:
+    info = replace(parse_user_agent(MAC_SAFARI), browser_major=None, os_major=None)
+    assert info.browser == "Safari"
+    assert info.os == "macOS"
+
+
+# --- empty, huge and hostile input ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("user_agent", ["", " ", "\t\n", "-", "Mozilla/5.0", "x" * 600, "\x00"])
+def test_empty_or_meaningless_is_unknown(user_agent: str) -> None:
+    info = parse_user_agent(user_agent)
+    assert info.label == "Unknown/Unknown"
+    assert info.device_class == "unknown"
+    assert info.stable_parts() == ("Other", "Other", "Other")
+    assert (info.browser_major, info.os_major, info.brand, info.model) == (None, None, None, None)
+
+
+def test_empty_user_agent() -> None:
+    info = parse_user_agent("")
+    assert (info.label, info.device_class) == ("Unknown/Unknown", "unknown")
+    assert info.browser == "Other"
+    assert info.os == "Other"
+
+
+@pytest.mark.parametrize("value", [None, b"curl/8.4.0", 42])
+def test_non_str_input_is_unknown(value: object) -> None:
+    info = parse_user_agent(value)  # type: ignore[arg-type]
+    assert (info.label, info.device_class) == ("Unknown/Unknown", "unknown")
+
+
+def test_long_input_is_cut_to_512_characters() -> None:
+    padded = MAC_CHROME_119 + " " + "A" * 100_000
+    assert parse_user_agent(padded) == parse_user_agent(padded[:MAX_USER_AGENT_LENGTH])
+    assert parse_user_agent(padded).label == "Mac/Chrome"
+    # whatever sits beyond the cut cannot change the answer
+    tail = " " * (MAX_USER_AGENT_LENGTH - len(MAC_CHROME_119)) + "Googlebot/2.1"
+    assert parse_user_agent(MAC_CHROME_119 + tail).label == "Mac/Chrome"
+
+
+def test_lone_surrogate_does_not_raise() -> None:
+    # ua-parser's native resolver raises UnicodeEncodeError on this; we must not
+    info = parse_user_agent("\ud800" + IPHONE_SAFARI_17)
+    assert info.label == "iPhone/Safari"
+    assert parse_user_agent("\udcff").label == "Unknown/Unknown"
+
+
+def test_control_characters_captured_by_the_parser_are_removed() -> None:
+    # ua-parser copies the text before "Build/" into the device model
+    ua = (
+        "Mozilla/5.0 (Linux; Android 13; Evil\x1b[2J\u202eModel\x07 Build/TQ3A) "
+        "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36"
+    )
+    info = parse_user_agent(ua)
+    assert info.device_class == "phone"
+    for text in (info.device_family, info.model, info.label, info.browser_family):
+        assert text is not None
+        assert text.isprintable(), repr(text)
+
+
+def test_slash_in_a_parsed_family_never_reaches_the_label() -> None:
+    # ua-parser's generic bot rule yields the browser family "com/bot" here
+    ua = (
+        "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; ChatGPT-User/1.0; "
+        "+https://openai.com/bot"
+    )
+    info = parse_user_agent(ua)
+    assert info.device_class == "bot"
+    assert info.label.startswith("Bot/")
+    assert LABEL_RE.match(info.label)
+
+
+def test_results_are_cached() -> None:
+    assert parse_user_agent(IPHONE_CHROME) is parse_user_agent(IPHONE_CHROME)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=600))
+def test_parse_never_raises_on_arbitrary_text(user_agent: str) -> None:
+    info = parse_user_agent(user_agent)
+    assert info.device_class in DEVICE_CLASSES
+    assert LABEL_RE.match(info.label)
+    assert "\n" not in info.label
+    assert len(info.label) <= 65
+    for text in (info.browser_family, info.os_family, info.device_family, info.label):
+        assert text and text.isprintable()
+    assert HEX16.match(fingerprint(KEY, info))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(exclude_categories=()), max_size=600))
+def test_parse_never_raises_with_surrogates_and_controls(user_agent: str) -> None:
+    info = parse_user_agent(user_agent)
+    assert info.device_class in DEVICE_CLASSES
+    assert LABEL_RE.match(info.label)
+
+
+_UA_ALPHABET = string.ascii_letters + string.digits + " ;:/()._-+,[]"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.builds(
+        lambda prefix, middle, suffix: prefix + middle + suffix,
+        st.sampled_from(["Mozilla/5.0 (", "Mozilla/5.0 (Linux; Android 13; ", "", "curl/"]),
+        st.text(alphabet=_UA_ALPHABET, max_size=200),
+        st.sampled_from(["", ") Chrome/120.0 Mobile Safari/537.36", " Build/X)", "bot/1.0"]),
+    )
+)
+def test_parse_never_raises_on_ua_shaped_text(user_agent: str) -> None:
+    info = parse_user_agent(user_agent)
+    assert info.device_class in DEVICE_CLASSES
+    assert LABEL_RE.match(info.label)
+
+
+# --- fingerprints ----------------------------------------------------------------------------
+
+
+def test_browser_upgrade_keeps_the_fingerprint() -> None:
+    old, new = parse_user_agent(MAC_CHROME_119), parse_user_agent(MAC_CHROME_120)
+    assert old.browser_major != new.browser_major
+    assert fingerprint(KEY, old) == fingerprint(KEY, new)
+    assert device_class_key(KEY, old) == device_class_key(KEY, new)
+
+
+def test_os_and_browser_upgrade_on_a_phone_keeps_the_fingerprint() -> None:
+    old = parse_user_agent(GALAXY_S21_CHROME_120)
+    new = parse_user_agent(GALAXY_S21_CHROME_121_ANDROID_14)
+    assert (old.os_major, new.os_major) == ("13", "14")
+    assert fingerprint(KEY, old) == fingerprint(KEY, new)
+    old_iphone, new_iphone = parse_user_agent(IPHONE_SAFARI_16), parse_user_agent(IPHONE_SAFARI_17)
+    assert fingerprint(KEY, old_iphone) == fingerprint(KEY, new_iphone)
+
+
+def test_fingerprint_is_16_lowercase_hex_and_deterministic() -> None:
+    info = parse_user_agent(MAC_CHROME_119)
+    value = fingerprint(KEY, info)
+    assert HEX16.match(value)
+    assert fingerprint(KEY, info) == value
+    assert fingerprint(bytearray(KEY), info) == value
+
+
+def test_different_key_gives_different_fingerprint() -> None:
+    info = parse_user_agent(MAC_CHROME_119)
+    assert fingerprint(KEY, info) != fingerprint(OTHER_KEY, info)
+    assert device_class_key(KEY, info) != device_class_key(OTHER_KEY, info)
+
+
+def test_device_id_changes_the_fingerprint() -> None:
+    info = parse_user_agent(MAC_CHROME_119)
+    plain = fingerprint(KEY, info)
+    with_a = fingerprint(KEY, info, "device-a")
+    with_b = fingerprint(KEY, info, "device-b")
+    assert len({plain, with_a, with_b}) == 3
+    # None and "" both mean "no device id"
+    assert fingerprint(KEY, info, None) == plain
+    assert fingerprint(KEY, info, "") == plain
+    # a device id is not a fingerprint of its own: the stable parts still count
+    iphone = parse_user_agent(IPHONE_SAFARI_17)
+    assert fingerprint(KEY, info, "device-a") != fingerprint(KEY, iphone, "device-a")
+
+
+def test_different_devices_differ() -> None:
+    mac = parse_user_agent(MAC_SAFARI)
+    iphone = parse_user_agent(IPHONE_SAFARI_17)
+    assert mac.browser_family == iphone.browser_family == "Safari"
+    assert fingerprint(KEY, mac) != fingerprint(KEY, iphone)
+    assert device_class_key(KEY, mac) != device_class_key(KEY, iphone)
+    # same phone, different browser: a different device entry
+    assert fingerprint(KEY, iphone) != fingerprint(KEY, parse_user_agent(IPHONE_CHROME))
+
+
+def test_only_stable_parts_are_inputs() -> None:
+    info = parse_user_agent(MAC_CHROME_119)
+    changed = replace(
+        info,
+        browser_major="1",
+        os_major="99",
+        brand="Evil",
+        model="Other model",
+        device_class="phone",
+        label="Some/Label",
+    )
+    assert fingerprint(KEY, changed) == fingerprint(KEY, info)
+    assert fingerprint(KEY, replace(info, device_family="MacBook")) != fingerprint(KEY, info)
+
+
+def _info(browser: str, os: str, device: str) -> DeviceInfo:
+    return DeviceInfo(
+        browser_family=browser,
+        browser_major=None,
+        os_family=os,
+        os_major=None,
+        device_family=device,
+        brand=None,
+        model=None,
+        device_class="unknown",
+        label="Unknown/Unknown",
+    )
+
+
+def test_part_boundaries_are_unambiguous() -> None:
+    shifted = [
+        _info("ab", "c", "d"),
+        _info("a", "bc", "d"),
+        _info("a", "b", "cd"),
+        _info("abc", "", "d"),
+        _info("", "abc", "d"),
+        _info("a\x00b", "c", "d"),
+        _info("a", "b\x00c", "d"),
+    ]
+    prints = {fingerprint(KEY, info) for info in shifted}
+    assert len(prints) == len(shifted)
+    classes = {device_class_key(KEY, info) for info in shifted}
+    assert len(classes) == len(shifted)
+    # the device id is a separate part, not glued onto the device family
+    assert fingerprint(KEY, _info("a", "b", "cd")) != fingerprint(KEY, _info("a", "b", "c"), "d")
+    assert fingerprint(KEY, _info("a", "b", "c"), "d") != fingerprint(
+        KEY, _info("a", "b", "c\x00"), "d"
+    )
+
+
+def test_device_class_key_is_domain_separated_from_fingerprint() -> None:
+    for ua, *_ in CORPUS:
+        info = parse_user_agent(ua)
+        cls_key = device_class_key(KEY, info)
+        assert HEX8.match(cls_key)
+        assert cls_key != fingerprint(KEY, info)[:8]
+        assert not fingerprint(KEY, info).startswith(cls_key)
+
+
+def test_device_class_key_groups_kinds_of_device() -> None:
+    keys = {device_class_key(KEY, parse_user_agent(ua)) for ua, *_ in CORPUS}
+    stable = {parse_user_agent(ua).stable_parts() for ua, *_ in CORPUS}
+    assert len(keys) == len(stable)  # one key per kind, no accidental merges in the corpus
+
+
+def test_key_must_be_non_empty_bytes() -> None:
+    info = parse_user_agent(MAC_CHROME_119)
+    with pytest.raises(ValueError, match="key"):
+        fingerprint(b"", info)
+    with pytest.raises(TypeError, match="key"):
+        fingerprint("secret", info)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="key"):
+        device_class_key(b"", info)
+    with pytest.raises(TypeError, match="device_id"):
+        fingerprint(KEY, info, 123)  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    key=st.binary(min_size=1, max_size=64),
+    browser=st.text(max_size=40),
+    os=st.text(max_size=40),
+    device=st.text(max_size=40),
+    device_id=st.one_of(st.none(), st.text(max_size=200)),
+)
+def test_fingerprint_shape(
+    key: bytes, browser: str, os: str, device: str, device_id: str | None
+) -> None:
+    info = _info(browser, os, device)
+    assert HEX16.match(fingerprint(key, info, device_id))
+    assert HEX8.match(device_class_key(key, info))
