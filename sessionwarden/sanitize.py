@@ -75,7 +75,7 @@ def require_ip(ip: object, name: str = "ip") -> str:
     if not isinstance(ip, str) or not 0 < len(ip) <= 64:
         raise ValueError(f"{name}: expected an IPv4 or IPv6 address, got {_preview(ip)}")
     try:
-        return ipaddress.ip_address(ip.strip()).compressed
+        return ipaddress.ip_address(ip).compressed
     except ValueError:
         raise ValueError(f"{name}: not a valid IPv4 or IPv6 address: {_preview(ip)}") from None
 

@@ -32,7 +32,7 @@ RULE_SEVERITIES: Mapping[str, str] = MappingProxyType(
 )
 
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
-SECRET_ENV = "SESSIONWARDEN_SECRET"
+SECRET_ENV = "SESSIONWARDEN_SECRET"  # noqa: S105 - the name of a variable
 MIN_SECRET_BYTES = 32
 
 

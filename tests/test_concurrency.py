@@ -1,0 +1,56 @@
+"""Parallel logins for one user never leave more or fewer than max_sessions."""
+
+from __future__ import annotations
+
+import threading
+
+from conftest import IP_US, MAC_CHROME, Backend, settings
+
+from sessionwarden.keys import KeySchema
+
+
+def test_20_threads_x_5_logins(backend: Backend) -> None:
+    mgr = backend.manager(settings(max_sessions=5))
+    tokens: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(20)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            start.wait()
+            for _ in range(5):
+                created = mgr.create_session("dave", user_agent=MAC_CHROME, ip=IP_US)
+                with lock:
+                    tokens.append(created.token)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(tokens) == 100
+    live = [t for t in tokens if mgr.validate_session(t) is not None]
+    assert len(live) == 5
+    keys = KeySchema("sw").for_user("dave")
+    raw = backend.raw()
+    members = sorted(m.decode() for m in raw.zrange(keys.index, 0, -1))
+    session_keys = sorted(k.decode().rsplit(":", 1)[1]
+                          for k in raw.scan_iter(match=keys.base.replace("{", "\\{")
+                                                 .replace("}", "\\}") + "s:*"))
+    assert members == session_keys
+    assert len(members) == 5
+    events = mgr.recent_events(1000)
+    assert sum(e.type == "login" for e in events) == 100
+    assert sum(e.type == "session_evicted" for e in events) == 95
+    # The expiry index holds every live session. A login's index write can land after a
+    # concurrent login evicted it: such stale entries belong to evicted (tombstoned) sessions
+    # and the sweep drops them, silently, when they come due.
+    indexed = {m.decode() for m in raw.zrange("sw:exp", 0, -1)}
+    live_ids = {keys.tag + m for m in members}
+    assert live_ids <= indexed
+    for stale in indexed - live_ids:
+        assert raw.exists(keys.tombstone(stale[len(keys.tag):]))
