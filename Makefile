@@ -14,6 +14,9 @@ $(BIN)/activate: pyproject.toml
 test: $(BIN)/activate
 	$(BIN)/pytest -q
 
+demo: $(BIN)/activate
+	$(BIN)/python examples/quickstart.py
+
 lint: $(BIN)/activate
 	$(BIN)/ruff check .
 

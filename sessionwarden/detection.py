@@ -14,6 +14,7 @@ from typing import Any
 
 from .devices import DeviceInfo
 from .geo import Place, country_name, haversine_km
+from .models import ago, from_ms
 from .settings import DetectionSettings
 
 
@@ -113,17 +114,21 @@ def _impossible_travel(facts: LoginFacts, rules: DetectionSettings) -> Finding |
     km = haversine_km(prev.lat, prev.lon, here.lat, here.lon)  # type: ignore[arg-type]
     if km < rules.impossible_travel_min_km:
         return None
-    hours = max(facts.at_ms - prev.at_ms, 0) / 3_600_000
+    elapsed_ms = max(facts.at_ms - prev.at_ms, 0)
+    hours = elapsed_ms / 3_600_000
     speed = km / hours if hours > 0 else float("inf")
     if speed <= rules.impossible_travel_kmh:
         return None
-    shown_speed = "instantly" if speed == float("inf") else f"at {speed:,.0f} km/h"
+    if elapsed_ms < 60_000:  # a speed computed over seconds is noise, not a figure
+        after, shown_speed = "less than a minute", "at once"
+    else:
+        after, shown_speed = f"{elapsed_ms / 60_000:,.0f} min", f"at {speed:,.0f} km/h"
     return _finding(
         rules, "impossible_travel", from_country=prev.country, to_country=here.country,
         from_ip=prev.ip, to_ip=facts.ip, distance_km=round(km), hours=round(hours, 2),
-        speed_kmh=None if speed == float("inf") else round(speed),
-        reason=f"sign-in from {_country(here.country)} {hours * 60:.0f} min after one from "
-               f"{_country(prev.country)}: {km:,.0f} km, {shown_speed} "
+        speed_kmh=None if elapsed_ms < 60_000 else round(speed),
+        reason=f"sign-in from {_country(here.country)} {after} after one from "
+               f"{_country(prev.country)}: {km:,.0f} km apart, {shown_speed} "
                f"(limit {rules.impossible_travel_kmh:,.0f} km/h)",
     )
 
@@ -170,9 +175,10 @@ def revoked_token_finding(
     return _finding(
         rules, "revoked_token_used", revoked_reason=reason, ip=ip, device=device,
         minutes_since_revocation=round(minutes, 1),
-        reason=f"a token of a session {reason.replace('_', ' ')} {minutes:.0f} min ago was "
-               f"presented from {ip or 'an unknown address'} ({device or 'unknown device'}): "
-               "the token was copied",
+        reason=f"the token of a session ended {ago(from_ms(revoked_ms), from_ms(at_ms))} "
+               f"({reason.replace('_', ' ')}) was presented again from "
+               f"{ip or 'an unknown address'} ({device or 'unknown device'}): "
+               "someone kept a copy of it",
     )
 
 
