@@ -109,6 +109,13 @@ class Core:
             *event_fields(type_, user_id, session_id, severity, at_ms, details),
         ))
 
+    def _retention_commands(self, now_ms: int) -> list[Command]:
+        retention = self.settings.event_retention
+        if retention is None:
+            return []
+        oldest = max(now_ms - int(retention.total_seconds() * 1000), 0)
+        return [Command(("XTRIM", self.keys.events, "MINID", "~", f"{oldest}-0"))]
+
     def _finding_event(self, finding: Finding, user_id: str, session_id: str | None,
                        at_ms: int) -> Command:
         return self._xadd(finding.type, user_id, session_id, finding.severity, at_ms,
@@ -226,6 +233,7 @@ class Core:
         commands.extend(self._expired_commands(user_id, uk.tag, expired, now))
         commands.extend(self._finding_event(f, user_id, session_id, now)
                         for f in evaluate_login(facts, s.detection))
+        commands.extend(self._retention_commands(now))
         yield Batch(tuple(commands))
         session = Session(
             session_id=session_id, user_id=user_id, created_at=from_ms(now),
@@ -513,7 +521,7 @@ class Core:
                                            "info", int(reply[1]),
                                            {"reason": "idle or absolute timeout"}))
         if commands:
-            yield Batch(tuple(commands))
+            yield Batch((*commands, *self._retention_commands(now)))
         return expired
 
     # -- "this wasn't me" links ------------------------------------------------------------

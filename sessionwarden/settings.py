@@ -95,6 +95,10 @@ class DetectionSettings:
 class Settings:
     """How sessions live and die. Defaults suit a typical SaaS web app.
 
+    The event stream is capped at ``event_stream_maxlen`` entries (approximately, as Redis
+    trims whole nodes); with ``event_retention`` set, entries older than that are also trimmed
+    (``XTRIM MINID``) by the writers that run most: sign-ins and the expiry sweep.
+
     ``secret`` keys device fingerprints and alert-action links. It falls back to the
     ``SESSIONWARDEN_SECRET`` environment variable; with ``production=True`` a missing secret is
     an error, otherwise a random one is generated for this process (fine for tests and the demo,
@@ -108,6 +112,7 @@ class Settings:
     on_limit: str = "evict_oldest"
     key_prefix: str = "sw"
     event_stream_maxlen: int = 100_000
+    event_retention: timedelta | None = None
     tombstone_ttl: timedelta = timedelta(days=7)
     history_ttl: timedelta = timedelta(days=180)
     max_user_agent_length: int = 512
@@ -138,6 +143,8 @@ class Settings:
             raise ValueError("key_prefix: 1-32 characters from A-Z a-z 0-9 _ . : -")
         if not isinstance(self.event_stream_maxlen, int) or self.event_stream_maxlen < 100:
             raise ValueError("event_stream_maxlen: must be an integer >= 100")
+        if self.event_retention is not None:
+            _positive("event_retention", self.event_retention)
         if not 64 <= self.max_user_agent_length <= 4096:
             raise ValueError("max_user_agent_length: must be between 64 and 4096")
         if not 0 < self.socket_timeout <= 60:

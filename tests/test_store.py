@@ -341,6 +341,21 @@ def test_event_stream_is_bounded(backend: Backend) -> None:
     assert 100 <= length < 399
 
 
+def test_event_retention_trims_old_entries(backend: Backend, clock: Clock) -> None:
+    mgr = backend.manager(settings(event_retention=timedelta(hours=1)), clock=clock)
+    raw = backend.raw()
+    # Stream ids come from the server clock; write old entries with explicit ids to age them.
+    old_ms = int(clock.now * 1000) - 2 * 3600 * 1000
+    for i in range(300):
+        raw.xadd("sw:events", {"type": "login", "user": "old", "at": old_ms}, id=f"{old_ms}-{i}")
+    login(mgr)
+    remaining = raw.xrange("sw:events")
+    old_left = [entry_id for entry_id, _ in remaining if int(entry_id.split(b"-")[0]) == old_ms]
+    assert len(old_left) <= 100  # "~" trims whole stream nodes (100 entries each by default)
+    assert any(fields[b"type"] == b"login" and fields[b"user"] == b"alice"
+               for _, fields in remaining)
+
+
 def test_sweep_reports_expiry_once_and_rescores_live(backend: Backend, clock: Clock) -> None:
     mgr = backend.manager(settings(idle_timeout=timedelta(hours=1),
                                    touch_interval=timedelta(minutes=1)), clock=clock)
@@ -387,3 +402,14 @@ def test_email_and_devices_recorded(backend: Backend) -> None:
     login(mgr, ua=IPHONE_SAFARI)
     assert mgr.user_email("alice") == "alice@example.com"
     assert [d.label for d in mgr.known_devices("alice")] == ["iPhone/Safari", "Mac/Chrome"]
+
+
+def test_corrupt_record_on_validate_is_refused_and_logged(backend: Backend, caplog) -> None:
+    mgr = backend.manager()
+    created = login(mgr)
+    key = KeySchema("sw").for_user("alice").session(created.session_id[16:])
+    backend.raw().hdel(key, "a")
+    with caplog.at_level(logging.WARNING, logger="sessionwarden"):
+        assert mgr.validate_session(created.token) is None
+    assert "SWCORRUPT" in caplog.text
+    assert created.token.split(".")[1] not in caplog.text
