@@ -396,9 +396,10 @@ def test_scripts_reload_after_script_flush(backend: Backend) -> None:
     assert mgr.sweep_expired() == 0
 
 
-def test_email_and_devices_recorded(backend: Backend) -> None:
-    mgr = backend.manager()
+def test_email_and_devices_recorded(backend: Backend, clock: Clock) -> None:
+    mgr = backend.manager(clock=clock)
     login(mgr, email="alice@example.com")
+    clock.advance(5)
     login(mgr, ua=IPHONE_SAFARI)
     assert mgr.user_email("alice") == "alice@example.com"
     assert [d.label for d in mgr.known_devices("alice")] == ["iPhone/Safari", "Mac/Chrome"]
