@@ -122,6 +122,12 @@ class Settings:
     mmdb_path: str | None = None
     alert_action_ttl: timedelta = timedelta(days=3)
     detection: DetectionSettings = field(default_factory=DetectionSettings)
+    # Millisecond views the scripts take, computed once (validate reads them on every call).
+    idle_ms: int = field(init=False, repr=False, compare=False)
+    absolute_ms: int = field(init=False, repr=False, compare=False)
+    touch_ms: int = field(init=False, repr=False, compare=False)
+    tombstone_ms: int = field(init=False, repr=False, compare=False)
+    history_ms: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_sessions, int) or isinstance(self.max_sessions, bool):
@@ -152,6 +158,12 @@ class Settings:
         if not isinstance(self.detection, DetectionSettings):
             raise TypeError("detection: expected a DetectionSettings")
         object.__setattr__(self, "secret", self._resolve_secret())
+        for name, source in (
+            ("idle_ms", self.idle_timeout), ("absolute_ms", self.absolute_lifetime),
+            ("touch_ms", self.touch_interval), ("tombstone_ms", self.tombstone_ttl),
+            ("history_ms", self.history_ttl),
+        ):
+            object.__setattr__(self, name, _ms(source))
 
     def _resolve_secret(self) -> bytes:
         secret = self.secret if self.secret is not None else os.environ.get(SECRET_ENV)
@@ -170,24 +182,3 @@ class Settings:
         if len(raw) < MIN_SECRET_BYTES:
             raise ValueError(f"secret: must be at least {MIN_SECRET_BYTES} bytes, got {len(raw)}")
         return raw
-
-    # Millisecond views used by the scripts.
-    @property
-    def idle_ms(self) -> int:
-        return _ms(self.idle_timeout)
-
-    @property
-    def absolute_ms(self) -> int:
-        return _ms(self.absolute_lifetime)
-
-    @property
-    def touch_ms(self) -> int:
-        return _ms(self.touch_interval)
-
-    @property
-    def tombstone_ms(self) -> int:
-        return _ms(self.tombstone_ttl)
-
-    @property
-    def history_ms(self) -> int:
-        return _ms(self.history_ttl)
