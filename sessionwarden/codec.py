@@ -168,10 +168,17 @@ def event_from_entry(entry_id: Any, flat: Any) -> Event:
 
 def events_from_entries(entries: list[Any]) -> list[Event]:
     """Decode stream entries, skipping (and logging) the ones that do not decode."""
-    events = []
+    return decode_entries(entries)[0]
+
+
+def decode_entries(entries: list[Any]) -> tuple[list[Event], str | None]:
+    """Decoded events and the id of the last entry *read* (decoded or skipped), so a reader
+    that follows the stream moves past entries it cannot decode."""
+    events, last = [], None
     for entry_id, flat in entries or []:
+        last = text(entry_id)
         try:
             events.append(event_from_entry(entry_id, flat))
         except CorruptRecord as exc:
-            log.warning("skipped corrupt event: %s", exc)
-    return events
+            log.warning("skipped corrupt event: %r", str(exc))
+    return events, last

@@ -19,6 +19,7 @@ from typing import Any
 
 from .codec import (
     CorruptRecord,
+    decode_entries,
     device_from_record,
     event_fields,
     events_from_entries,
@@ -41,7 +42,16 @@ from .devices import device_class_key, fingerprint, parse_user_agent
 from .errors import InvalidAlertAction, SessionLimitExceeded, SessionWardenError
 from .geo import GeoResolver
 from .keys import KeySchema, UserKeys, split_session_id
-from .models import CreatedSession, Device, Event, Session, SessionView, UserSummary, from_ms
+from .models import (
+    CreatedSession,
+    Device,
+    Event,
+    EventPage,
+    Session,
+    SessionView,
+    UserSummary,
+    from_ms,
+)
 from .protocol import Batch, Command, Eval, Op, ScriptError
 from .sanitize import (
     MAX_DEVICE_ID_LENGTH,
@@ -275,7 +285,7 @@ class Core:
                  class_key, "1" if rules.bind_to_device else "0", s.tombstone_ms),
             )
         except ScriptError as exc:
-            log.warning("session %s skipped: %s", parsed.session_id, exc)
+            log.warning("session %s skipped: %r", parsed.session_id, str(exc))
             return None
         status, now = text(reply[0]), int(reply[1])
         if status == "none":
@@ -332,7 +342,7 @@ class Core:
         rand = parts[1]
         reply = yield Eval("revoke", (uk.session(rand), uk.index, uk.tombstone(rand)),
                            (rand, self._now_arg(), self.settings.tombstone_ms,
-                            reason_ or "revoked"))
+                            reason_ or "revoked", self.settings.idle_ms))
         outcome, now = int(reply[0]), int(reply[1])
         if outcome == -1:
             yield Batch(tuple(self._expired_commands(user_id, uk.tag, [rand], now)))
@@ -391,7 +401,7 @@ class Core:
             try:
                 devices[fp] = split_device_record(flat_devices[i + 1])[2]
             except CorruptRecord as exc:
-                log.warning("user %s: skipped corrupt device %s: %s", uk.tag, fp, exc)
+                log.warning("user %s: skipped corrupt device %r: %r", uk.tag, fp, str(exc))
         views: list[SessionView] = []
         flat_sessions = reply[1]
         for i in range(0, len(flat_sessions) - 1, 2):
@@ -400,7 +410,7 @@ class Core:
                 session = session_from_fields(session_id, user_id, pairs(flat_sessions[i + 1]),
                                               idle_ms=self.settings.idle_ms)
             except CorruptRecord as exc:
-                log.warning("skipped corrupt session: %s", exc)
+                log.warning("skipped corrupt session: %r", str(exc))
                 continue
             views.append(session_view(
                 session, devices.get(session.fingerprint),
@@ -441,7 +451,7 @@ class Core:
             try:
                 found.append(device_from_record(text(fp), raw))
             except CorruptRecord as exc:
-                log.warning("user %s: skipped corrupt device: %s", uk.tag, exc)
+                log.warning("user %s: skipped corrupt device: %r", uk.tag, str(exc))
         return sorted(found, key=lambda d: d.last_seen_at, reverse=True)
 
     def user_email(self, user_id: str) -> Op[str | None]:
@@ -456,9 +466,9 @@ class Core:
         return events_from_entries(reply)
 
     def events_after(self, after: str = "0-0", *, limit: int = 100,
-                     block_ms: int | None = None) -> Op[list[Event]]:
-        """Events newer than stream id ``after``, oldest first; ``block_ms`` waits for some
-        (keep it below the socket timeout)."""
+                     block_ms: int | None = None) -> Op[EventPage]:
+        """Events newer than stream id ``after``, oldest first, with the cursor to pass next;
+        ``block_ms`` waits for some (keep it below the socket timeout)."""
         limit = _bounded_limit(limit)
         if not isinstance(after, str) or not (after == "$" or _is_stream_id(after)):
             raise ValueError(f"after: not a stream id: {clean_text(str(after), 40)!r}")
@@ -468,12 +478,11 @@ class Core:
                 raise ValueError("block_ms: must be from 1 to 60000")
             args += ("BLOCK", block_ms)
         reply = yield Command((*args, "STREAMS", self.keys.events, after))
-        if not reply:
-            return []
-        streams = reply.items() if isinstance(reply, dict) else reply
+        streams = (reply.items() if isinstance(reply, dict) else reply) or []
         for _name, entries in streams:
-            return events_from_entries(entries[0] if _nested(entries) else entries)
-        return []
+            events, last = decode_entries(entries[0] if _nested(entries) else entries)
+            return EventPage(events, last or after)
+        return EventPage([], after)
 
     # -- expiry sweep (run by the daemon) --------------------------------------------------
 
@@ -507,7 +516,7 @@ class Core:
         expired = 0
         for (session_id, _uk, _rand), reply in zip(valid, replies, strict=True):
             if isinstance(reply, Exception):
-                log.warning("sweep of %s failed: %s", session_id, reply)
+                log.warning("sweep of %r failed: %r", session_id, str(reply))
                 continue
             status = text(reply[0])
             if status == "alive":

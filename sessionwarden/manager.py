@@ -19,8 +19,16 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from .core import Core
-from .errors import StoreUnavailable
-from .models import CreatedSession, Device, Event, Session, SessionView, UserSummary
+from .errors import SessionWardenError, StoreUnavailable
+from .models import (
+    CreatedSession,
+    Device,
+    Event,
+    EventPage,
+    Session,
+    SessionView,
+    UserSummary,
+)
 from .protocol import Batch, Command, Eval, Op, Request, ScriptError
 from .scripts import SCRIPTS
 from .settings import Settings
@@ -108,7 +116,8 @@ class _Facade(Generic[R]):
         return self._run(self.core.recent_events(limit))
 
     def events_after(self, after: str = "0-0", *, limit: int = 100,
-                     block_ms: int | None = None) -> list[Event]:
+                     block_ms: int | None = None) -> EventPage:
+        """Events after stream id ``after`` (oldest first) and the cursor to continue from."""
         return self._run(self.core.events_after(after, limit=limit, block_ms=block_ms))
 
     def users(self, prefix: str = "", *, limit: int = 50) -> list[str]:
@@ -177,6 +186,8 @@ class SessionManager(_Facade[Any]):
                     for item, reply in zip(request.items, replies, strict=True)]
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
+        except redis.RedisError as exc:
+            raise SessionWardenError(f"Redis refused a command: {exc}") from exc
 
     def _eval(self, request: Eval) -> Any:
         script = SCRIPTS[request.script]
@@ -231,6 +242,8 @@ class AsyncSessionManager(_Facade[Any]):
                     for item, reply in zip(request.items, replies, strict=True)]
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
+        except redis.RedisError as exc:
+            raise SessionWardenError(f"Redis refused a command: {exc}") from exc
 
     async def _eval(self, request: Eval) -> Any:
         script = SCRIPTS[request.script]

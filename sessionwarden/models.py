@@ -101,6 +101,18 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class EventPage:
+    """Events read from the stream, and the cursor to read on from (``events_after``).
+
+    ``cursor`` is the id of the last entry read, including entries skipped as corrupt, so a
+    follower never re-reads (or spins on) an entry it cannot decode.
+    """
+
+    events: list[Event]
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
 class Device:
     """A device the user has signed in from (one per fingerprint)."""
 

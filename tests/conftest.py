@@ -139,14 +139,27 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
             async_client=lambda: fakeredis.aioredis.FakeRedis(server=server),
         )
     else:
-        url = request.getfixturevalue("redis_server")
-        redis.Redis.from_url(url).flushall()
-        made = Backend(
-            "real",
-            sync_client=lambda: redis.Redis.from_url(url, socket_timeout=5),
-            async_client=lambda: aioredis.Redis.from_url(url, socket_timeout=5),
-            url=url,
-        )
+        made = _real(request.getfixturevalue("redis_server"))
+    yield made
+    for client in made.made:
+        client.close()
+
+
+def _real(url: str) -> Backend:
+    redis.Redis.from_url(url).flushall()
+    return Backend(
+        "real",
+        sync_client=lambda: redis.Redis.from_url(url, socket_timeout=5),
+        async_client=lambda: aioredis.Redis.from_url(url, socket_timeout=5),
+        url=url,
+    )
+
+
+@pytest.fixture
+def real_backend(redis_server: str) -> Iterator[Backend]:
+    """The real redis-server only, for tests that need a URL (subprocesses, the CLI's own
+    connection)."""
+    made = _real(redis_server)
     yield made
     for client in made.made:
         client.close()

@@ -414,3 +414,29 @@ def test_corrupt_record_on_validate_is_refused_and_logged(backend: Backend, capl
         assert mgr.validate_session(created.token) is None
     assert "SWCORRUPT" in caplog.text
     assert created.token.split(".")[1] not in caplog.text
+
+
+def test_device_cap_never_drops_a_live_sessions_device(backend: Backend, clock: Clock) -> None:
+    from sessionwarden.core import MAX_DEVICES_PER_USER
+
+    mgr = backend.manager(settings(max_sessions=100), clock=clock)
+    first = login(mgr)
+    for i in range(MAX_DEVICES_PER_USER + 5):
+        clock.advance(1)
+        gone = login(mgr, ua=IPHONE_SAFARI, device_id=f"dev{i}")
+        mgr.revoke_session("alice", gone.session_id)  # its device is no longer in use
+    devices = mgr.known_devices("alice")
+    assert len(devices) == MAX_DEVICES_PER_USER
+    assert first.session.fingerprint in {d.fingerprint for d in devices}
+    view = next(v for v in mgr.get_active_sessions("alice")
+                if v.session_id == first.session_id)
+    assert view.device == "Mac/Chrome"
+
+
+def test_wrong_type_key_is_a_library_error(backend: Backend) -> None:
+    from sessionwarden import SessionWardenError
+
+    mgr = backend.manager()
+    backend.raw().set("sw:events", "not a stream")
+    with pytest.raises(SessionWardenError, match="Redis refused a command: WRONGTYPE"):
+        mgr.recent_events()

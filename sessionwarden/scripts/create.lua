@@ -73,16 +73,22 @@ redis.call('PEXPIRE', key, expiry - now)
 redis.call('ZADD', KEYS[2], int(now), rand)
 redis.call('PEXPIRE', KEYS[2], absolute)
 
--- Device record "<first seen>|<last seen>|<json>"; bounded by dropping the least recently seen.
+-- Device record "<first seen>|<last seen>|<json>"; bounded by dropping the least recently seen
+-- device that no live session uses (a live session always keeps its device record).
 local first = now
 if known_device then first = tonumber(string.match(known_device, '^(%d+)|')) or now end
 redis.call('HSET', KEYS[3], fp, int(first) .. '|' .. int(now) .. '|' .. device_json)
 if not known_device and devices_before + 1 > tonumber(ARGV[23]) then
+  local in_use = {}
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    local used = redis.call('HGET', base .. 's:' .. m, 'd')
+    if used then in_use[used] = true end
+  end
   local oldest, oldest_seen = nil, nil
   local all = redis.call('HGETALL', KEYS[3])
   for j = 1, #all, 2 do
     local seen = tonumber(string.match(all[j + 1], '^%d+|(%d+)|')) or 0
-    if all[j] ~= fp and (not oldest_seen or seen < oldest_seen) then
+    if not in_use[all[j]] and (not oldest_seen or seen < oldest_seen) then
       oldest, oldest_seen = all[j], seen
     end
   end

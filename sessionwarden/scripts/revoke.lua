@@ -1,16 +1,16 @@
 -- Revoke one session: delete it, drop it from the index, leave a tombstone.
 -- KEYS: 1 session, 2 session index, 3 tombstone
--- ARGV: 1 rand, 2 now ('' = server time), 3 tombstone ms, 4 reason
+-- ARGV: 1 rand, 2 now ('' = server time), 3 tombstone ms, 4 reason, 5 idle ms
 -- Returns {1, now, ip, fingerprint} when a live session was revoked, {-1, now} when it had
 -- already expired (its index entry is pruned here), {0, now} when there was no such session.
 
 local rand = ARGV[1]
 local now = now_ms(ARGV[2])
-local f = redis.call('HMGET', KEYS[1], 'h', 'ip', 'd')
-if not f[1] then
+if not alive(KEYS[1], now, tonumber(ARGV[5])) then
   if redis.call('ZREM', KEYS[2], rand) == 1 then return {-1, now} end
   return {0, now}
 end
+local f = redis.call('HMGET', KEYS[1], 'h', 'ip', 'd')
 bury(KEYS[3], f[1], now, ARGV[4], tonumber(ARGV[3]))
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], rand)
