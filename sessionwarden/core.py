@@ -196,6 +196,7 @@ class Core:
                 place.country or "", place.network, place.city or "",
                 _coordinate(place.lat), _coordinate(place.lon), mail, burst_ms,
                 MAX_DEVICES_PER_USER,
+                s.detection.burst_logins if s.detection.enabled("login_burst") else 0,
             ))
         except ScriptError as exc:
             raise SessionWardenError(f"cannot create a session for this user: {exc}") from None
@@ -215,6 +216,7 @@ class Core:
             known_device=bool(int(reply[5])), devices_before=int(reply[6]), place=place, ip=ip,
             country_known=bool(int(reply[7])), countries_before=int(reply[8]),
             previous=self._previous_login(text(reply[9])), logins_in_window=int(reply[10]),
+            burst_started=bool(int(reply[12])),
             live=tuple(
                 LiveSession(uk.tag + live_flat[i], live_flat[i + 1] or None, live_flat[i + 2],
                             int(float(live_flat[i + 3])))
@@ -273,16 +275,17 @@ class Core:
             return None
         rules = s.detection
         info = parse_user_agent(ua) if ua else None
-        class_key = ""
-        if info is not None and rules.enabled("device_mismatch"):
-            class_key = device_class_key(self._fp_key, info)
+        class_key = device_class_key(self._fp_key, info) if info is not None else ""
+        mismatch_rule = "off"
+        if rules.enabled("device_mismatch"):
+            mismatch_rule = "bind" if rules.bind_to_device else "alert"
         uk = self.keys.for_tag(parsed.tag)
         try:
             reply = yield Eval(
                 "validate", (uk.session(parsed.rand), uk.index, uk.record,
                              uk.tombstone(parsed.rand)),
                 (parsed.rand, parsed.secret_hash, self._now_arg(), s.idle_ms, s.touch_ms,
-                 class_key, "1" if rules.bind_to_device else "0", s.tombstone_ms),
+                 class_key, mismatch_rule, s.tombstone_ms),
             )
         except ScriptError as exc:
             log.warning("session %s skipped: %r", parsed.session_id, str(exc))
@@ -298,7 +301,7 @@ class Core:
             revoked_ms, _, reason = text(reply[2]).partition("|")
             finding = revoked_token_finding(
                 rules, reason=reason, revoked_ms=int(revoked_ms), at_ms=now, ip=ip,
-                device=info.label if info else None,
+                device=info.label if info else None, same_device=bool(int(reply[4])),
             )
             if finding:
                 yield self._finding_event(finding, text(reply[3]), parsed.session_id, now)
@@ -568,7 +571,8 @@ class Core:
         if not isinstance(action_token, str) or len(action_token) > 2048:
             raise InvalidAlertAction("malformed action token")
         body, _, signature = action_token.partition(".")
-        if not body or not hmac.compare_digest(signature.encode(), self._sign(body).encode()):
+        if not (body and body.isascii() and signature.isascii()) or not hmac.compare_digest(
+                signature.encode("ascii"), self._sign(body).encode("ascii")):
             raise InvalidAlertAction("action token is malformed or forged")
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))

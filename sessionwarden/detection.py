@@ -51,6 +51,7 @@ class LoginFacts:
     countries_before: int
     previous: PreviousLogin | None
     logins_in_window: int
+    burst_started: bool = False  # the store saw the count exceed the threshold (once a window)
     live: tuple[LiveSession, ...] = field(default=())
 
 
@@ -93,7 +94,7 @@ def evaluate_login(facts: LoginFacts, rules: DetectionSettings) -> list[Finding]
     if travel:
         found.append(travel)
     found.extend(_shared_account(facts, rules))
-    if rules.enabled("login_burst") and facts.logins_in_window == rules.burst_logins + 1:
+    if rules.enabled("login_burst") and facts.burst_started:
         minutes = rules.burst_window.total_seconds() / 60
         found.append(_finding(
             rules, "login_burst", logins=facts.logins_in_window, window_minutes=minutes,
@@ -167,19 +168,30 @@ def _shared_account(facts: LoginFacts, rules: DetectionSettings) -> list[Finding
 
 def revoked_token_finding(
     rules: DetectionSettings, *, reason: str, revoked_ms: int, at_ms: int, ip: str | None,
-    device: str | None,
+    device: str | None, same_device: bool,
 ) -> Finding | None:
+    """A token of an ended session was presented again. From the same kind of device it is
+    most likely the signed-out device itself still holding its cookie (e.g. after "sign out
+    everywhere else"): reported as ``low``. From another kind of device, or an unknown one, the
+    token was copied: the rule's severity."""
     if not rules.enabled("revoked_token_used"):
         return None
     minutes = max(at_ms - revoked_ms, 0) / 60000
-    return _finding(
+    ended = f"ended {ago(from_ms(revoked_ms), from_ms(at_ms))} ({reason.replace('_', ' ')})"
+    where = f"{ip or 'an unknown address'} ({device or 'unknown device'})"
+    if same_device:
+        text = (f"the token of a session {ended} was presented again from {where}, the same "
+                "kind of device it belonged to: most likely that device, still signed in")
+    else:
+        text = (f"the token of a session {ended} was presented again from {where}, another "
+                "kind of device: someone kept a copy of it")
+    finding = _finding(
         rules, "revoked_token_used", revoked_reason=reason, ip=ip, device=device,
-        minutes_since_revocation=round(minutes, 1),
-        reason=f"the token of a session ended {ago(from_ms(revoked_ms), from_ms(at_ms))} "
-               f"({reason.replace('_', ' ')}) was presented again from "
-               f"{ip or 'an unknown address'} ({device or 'unknown device'}): "
-               "someone kept a copy of it",
+        same_device=same_device, minutes_since_revocation=round(minutes, 1), reason=text,
     )
+    if same_device:
+        return Finding(finding.type, "low", finding.details)
+    return finding
 
 
 def device_mismatch_finding(

@@ -31,10 +31,15 @@ local function alive(key, now, idle)
   return redis.call('EXISTS', key) == 1
 end
 
--- Tombstone of a revoked or evicted session: its 32-byte token hash first (fixed width, so the
--- hash may hold any byte), then "<ms>|<reason>". Kept `ttl` ms for the revoked_token_used rule.
-local function bury(key, hash, now, reason, ttl)
-  if hash then
-    redis.call('SET', key, hash .. int(now) .. '|' .. reason, 'PX', ttl)
+-- Tombstone of a session about to be revoked or evicted, read from the session itself: its
+-- 32-byte token hash (fixed width, so the hash may hold any byte), one report flag ('0' not yet
+-- reported, '1' reported as used by the same kind of device, '2' by another kind), the
+-- session's 8-character device-class key, then "<ms>|<reason>". Kept `ttl` ms for the
+-- revoked_token_used rule.
+local function bury(tomb_key, session_key, now, reason, ttl)
+  local f = redis.call('HMGET', session_key, 'h', 'k')
+  if f[1] then
+    local class = string.sub((f[2] or '') .. '--------', 1, 8)
+    redis.call('SET', tomb_key, f[1] .. '0' .. class .. int(now) .. '|' .. reason, 'PX', ttl)
   end
 end

@@ -6,9 +6,11 @@
 -- ARGV: 1 key base, 2 new rand, 3 user id, 4 token hash, 5 now ('' = server time),
 --       6 idle ms, 7 absolute ms, 8 max sessions, 9 on limit ('evict'|'deny'), 10 tombstone ms,
 --       11 history ms, 12 fingerprint, 13 class key, 14 device JSON, 15 ip, 16 country,
---       17 network kind, 18 city, 19 lat, 20 lon, 21 email, 22 burst window ms, 23 max devices
+--       17 network kind, 18 city, 19 lat, 20 lon, 21 email, 22 burst window ms, 23 max devices,
+--       24 burst threshold (logins in the window; 0 = rule off)
 -- Returns {'ok', now, expiry, expired{}, evicted{}, known device, devices before,
---          country known, countries before, previous login, logins in window, live{}}
+--          country known, countries before, previous login, logins in window, live{},
+--          burst started (1|0)}
 --      or {'denied', now, expired{}} when the limit is reached with on_limit = 'deny'.
 --      live = flat {rand, country, fingerprint, last active, ...} of the sessions now live.
 
@@ -45,7 +47,7 @@ if excess > 0 then
   for j = 1, excess do
     local m = live[j]
     local key = base .. 's:' .. m
-    bury(base .. 'x:' .. m, redis.call('HGET', key, 'h'), now, 'evicted', tomb_ms)
+    bury(base .. 'x:' .. m, key, now, 'evicted', tomb_ms)
     redis.call('DEL', key)
     redis.call('ZREM', KEYS[2], m)
     evicted[#evicted + 1] = m
@@ -96,9 +98,13 @@ if not known_device and devices_before + 1 > tonumber(ARGV[23]) then
 end
 redis.call('PEXPIRE', KEYS[3], history_ms)
 
--- User record: owner id, contact, last login place, countries seen.
-redis.call('HSET', KEYS[1], 'id', user,
-  'll', int(now) .. '|' .. ARGV[19] .. '|' .. ARGV[20] .. '|' .. country .. '|' .. ip)
+-- User record: owner id, contact, last located login, countries seen. A login without
+-- coordinates (a private address) leaves the last located one in place for the travel rule.
+redis.call('HSET', KEYS[1], 'id', user)
+if ARGV[19] ~= '' then
+  redis.call('HSET', KEYS[1],
+    'll', int(now) .. '|' .. ARGV[19] .. '|' .. ARGV[20] .. '|' .. country .. '|' .. ip)
+end
 if ARGV[21] ~= '' then redis.call('HSET', KEYS[1], 'em', ARGV[21]) end
 if country ~= '' and country_known == 0 then
   redis.call('HSET', KEYS[1], 'c:' .. country, int(now))
@@ -113,6 +119,14 @@ redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. int(now - window))
 redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -1001)
 redis.call('PEXPIRE', KEYS[4], window)
 local logins = redis.call('ZCARD', KEYS[4])
+-- A burst is reported when the count first exceeds the threshold; every login while it lasts
+-- pushes 'bq' (quiet until) a window ahead, so a sustained run is one alert, and a new burst
+-- after a quiet window is another.
+local burst, threshold = 0, tonumber(ARGV[24])
+if threshold > 0 and logins > threshold then
+  if now >= tonumber(redis.call('HGET', KEYS[1], 'bq') or '0') then burst = 1 end
+  redis.call('HSET', KEYS[1], 'bq', int(now + window))
+end
 
 local summary = {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')) do
@@ -128,4 +142,4 @@ for j = 1, #summary, 2 do
 end
 
 return {'ok', now, expiry, expired, evicted, known_device and 1 or 0, devices_before,
-  country_known, countries_before, previous, logins, flat}
+  country_known, countries_before, previous, logins, flat, burst}

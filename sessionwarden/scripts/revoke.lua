@@ -10,8 +10,8 @@ if not alive(KEYS[1], now, tonumber(ARGV[5])) then
   if redis.call('ZREM', KEYS[2], rand) == 1 then return {-1, now} end
   return {0, now}
 end
-local f = redis.call('HMGET', KEYS[1], 'h', 'ip', 'd')
-bury(KEYS[3], f[1], now, ARGV[4], tonumber(ARGV[3]))
+local f = redis.call('HMGET', KEYS[1], 'ip', 'd')
+bury(KEYS[3], KEYS[1], now, ARGV[4], tonumber(ARGV[3]))
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], rand)
-return {1, now, f[2] or '', f[3] or ''}
+return {1, now, f[1] or '', f[2] or ''}

@@ -19,7 +19,7 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     if m == ARGV[6] and hash == ARGV[7] then
       kept = 1
     else
-      bury(base .. 'x:' .. m, hash, now, ARGV[5], tomb_ms)
+      bury(base .. 'x:' .. m, key, now, ARGV[5], tomb_ms)
       redis.call('DEL', key)
       redis.call('ZREM', KEYS[1], m)
       revoked[#revoked + 1] = m

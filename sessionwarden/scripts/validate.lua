@@ -4,29 +4,32 @@
 --
 -- KEYS: 1 session, 2 session index, 3 user record, 4 tombstone
 -- ARGV: 1 rand, 2 token hash, 3 now ('' = server time), 4 idle ms, 5 touch ms,
---       6 class key of the presenting user agent ('' = not given), 7 bind to device ('1'|'0'),
---       8 tombstone ms
+--       6 class key of the presenting user agent ('' = not given),
+--       7 device mismatch rule ('off' | 'alert' | 'bind': alert and revoke), 8 tombstone ms
 -- Returns {status, now, user id, created, last active, deadline, ip, country, network, city,
 --          fingerprint} with status 'ok' | 'mismatch' (first use from another kind of device)
 --          | 'mismatch_revoked' (bind to device: the session is now revoked),
---      or {'revoked', now, "<ms>|<reason>", user id} the first time a token of a revoked or
---         evicted session is presented again,
+--      or {'revoked', now, "<ms>|<reason>", user id, same kind of device (1|0)} when a token of
+--         a revoked or evicted session is presented again (once per kind: same / other),
 --      or {'expired', now, user id} when this call found the session dead by its fields,
 --      or {'none', now} for anything else (unknown session, wrong secret).
 
 local rand, hash = ARGV[1], ARGV[2]
 local now = now_ms(ARGV[3])
 local idle = tonumber(ARGV[4])
+local presented, mismatch_rule = ARGV[6], ARGV[7]
 local f = redis.call('HMGET', KEYS[1], 'h', 'c', 'a', 'e', 'ip', 'cc', 'nw', 'ct', 'd', 'k', 'mm')
 
 if not f[1] then
   local t = redis.call('GET', KEYS[4])
   if t and string.sub(t, 1, 32) == hash then
-    -- Report the first use only: one copied token is one incident, not an alert per request.
-    local rest = string.sub(t, 33)
-    if string.sub(rest, -5) == '|seen' then return {'none', now} end
-    redis.call('SET', KEYS[4], t .. '|seen', 'KEEPTTL')
-    return {'revoked', now, rest, redis.call('HGET', KEYS[3], 'id') or ''}
+    -- One report per kind of presenter: the signed-out device itself ('1'), or another ('2').
+    local same = presented ~= '' and presented == string.sub(t, 34, 41)
+    local level = same and '1' or '2'
+    if string.sub(t, 33, 33) >= level then return {'none', now} end
+    redis.call('SET', KEYS[4], string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
+    return {'revoked', now, string.sub(t, 42), redis.call('HGET', KEYS[3], 'id') or '',
+      same and 1 or 0}
   end
   return {'none', now}
 end
@@ -48,16 +51,19 @@ if now >= deadline or now - a >= idle then
 end
 
 local status = 'ok'
-local presented = ARGV[6]
-if presented ~= '' and f[10] and presented ~= f[10] then
-  if ARGV[7] == '1' then
-    bury(KEYS[4], hash, now, 'device_mismatch', tonumber(ARGV[8]))
+if mismatch_rule ~= 'off' and presented ~= '' and f[10] and presented ~= f[10] then
+  if mismatch_rule == 'bind' then
+    bury(KEYS[4], KEYS[1], now, 'device_mismatch', tonumber(ARGV[8]))
     redis.call('DEL', KEYS[1])
     redis.call('ZREM', KEYS[2], rand)
     status = 'mismatch_revoked'
-  elseif f[11] ~= presented then
-    redis.call('HSET', KEYS[1], 'mm', presented)
-    status = 'mismatch'
+  else
+    -- 'mm' lists the kinds already reported for this session (bounded), one alert per kind.
+    local seen = f[11] or ''
+    if not string.find(seen, presented, 1, true) then
+      if #seen < 90 then redis.call('HSET', KEYS[1], 'mm', seen .. presented .. ',') end
+      status = 'mismatch'
+    end
   end
 end
 
