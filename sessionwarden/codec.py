@@ -12,20 +12,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from .geo import country_name
+from .geo import place_label
 from .models import Device, Event, Session, SessionView, ago, from_ms
 
 log = logging.getLogger("sessionwarden")
-
-NETWORK_PLACES = {
-    "private": "Private network",
-    "loopback": "Loopback",
-    "link-local": "Link-local network",
-    "reserved": "Reserved address",
-    "multicast": "Multicast address",
-    "unspecified": "Unspecified address",
-}
-
 
 class CorruptRecord(ValueError):
     """A Redis record that does not have the shape this version writes."""
@@ -40,14 +30,6 @@ def text(value: Any) -> str:
 def pairs(flat: list[Any]) -> dict[str, Any]:
     """``[k1, v1, k2, v2]`` -> ``{k1: v1, ...}`` with text keys (values left as they are)."""
     return {text(flat[i]): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
-
-
-def place_label(city: str | None, country: str | None, network: str) -> str:
-    if city:
-        return city
-    if country:
-        return country_name(country) or country
-    return NETWORK_PLACES.get(network, "Unknown location")
 
 
 def session_from_fields(

@@ -50,6 +50,7 @@ __all__ = [
     "haversine_km",
     "normalize_city_hint",
     "normalize_country_hint",
+    "place_label",
 ]
 
 NETWORK_KINDS = (
@@ -88,7 +89,7 @@ _DOCUMENTATION_NETS = tuple(
     for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
 )
 
-# Same labels as ``codec.NETWORK_PLACES`` (not imported: codec imports this module).
+# How a place with no city or country reads in labels, by network kind.
 _DISPLAY_BY_NETWORK = {
     "private": "Private network",
     "loopback": "Loopback",
@@ -280,14 +281,16 @@ class Place:
     @property
     def display(self) -> str:
         """A short label: city, else country name, else a description of the network."""
-        if self.city:
-            return self.city
-        name = self.country_name
-        if name:
-            return name
-        if self.country:
-            return self.country
-        return _DISPLAY_BY_NETWORK.get(self.network, "Unknown location")
+        return place_label(self.city, self.country, self.network)
+
+
+def place_label(city: str | None, country: str | None, network: str) -> str:
+    """City if known, else the country's name (or code), else a description of the network."""
+    if city:
+        return city
+    if country:
+        return country_name(country) or country
+    return _DISPLAY_BY_NETWORK.get(network, "Unknown location")
 
 
 # --------------------------------------------------------------------------- resolver
