@@ -262,8 +262,10 @@ def _queue(pipe: Any, item: Eval | Command) -> None:
     if isinstance(item, Command):
         pipe.execute_command(*item.args)
     else:
+        # execute_command, not pipe.evalsha: redis-py's cluster pipelines refuse the evalsha
+        # method but route a plain EVALSHA to the node owning its keys.
         script = SCRIPTS[item.script]
-        pipe.evalsha(script.sha, len(item.keys), *item.keys, *item.args)
+        pipe.execute_command("EVALSHA", script.sha, len(item.keys), *item.keys, *item.args)
 
 
 def _noscript(reply: Any) -> bool:
