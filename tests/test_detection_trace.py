@@ -11,10 +11,11 @@ identical figures (checked when the thresholds were set); every rule is exercise
 backends by tests/test_detection_rules.py.
 
 The thresholds below were chosen from measured figures: the worst of this trace (seed
-20240304) and five other seeds, plus a margin (docs/detection.md has the spread). The test
-replays the default seed only, which is deterministic; the thresholds catch regressions -- a
-rule that stops firing, or starts firing on ordinary travel -- and `test_thresholds_can_fail`
-proves they can fail.
+20240304) and five other seeds (1-5), plus a margin (docs/detection.md has the spread). The
+test replays the default seed only, which is deterministic; the thresholds catch regressions --
+a rule that stops firing, or starts firing on ordinary travel, a signed-out device's own token
+raised above ``low`` again, a sustained burst alerting more than once -- and
+`test_thresholds_can_fail` proves they can fail.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def _load_trace() -> ModuleType:
 
 trace = _load_trace()
 
-#: Minimum recall per attack type (attacks caught by their expected rules / attacks injected).
+#: Minimum recall per attack type (attacks caught by their expected rules, at any severity /
+#: attacks injected).
 MIN_RECALL = {
     "account_takeover": 0.95,
     "takeover_local": 0.75,  # expected: new_device only (low); a known blind spot
@@ -58,18 +60,27 @@ MIN_RECALL = {
     "shared_devices": 0.90,
     "login_burst": 0.95,
 }
+#: Minimum recall by an alert of severity medium or higher, where it differs from the above.
+MIN_RECALL_AT_MEDIUM = {
+    # a thief presenting the copy from the owner's kind of device gets only a 'low'
+    # revoked_token_used (0.93-0.97 across seeds)
+    "token_replay": 0.85,
+}
 #: Maximum false alerts (severity >= medium, legitimate activity) per 1,000 legitimate sign-ins.
 MAX_FALSE_PER_1000 = {
     "new_country": 28.0,  # first visits abroad: by design, see docs/detection.md
     "impossible_travel": 8.0,  # VPN exits and home-routed roaming
     "shared_account": 4.0,  # multi-country trips with sessions still live at home
-    "revoked_token_used": 6.0,  # devices presenting tokens revoked by a password change
+    "revoked_token_used": 0.0,  # a signed-out device's own token is 'low' (checked below too)
     "device_mismatch": 0.0,
     "login_burst": 0.0,
 }
-MAX_FALSE_TOTAL_PER_1000 = 40.0
-MAX_NEW_DEVICE_PER_1000 = 6.0  # low severity, reported separately
-MAX_LOGIN_BURST_ALERTS_PER_INCIDENT = 1.0  # one incident, one alert
+MAX_FALSE_TOTAL_PER_1000 = 36.0
+#: Maximum low-severity alerts on legitimate activity per 1,000 (reported separately).
+MAX_LOW_PER_1000 = {
+    "new_device": 6.0,
+    "revoked_token_used": 7.0,  # own devices after "sign out everywhere else" or an eviction
+}
 
 
 def failures(m: Any) -> list[str]:
@@ -79,19 +90,32 @@ def failures(m: Any) -> list[str]:
         recall = m.recall(kind)
         if math.isnan(recall) or recall < minimum:
             found.append(f"{kind}: recall {recall:.2f} < {minimum}")
+    for kind, minimum in MIN_RECALL_AT_MEDIUM.items():
+        recall = m.recall(kind, any_medium=True)
+        if math.isnan(recall) or recall < minimum:
+            found.append(f"{kind}: recall at severity >= medium {recall:.2f} < {minimum}")
     for rule, maximum in MAX_FALSE_PER_1000.items():
         if m.false_rate(rule) > maximum:
             found.append(f"{rule}: {m.false_rate(rule):.2f} false alerts per 1,000 > {maximum}")
     if m.false_alert_rate > MAX_FALSE_TOTAL_PER_1000:
         found.append(f"all rules: {m.false_alert_rate:.2f} false alerts per 1,000 > "
                      f"{MAX_FALSE_TOTAL_PER_1000}")
-    if m.low_rate("new_device") > MAX_NEW_DEVICE_PER_1000:
-        found.append(f"new_device: {m.low_rate('new_device'):.2f} per 1,000 > "
-                     f"{MAX_NEW_DEVICE_PER_1000}")
-    bursts = m.attack_counts["login_burst"]
-    per_incident = m.alerts_by_rule["login_burst"]["login_burst"] / bursts if bursts else 0
-    if per_incident > MAX_LOGIN_BURST_ALERTS_PER_INCIDENT:
-        found.append(f"login_burst: {per_incident:.1f} alerts per incident")
+    for rule, maximum in MAX_LOW_PER_1000.items():
+        if m.low_rate(rule) > maximum:
+            found.append(f"{rule}: {m.low_rate(rule):.2f} low alerts per 1,000 > {maximum}")
+    # Users' own devices, victims' included, never raise revoked_token_used above 'low': in the
+    # trace they only ever present their own old tokens.
+    own = m.revoked_count("legit", serious=True) + m.revoked_count("aftermath", serious=True)
+    if own:
+        found.append(f"revoked_token_used: {own} alerts >= medium on users' own devices")
+    if m.revoked_disagreements:
+        found.append(f"revoked_token_used: same_device wrong in {m.revoked_disagreements} of "
+                     f"{m.revoked_checked} events")
+    # One burst, one login_burst alert -- sustained ones (a sign-in every ~55 s) included.
+    for variant, per_burst in sorted(m.burst_alerts.items()):
+        wrong = [n for n in per_burst if n != 1]
+        if wrong:
+            found.append(f"login_burst: {variant} bursts with {wrong} alerts instead of 1")
     return found
 
 
@@ -130,6 +154,16 @@ def test_detection_meets_thresholds_on_the_trace(measured: tuple[Any, Any]) -> N
     assert not missed, "\n".join(missed) + "\n\n" + trace.report(generated, m)
 
 
+def test_travel_sweep_mirrors_the_rule(measured: tuple[Any, Any]) -> None:
+    """The report's impossible_travel sweep recomputes the rule from the trace; at the
+    configured limit it must find exactly the alerts the library raised, or the sweep (and the
+    what-if figures in docs/detection.md) describe another rule."""
+    _, m = measured
+    [(_, legit, caught, _)] = m.travel_sweep([m.settings.impossible_travel_kmh])
+    assert legit == m.false_alerts["impossible_travel"]
+    assert caught == m.detected_by_rule["account_takeover"]["impossible_travel"]
+
+
 def test_legitimate_users_never_burst(measured: tuple[Any, Any]) -> None:
     _, m = measured
     # The burst threshold (10 in 10 minutes) leaves a wide gap above ordinary use.
@@ -163,10 +197,23 @@ def test_trace_models_plausible_travel() -> None:
 def test_thresholds_can_fail(fresh_client: Callable[[], Any]) -> None:
     """Absurd settings on a small trace must trip the thresholds, both ways: an
     impossible_travel rule that fires on any move floods legitimate users with false alerts,
-    and a login_burst rule that needs 1,000 sign-ins misses every burst."""
+    and a login_burst rule that needs 1,000 sign-ins misses every burst. The checks no setting
+    can provoke (a signed-out device's token above 'low', a burst alerting twice -- the
+    behaviour before they were fixed) are tripped on doctored figures."""
     generated = trace.generate(users=30)
     absurd = DetectionSettings(impossible_travel_kmh=1, impossible_travel_min_km=0,
                                burst_logins=1000)
-    missed = failures(trace.replay(generated, fresh_client(), detection=absurd))
+    m = trace.replay(generated, fresh_client(), detection=absurd)
+    missed = failures(m)
     assert any(line.startswith("impossible_travel:") for line in missed), missed
     assert any(line.startswith("login_burst: recall") for line in missed), missed
+    assert any(line.startswith("login_burst: ") and "bursts with [0" in line
+               for line in missed), missed
+
+    m.revoked[("aftermath", "high")] += 1  # the figures before these were fixed
+    m.revoked_disagreements += 1
+    m.burst_alerts["sustained"] = [1, 20]
+    missed = failures(m)
+    assert "revoked_token_used: 1 alerts >= medium on users' own devices" in missed, missed
+    assert any(line.startswith("revoked_token_used: same_device wrong") for line in missed)
+    assert "login_burst: sustained bursts with [20] alerts instead of 1" in missed, missed
