@@ -97,8 +97,10 @@ def main() -> None:
         print(f"   revoked {count} session(s); left:")
         show_sessions(mgr, "alice@example.com", laptop.token)
 
-        print("\n5. The attacker's copied token is refused, and that is reported:")
-        result = mgr.validate_session(attacker.token, ip="193.0.6.139", user_agent=ATTACKER)
+        print("\n5. The attacker replays the session's token from a script: refused, and "
+              "reported:")
+        result = mgr.validate_session(attacker.token, ip="193.0.6.139",
+                                      user_agent="python-requests/2.32.3")
         print(f"   validate_session(attacker token) -> {result}")
         latest = mgr.recent_events(1)[0]
         print(f"   [{latest.severity:>6}] {latest.type}: {latest.details['reason']}")

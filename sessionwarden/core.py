@@ -61,7 +61,7 @@ from .sanitize import (
     require_user_id,
 )
 from .settings import Settings
-from .tokens import new_rand, new_token, parse_token
+from .tokens import ParsedToken, new_rand, new_token, parse_token
 
 log = logging.getLogger("sessionwarden")
 
@@ -280,6 +280,12 @@ class Core:
         if rules.enabled("device_mismatch"):
             mismatch_rule = "bind" if rules.bind_to_device else "alert"
         uk = self.keys.for_tag(parsed.tag)
+        # Fast path: one read-only command. A live session that needs no touch and shows no
+        # new device is answered from it; anything else goes to the atomic validate script.
+        fields = yield Command(("HMGET", uk.session(parsed.rand), *_SESSION_FIELDS))
+        fast = self._read_session(parsed, fields, class_key, mismatch_rule)
+        if fast is not _SLOW:
+            return fast
         try:
             reply = yield Eval(
                 "validate", (uk.session(parsed.rand), uk.index, uk.record,
@@ -330,6 +336,38 @@ class Core:
             if revoked:
                 return None
         return session
+
+    def _read_session(self, parsed: ParsedToken, fields: list[Any], class_key: str,
+                      mismatch_rule: str) -> Session | object | None:
+        """The session from an HMGET of `_SESSION_FIELDS`; ``None`` for a wrong secret;
+        `_SLOW` when the script must decide (missing, due a touch, dead or dying by its fields,
+        corrupt, or presented by a new kind of device)."""
+        stored_hash, user, created, active, deadline = fields[:5]
+        if stored_hash is None:
+            return _SLOW  # revoked (tombstone), expired, or never existed
+        if not hmac.compare_digest(stored_hash, parsed.secret_hash):
+            return None
+        try:
+            created_ms, active_ms, deadline_ms = int(created), int(active), int(deadline)
+        except (TypeError, ValueError):
+            return _SLOW
+        s = self.settings
+        now = self._now_ms()
+        if now - active_ms >= s.touch_ms or now >= deadline_ms or user is None:
+            return _SLOW
+        known_class, reported = fields[10], fields[11]
+        if (mismatch_rule != "off" and class_key and known_class is not None
+                and class_key != known_class.decode()
+                and (reported is None or class_key.encode() not in reported)):
+            return _SLOW
+        return Session(
+            session_id=parsed.session_id, user_id=user.decode(), created_at=from_ms(created_ms),
+            last_active_at=from_ms(active_ms),
+            expires_at=from_ms(min(active_ms + s.idle_ms, deadline_ms)),
+            absolute_expires_at=from_ms(deadline_ms), ip=text(fields[5]),
+            country=text(fields[6]) or None, network=text(fields[7]) or "public",
+            city=text(fields[8]) or None, fingerprint=text(fields[9]),
+        )
 
     def revoke_session(
         self, user_id: str, session_id: str, *, actor: str | None = None,
@@ -597,6 +635,11 @@ class Core:
                          {"actor": OWNER_ACTOR, "event_id": event_id, "scope": scope,
                           "revoked": count})
         return count
+
+
+# Fields of a session hash read by validate's fast path, in the order _read_session expects.
+_SESSION_FIELDS = ("h", "u", "c", "a", "e", "ip", "cc", "nw", "ct", "d", "k", "mm")
+_SLOW = object()
 
 
 def _is_stream_id(value: str) -> bool:

@@ -460,8 +460,9 @@ def test_script_flush_on_every_node_is_survived(
     client.script_flush()  # SCRIPT FLUSH goes to every master
     assert _scripts_on_nodes(cluster) == {False}
     for user, created in made.items():  # EVALSHA on each user's node: NOSCRIPT, load, retry
+        assert [v.session_id for v in mgr.get_active_sessions(user)] == [created.session_id]
         assert mgr.validate_session(created.token).user_id == user
-    assert _scripts_on_nodes(cluster, "validate") == {True}  # SCRIPT LOAD: every master
+    assert _scripts_on_nodes(cluster, "list") == {True}  # SCRIPT LOAD: every master
 
     client.script_flush()
     again = {u: login(mgr, u, IPHONE_SAFARI) for u in SPREAD}

@@ -66,8 +66,8 @@ local previous = redis.call('HGET', KEYS[1], 'll') or ''
 local deadline = now + absolute
 local expiry = math.min(now + idle, deadline)
 local key = base .. 's:' .. rand
-redis.call('HSET', key, 'h', hash, 'c', int(now), 'a', int(now), 'e', int(deadline),
-  'ip', ip, 'd', fp, 'k', class_key)
+redis.call('HSET', key, 'h', hash, 'u', user, 'c', int(now), 'a', int(now),
+  'e', int(deadline), 'ip', ip, 'd', fp, 'k', class_key)
 if country ~= '' then redis.call('HSET', key, 'cc', country) end
 if network ~= 'public' then redis.call('HSET', key, 'nw', network) end
 if city ~= '' then redis.call('HSET', key, 'ct', city) end
