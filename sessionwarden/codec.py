@@ -56,14 +56,26 @@ def session_from_fields(
     )
 
 
-def split_device_record(raw: Any) -> tuple[int, int, dict[str, Any]]:
-    """``"<first ms>|<last ms>|<json>"`` -> (first, last, data)."""
+# A device record is "<first seen ms>|<last seen ms>|<description>", the description being
+# these fields joined by the unit separator: compact, and never ambiguous because every field
+# is cleaned text (no control characters).
+DEVICE_FIELDS = ("l", "b", "o", "k", "ip", "cc")
+_UNIT = "\x1f"
+
+
+def encode_device(label: str, browser: str, os: str, device_class: str, ip: str,
+                  country: str) -> str:
+    return _UNIT.join((label, browser, os, device_class, ip, country))
+
+
+def split_device_record(raw: Any) -> tuple[int, int, dict[str, str]]:
+    """``"<first ms>|<last ms>|<description>"`` -> (first, last, fields by short name)."""
     try:
         first, last, body = text(raw).split("|", 2)
-        data = json.loads(body)
-        if not isinstance(data, dict):
-            raise ValueError("not an object")
-        return int(first), int(last), data
+        values = body.split(_UNIT)
+        if len(values) != len(DEVICE_FIELDS):
+            raise ValueError(f"expected {len(DEVICE_FIELDS)} fields, got {len(values)}")
+        return int(first), int(last), dict(zip(DEVICE_FIELDS, values, strict=True))
     except (ValueError, TypeError) as exc:
         raise CorruptRecord(f"device record: {exc}") from None
 

@@ -21,6 +21,7 @@ from .codec import (
     CorruptRecord,
     decode_entries,
     device_from_record,
+    encode_device,
     event_fields,
     events_from_entries,
     pairs,
@@ -134,13 +135,8 @@ class Core:
     def _expired_commands(self, user_id: str, tag: str, rands: list[str],
                           at_ms: int) -> list[Command]:
         """Report sessions a script found expired (it removed them from the index: once)."""
-        commands: list[Command] = []
-        for rand in rands:
-            session_id = tag + rand
-            commands.append(Command(("ZREM", self.keys.expiry_index, session_id)))
-            commands.append(self._xadd("session_expired", user_id, session_id, "info", at_ms,
-                                       {"reason": "idle or absolute timeout"}))
-        return commands
+        return [self._xadd("session_expired", user_id, tag + rand, "info", at_ms,
+                           {"reason": "idle or absolute timeout"}) for rand in rands]
 
     def _user_keys(self, user_id: str) -> UserKeys:
         return self.keys.for_user(require_user_id(user_id))
@@ -182,17 +178,14 @@ class Core:
         rand = new_rand()
         session_id = uk.tag + rand
         token, token_hash = new_token(session_id)
-        device_json = json.dumps(
-            {"l": info.label, "b": info.browser, "o": info.os, "k": info.device_class,
-             "ip": ip, "cc": place.country or ""},
-            separators=(",", ":"), ensure_ascii=False,
-        )
+        device_record = encode_device(info.label, info.browser, info.os, info.device_class, ip,
+                                      place.country or "")
         burst_ms = int(s.detection.burst_window.total_seconds() * 1000)
         try:
-            reply = yield Eval("create", (uk.record, uk.index, uk.devices, uk.logins), (
+            reply = yield Eval("create", (uk.record, uk.index, uk.devices), (
                 uk.base, rand, user_id, token_hash, self._now_arg(), s.idle_ms, s.absolute_ms,
                 s.max_sessions, "deny" if s.on_limit == "deny" else "evict", s.tombstone_ms,
-                s.history_ms, fp, device_class_key(self._fp_key, info), device_json, ip,
+                s.history_ms, fp, device_class_key(self._fp_key, info), device_record, ip,
                 place.country or "", place.network, place.city or "",
                 _coordinate(place.lat), _coordinate(place.lon), mail, burst_ms,
                 MAX_DEVICES_PER_USER,
@@ -229,13 +222,14 @@ class Core:
             "device_class": info.device_class, "fingerprint": fp,
         }
         commands: list[Command] = [
-            Command(("ZADD", self.keys.expiry_index, expiry, session_id)),
+            # LT: a user's entry only ever moves down here (a new session never expires before
+            # the live ones); the sweep moves it up.
+            Command(("ZADD", self.keys.expiry_index, "LT", expiry, uk.tag)),
             Command(("ZADD", self.keys.directory, 0, user_id)),
             Command(("ZADD", self.keys.recent_users, now, user_id)),
             self._xadd("login", user_id, session_id, "info", now, login_details),
         ]
         for victim in evicted:
-            commands.append(Command(("ZREM", self.keys.expiry_index, uk.tag + victim)))
             commands.append(self._xadd(
                 "session_evicted", user_id, uk.tag + victim, "info", now,
                 {"actor": SYSTEM_ACTOR, "reason": f"session limit ({s.max_sessions}) reached: "
@@ -328,7 +322,6 @@ class Core:
                 device_mismatch_finding(rules, device=label, ip=ip, revoked=revoked),
                 user_id, parsed.session_id, now)]
             if revoked:
-                commands.append(Command(("ZREM", self.keys.expiry_index, parsed.session_id)))
                 commands.append(self._xadd(
                     "session_revoked", user_id, parsed.session_id, "info", now,
                     {"actor": SYSTEM_ACTOR, "reason": "device_mismatch (bind_to_device)"}))
@@ -389,12 +382,9 @@ class Core:
             yield Batch(tuple(self._expired_commands(user_id, uk.tag, [rand], now)))
         if outcome != 1:
             return False
-        yield Batch((
-            Command(("ZREM", self.keys.expiry_index, session_id)),
-            self._xadd("session_revoked", user_id, session_id, "info", now,
-                       {"actor": actor_, "reason": reason_, "ip": text(reply[2]),
-                        "fingerprint": text(reply[3])}),
-        ))
+        yield self._xadd("session_revoked", user_id, session_id, "info", now,
+                         {"actor": actor_, "reason": reason_, "ip": text(reply[2]),
+                          "fingerprint": text(reply[3])})
         return True
 
     def revoke_all_sessions(
@@ -418,7 +408,6 @@ class Core:
         expired = [text(m) for m in reply[2]]
         commands = self._expired_commands(user_id, uk.tag, expired, now)
         for rand in revoked:
-            commands.append(Command(("ZREM", self.keys.expiry_index, uk.tag + rand)))
             commands.append(self._xadd(
                 "session_revoked", user_id, uk.tag + rand, "info", now,
                 {"actor": actor_, "reason": reason_, "all": True,
@@ -481,7 +470,8 @@ class Core:
         """Users by most recent sign-in, newest first."""
         limit = _bounded_limit(limit)
         reply = yield Command(("ZREVRANGE", self.keys.recent_users, 0, limit - 1, "WITHSCORES"))
-        return [UserSummary(text(m), from_ms(int(float(score)))) for m, score in reply]
+        return [UserSummary(text(m), from_ms(int(float(score))))
+                for m, score in _score_pairs(reply)]
 
     def known_devices(self, user_id: str) -> Op[list[Device]]:
         """The user's devices, most recently seen first (corrupt records skipped and logged)."""
@@ -528,48 +518,35 @@ class Core:
     # -- expiry sweep (run by the daemon) --------------------------------------------------
 
     def sweep_expired(self, *, limit: int = 500) -> Op[int]:
-        """Check up to ``limit`` sessions whose expiry lower bound has passed: report the dead
-        ones as ``session_expired`` (exactly once) and move live ones to their real expiry."""
+        """Sweep up to ``limit`` users whose expiry lower bound has passed: report their dead
+        sessions as ``session_expired`` (exactly once: pruning paths and the sweep both remove
+        the index member before reporting) and move each user to the earliest expiry of the
+        sessions still live, or drop users with none. Returns the number of expired sessions."""
         limit = _bounded_limit(limit)
         now = self._now_ms()
         if self._clock is None:
             seconds, micros = (yield Command(("TIME",)))
             now = int(seconds) * 1000 + int(micros) // 1000
         due = yield Command(("ZRANGEBYSCORE", self.keys.expiry_index, "-inf", now,
-                             "LIMIT", 0, limit))
-        checks: list[tuple[str, UserKeys, str]] = []
-        for member in due:
-            session_id = text(member)
-            parts = split_session_id(session_id)
-            if parts is None:
-                checks.append((session_id, self.keys.for_tag("-"), ""))
-                continue
-            checks.append((session_id, self.keys.for_tag(parts[0]), parts[1]))
-        valid = [c for c in checks if c[2]]
+                             "WITHSCORES", "LIMIT", 0, limit))
+        users = [(text(member), score) for member, score in _score_pairs(due)]
         replies = (yield Batch(tuple(
-            Eval("sweep", (uk.session(rand), uk.index, uk.tombstone(rand), uk.record),
-                 (rand, self._now_arg(), self.settings.idle_ms))
-            for _, uk, rand in valid
-        ))) if valid else []
-        commands: list[Command] = [
-            Command(("ZREM", self.keys.expiry_index, sid)) for sid, _, rand in checks if not rand
-        ]
+            Eval("sweep", (uk.index, uk.record), (uk.base, self._now_arg(), self.settings.idle_ms))
+            for uk in (self.keys.for_tag(tag) for tag, _ in users)
+        ))) if users else []
+        commands: list[Command | Eval] = []
         expired = 0
-        for (session_id, _uk, _rand), reply in zip(valid, replies, strict=True):
+        for (tag, score), reply in zip(users, replies, strict=True):
             if isinstance(reply, Exception):
-                log.warning("sweep of %r failed: %r", session_id, str(reply))
+                log.warning("sweep of user %r failed: %r", tag, str(reply))
                 continue
-            status = text(reply[0])
-            if status == "alive":
-                commands.append(Command(("ZADD", self.keys.expiry_index, "XX", int(reply[2]),
-                                         session_id)))
-                continue
-            commands.append(Command(("ZREM", self.keys.expiry_index, session_id)))
-            if status == "expired":
-                expired += 1
-                commands.append(self._xadd("session_expired", text(reply[2]), session_id,
-                                           "info", int(reply[1]),
-                                           {"reason": "idle or absolute timeout"}))
+            at, user_id, dead, next_expiry = int(reply[0]), text(reply[1]), reply[2], int(reply[3])
+            expired += len(dead)
+            commands.extend(self._expired_commands(user_id, tag, [text(m) for m in dead], at))
+            if next_expiry >= 0:
+                commands.append(Command(("ZADD", self.keys.expiry_index, next_expiry, tag)))
+            else:
+                commands.append(Eval("unindex", (self.keys.expiry_index,), (tag, score)))
         if commands:
             yield Batch((*commands, *self._retention_commands(now)))
         return expired
@@ -640,6 +617,13 @@ class Core:
 # Fields of a session hash read by validate's fast path, in the order _read_session expects.
 _SESSION_FIELDS = ("h", "u", "c", "a", "e", "ip", "cc", "nw", "ct", "d", "k", "mm")
 _SLOW = object()
+
+
+def _score_pairs(reply: Any) -> list[tuple[Any, str]]:
+    """``(member, score)`` pairs of a WITHSCORES reply, flat or already paired by redis-py."""
+    if reply and isinstance(reply[0], list | tuple):
+        return [(m, str(score)) for m, score in reply]
+    return [(reply[i], text(reply[i + 1])) for i in range(0, len(reply) - 1, 2)]
 
 
 def _is_stream_id(value: str) -> bool:

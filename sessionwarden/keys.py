@@ -47,7 +47,7 @@ class UserKeys:
     base: str
 
     @property
-    def record(self) -> str:  # hash: id, email, last login, countries seen (c:XX)
+    def record(self) -> str:  # hash: id, email, last located login, countries, burst times
         return self.base + "u"
 
     @property
@@ -55,12 +55,8 @@ class UserKeys:
         return self.base + "i"
 
     @property
-    def devices(self) -> str:  # hash: fingerprint -> device JSON, fingerprint:1 -> first seen
+    def devices(self) -> str:  # hash: fingerprint -> "<first>|<last>|<description>"
         return self.base + "d"
-
-    @property
-    def logins(self) -> str:  # zset: recent login times, for the login-burst rule
-        return self.base + "l"
 
     def session(self, rand: str) -> str:  # hash, PEXPIREAT = its own expiry
         return self.base + "s:" + rand
@@ -88,7 +84,7 @@ class KeySchema:
         return f"{self.prefix}:users:recent"
 
     @property
-    def expiry_index(self) -> str:  # zset: session id -> lower bound of its expiry (ms)
+    def expiry_index(self) -> str:  # zset: user tag -> lower bound of its sessions' expiry (ms)
         return f"{self.prefix}:exp"
 
     @property

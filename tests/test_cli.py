@@ -450,8 +450,9 @@ def test_hostile_session_fields_are_escaped_and_cut(mgr, backend):
     rand = created.session_id[len(keys.tag):]
     raw = backend.raw()
     raw.hset(keys.session(rand), "ct", "Evil\x1b[2J\u202eCity")
-    raw.hset(keys.devices, created.session.fingerprint,
-             '1|1|{"l":"\\u001b]0;pwn\\u0007Mac","b":"' + "B" * 5000 + '","o":"x\\u009by"}')
+    raw.hset(keys.devices, created.session.fingerprint,  # written raw, as a hostile store could
+             "1|1|" + "\x1f".join(["\x1b]0;pwn\x07Mac", "B" * 5000, "x\x9by", "desktop",
+                                    "8.8.8.8", "US"]))
 
     result = run(mgr, "sessions", "alice")
 

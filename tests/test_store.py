@@ -362,12 +362,13 @@ def test_sweep_reports_expiry_once_and_rescores_live(backend: Backend, clock: Cl
     raw = backend.raw()
     dead = login(mgr)
     alive = login(mgr, user="bob")
+    assert raw.zscore("sw:exp", user_tag("alice")) == (clock.now + 3600) * 1000
     clock.advance(1800)
     assert mgr.validate_session(alive.token) is not None  # touched: expires 30 min later
     clock.advance(1801)
     assert mgr.sweep_expired() == 1
-    assert raw.zscore("sw:exp", dead.session_id) is None
-    assert raw.zscore("sw:exp", alive.session_id) == (clock.now - 1801 + 3600) * 1000
+    assert raw.zscore("sw:exp", user_tag("alice")) is None  # no live session left
+    assert raw.zscore("sw:exp", user_tag("bob")) == (clock.now - 1801 + 3600) * 1000
     assert mgr.sweep_expired() == 0
     expired = [e for e in mgr.recent_events(10) if e.type == "session_expired"]
     assert [(e.session_id, e.user_id) for e in expired] == [(dead.session_id, "alice")]
@@ -376,15 +377,54 @@ def test_sweep_reports_expiry_once_and_rescores_live(backend: Backend, clock: Cl
     assert len([e for e in mgr.recent_events(10) if e.type == "session_expired"]) == 1
 
 
+def test_expiry_index_score_is_a_lower_bound_per_user(backend: Backend, clock: Clock) -> None:
+    mgr = backend.manager(settings(idle_timeout=timedelta(hours=1),
+                                   touch_interval=timedelta(minutes=1)), clock=clock)
+    raw = backend.raw()
+    first = login(mgr)
+    clock.advance(600)
+    login(mgr, ua=IPHONE_SAFARI)  # expires later: the user's score stays at the earlier one
+    assert raw.zscore("sw:exp", user_tag("alice")) == (clock.now - 600 + 3600) * 1000
+    clock.advance(600)
+    assert mgr.validate_session(first.token) is not None  # touched: both expire later now
+    clock.advance(2400)  # the score (first's old expiry) is due; both sessions are alive
+    assert mgr.sweep_expired() == 0
+    assert raw.zscore("sw:exp", user_tag("alice")) == (clock.now - 3000 + 3600) * 1000
+    assert raw.zcard("sw:exp") == 1  # one entry per user, not per session
+
+
 def test_sweep_does_not_report_revoked_as_expired(backend: Backend, clock: Clock) -> None:
     mgr = backend.manager(settings(idle_timeout=timedelta(hours=1),
                                    touch_interval=timedelta(minutes=1)), clock=clock)
     created = login(mgr)
-    backend.raw().zadd("sw:exp", {created.session_id: 0})  # stale index entry
     mgr.revoke_session("alice", created.session_id)
-    backend.raw().zadd("sw:exp", {created.session_id: 0})
+    clock.advance(3601)
     assert mgr.sweep_expired() == 0
     assert backend.raw().zcard("sw:exp") == 0
+    assert not [e for e in mgr.recent_events(10) if e.type == "session_expired"]
+
+
+def test_sweep_keeps_an_entry_a_racing_sign_in_lowered(backend: Backend, clock: Clock) -> None:
+    """The sweep drops an empty user only if the score is still the one it read."""
+    mgr = backend.manager(settings(idle_timeout=timedelta(hours=1),
+                                   touch_interval=timedelta(minutes=1)), clock=clock)
+    raw = backend.raw()
+    mgr.revoke_session("alice", login(mgr).session_id)  # alice has no live session
+    raw.zadd("sw:exp", {user_tag("alice"): 5})  # due now
+    sweep = mgr.core.sweep_expired()
+    request = next(sweep)
+    while True:  # drive the sweep by hand, moving the score between its reads and writes
+        if getattr(request, "items", None) and any(
+                getattr(item, "script", "") == "unindex" for item in request.items):
+            raw.zadd("sw:exp", {user_tag("alice"): 7})
+        reply = mgr._execute(request)
+        try:
+            request = sweep.send(reply)
+        except StopIteration:
+            break
+    assert raw.zscore("sw:exp", user_tag("alice")) == 7
+    assert mgr.sweep_expired() == 0  # unraced, the empty user is dropped
+    assert raw.zscore("sw:exp", user_tag("alice")) is None
 
 
 def test_scripts_reload_after_script_flush(backend: Backend) -> None:

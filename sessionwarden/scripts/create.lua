@@ -2,12 +2,12 @@
 -- limit (evict the least recently active, or deny), write the session with its own expiry,
 -- record the device and login history, and return what the detection rules need.
 --
--- KEYS: 1 user record, 2 session index, 3 devices, 4 recent logins
+-- KEYS: 1 user record, 2 session index, 3 devices
 -- ARGV: 1 key base, 2 new rand, 3 user id, 4 token hash, 5 now ('' = server time),
 --       6 idle ms, 7 absolute ms, 8 max sessions, 9 on limit ('evict'|'deny'), 10 tombstone ms,
---       11 history ms, 12 fingerprint, 13 class key, 14 device JSON, 15 ip, 16 country,
+--       11 history ms, 12 fingerprint, 13 class key, 14 device description, 15 ip, 16 country,
 --       17 network kind, 18 city, 19 lat, 20 lon, 21 email, 22 burst window ms, 23 max devices,
---       24 burst threshold (logins in the window; 0 = rule off)
+--       24 burst threshold K (more than K sign-ins in the window is a burst; 0 = rule off)
 -- Returns {'ok', now, expiry, expired{}, evicted{}, known device, devices before,
 --          country known, countries before, previous login, logins in window, live{},
 --          burst started (1|0)}
@@ -18,7 +18,7 @@ local base, rand, user, hash = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now = now_ms(ARGV[5])
 local idle, absolute = tonumber(ARGV[6]), tonumber(ARGV[7])
 local limit, tomb_ms, history_ms = tonumber(ARGV[8]), tonumber(ARGV[10]), tonumber(ARGV[11])
-local fp, class_key, device_json = ARGV[12], ARGV[13], ARGV[14]
+local fp, class_key, description = ARGV[12], ARGV[13], ARGV[14]
 local ip, country, network, city = ARGV[15], ARGV[16], ARGV[17], ARGV[18]
 
 local owner = redis.call('HGET', KEYS[1], 'id')
@@ -79,7 +79,7 @@ redis.call('PEXPIRE', KEYS[2], absolute)
 -- device that no live session uses (a live session always keeps its device record).
 local first = now
 if known_device then first = tonumber(string.match(known_device, '^(%d+)|')) or now end
-redis.call('HSET', KEYS[3], fp, int(first) .. '|' .. int(now) .. '|' .. device_json)
+redis.call('HSET', KEYS[3], fp, int(first) .. '|' .. int(now) .. '|' .. description)
 if not known_device and devices_before + 1 > tonumber(ARGV[23]) then
   local in_use = {}
   for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
@@ -112,20 +112,26 @@ if country ~= '' and country_known == 0 then
 end
 redis.call('PEXPIRE', KEYS[1], history_ms)
 
--- Login times in the burst window (members are unique per session).
-local window = tonumber(ARGV[22])
-redis.call('ZADD', KEYS[4], int(now), rand)
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. int(now - window))
-redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -1001)
-redis.call('PEXPIRE', KEYS[4], window)
-local logins = redis.call('ZCARD', KEYS[4])
--- A burst is reported when the count first exceeds the threshold; every login while it lasts
--- pushes 'bq' (quiet until) a window ahead, so a sustained run is one alert, and a new burst
--- after a quiet window is another.
-local burst, threshold = 0, tonumber(ARGV[24])
-if threshold > 0 and logins > threshold then
-  if now >= tonumber(redis.call('HGET', KEYS[1], 'bq') or '0') then burst = 1 end
-  redis.call('HSET', KEYS[1], 'bq', int(now + window))
+-- Sign-in times in the burst window: the user record's 'lt' keeps the last K + 1 of them,
+-- which is all "more than K within the window" needs (no key of its own).
+local window, threshold = tonumber(ARGV[22]), tonumber(ARGV[24])
+local logins, burst = 0, 0
+if threshold > 0 then
+  local times = {}
+  for t in string.gmatch(redis.call('HGET', KEYS[1], 'lt') or '', '%d+') do
+    if tonumber(t) >= now - window then times[#times + 1] = t end
+  end
+  times[#times + 1] = int(now)
+  while #times > threshold + 1 do table.remove(times, 1) end
+  redis.call('HSET', KEYS[1], 'lt', table.concat(times, ','))
+  logins = #times
+  -- A burst is reported when the count first exceeds K; every sign-in while it lasts pushes
+  -- 'bq' (quiet until) a window ahead, so a sustained run is one alert, and a new burst after
+  -- a quiet window is another.
+  if logins > threshold then
+    if now >= tonumber(redis.call('HGET', KEYS[1], 'bq') or '0') then burst = 1 end
+    redis.call('HSET', KEYS[1], 'bq', int(now + window))
+  end
 end
 
 local summary = {}

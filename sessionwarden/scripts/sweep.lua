@@ -1,20 +1,24 @@
--- Check one entry of the expiry index (the daemon's sweep): a live session reports its real
--- expiry so the index score can move up; a dead one is pruned from its user's index exactly
--- once (whoever removes the index member reports the expiry, so no event is doubled).
--- KEYS: 1 session, 2 session index, 3 tombstone, 4 user record
--- ARGV: 1 rand, 2 now ('' = server time), 3 idle ms
--- Returns {'alive', now, expiry} | {'expired', now, user id} | {'gone', now}
+-- Sweep one user of the expiry index (the daemon's job): prune every dead member of the user's
+-- session index, reporting each exactly once (whoever removes a member reports it), and return
+-- the earliest expiry of the sessions still live, the user's new score in the index.
+-- KEYS: 1 session index, 2 user record
+-- ARGV: 1 key base, 2 now ('' = server time), 3 idle ms
+-- Returns {now, user id, expired{}, next expiry ms or -1 when no session is live}
 
-local rand = ARGV[1]
+local base = ARGV[1]
 local now = now_ms(ARGV[2])
 local idle = tonumber(ARGV[3])
-if alive(KEYS[1], now, idle) then
-  local f = redis.call('HMGET', KEYS[1], 'a', 'e')
-  local a, e = tonumber(f[1]), tonumber(f[2])
-  if not a or not e then return {'alive', now, now + idle} end
-  return {'alive', now, math.min(a + idle, e)}
+local expired, next_expiry = {}, -1
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local key = base .. 's:' .. m
+  if alive(key, now, idle) then
+    local f = redis.call('HMGET', key, 'a', 'e')
+    local a, e = tonumber(f[1]), tonumber(f[2])
+    local expiry = (a and e) and math.min(a + idle, e) or now + idle
+    if next_expiry < 0 or expiry < next_expiry then next_expiry = expiry end
+  else
+    redis.call('ZREM', KEYS[1], m)
+    expired[#expired + 1] = m
+  end
 end
-if redis.call('ZREM', KEYS[2], rand) == 1 and redis.call('EXISTS', KEYS[3]) == 0 then
-  return {'expired', now, redis.call('HGET', KEYS[4], 'id') or ''}
-end
-return {'gone', now}
+return {now, redis.call('HGET', KEYS[2], 'id') or '', expired, next_expiry}
