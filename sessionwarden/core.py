@@ -39,7 +39,7 @@ from .detection import (
     evaluate_login,
     revoked_token_finding,
 )
-from .devices import device_class_key, fingerprint, parse_user_agent
+from .devices import DeviceInfo, device_class_key, fingerprint, parse_user_agent
 from .errors import InvalidAlertAction, SessionLimitExceeded, SessionWardenError
 from .geo import GeoResolver
 from .keys import KeySchema, UserKeys, split_session_id
@@ -103,8 +103,19 @@ class Core:
         self._fp_key = hmac.new(secret, b"sessionwarden/fingerprint", hashlib.sha256).digest()
         self._action_key = hmac.new(secret, b"sessionwarden/alert-action", hashlib.sha256).digest()
         self.geo = GeoResolver(settings.mmdb_path)
+        self._class_keys: dict[DeviceInfo, str] = {}
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _class_key(self, info: DeviceInfo) -> str:
+        """`device_class_key`, memoised: validate computes it on every request that passes a
+        user agent, and a process sees few distinct kinds of device."""
+        key = self._class_keys.get(info)
+        if key is None:
+            if len(self._class_keys) >= 4096:
+                self._class_keys.clear()
+            key = self._class_keys[info] = device_class_key(self._fp_key, info)
+        return key
 
     def _now_arg(self) -> str:
         """The caller's clock for scripts ('' = the Redis server's own clock)."""
@@ -185,7 +196,7 @@ class Core:
             reply = yield Eval("create", (uk.record, uk.index, uk.devices), (
                 uk.base, rand, user_id, token_hash, self._now_arg(), s.idle_ms, s.absolute_ms,
                 s.max_sessions, "deny" if s.on_limit == "deny" else "evict", s.tombstone_ms,
-                s.history_ms, fp, device_class_key(self._fp_key, info), device_record, ip,
+                s.history_ms, fp, self._class_key(info), device_record, ip,
                 place.country or "", place.network, place.city or "",
                 _coordinate(place.lat), _coordinate(place.lon), mail, burst_ms,
                 MAX_DEVICES_PER_USER,
@@ -269,7 +280,7 @@ class Core:
             return None
         rules = s.detection
         info = parse_user_agent(ua) if ua else None
-        class_key = device_class_key(self._fp_key, info) if info is not None else ""
+        class_key = self._class_key(info) if info is not None else ""
         mismatch_rule = "off"
         if rules.enabled("device_mismatch"):
             mismatch_rule = "bind" if rules.bind_to_device else "alert"

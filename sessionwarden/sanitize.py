@@ -44,6 +44,8 @@ def clean_text(value: str | None, max_length: int) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     value = value[: 8 * max_length]
+    if value.isascii() and value.isprintable():  # the common case: nothing to remove
+        return " ".join(value.split())[:max_length] or None
     value = _ESCAPES.sub("", value)
     value = "".join(
         ch if unicodedata.category(ch)[0] != "C" else (" " if ch in "\t\n\r\x0b\x0c" else "")

@@ -36,10 +36,14 @@ end
 -- reported, '1' reported as used by the same kind of device, '2' by another kind), the
 -- session's 8-character device-class key, then "<ms>|<reason>". Kept `ttl` ms for the
 -- revoked_token_used rule.
+local function bury_fields(tomb_key, hash, class, now, reason, ttl)
+  if hash then
+    class = string.sub((class or '') .. '--------', 1, 8)
+    redis.call('SET', tomb_key, hash .. '0' .. class .. int(now) .. '|' .. reason, 'PX', ttl)
+  end
+end
+
 local function bury(tomb_key, session_key, now, reason, ttl)
   local f = redis.call('HMGET', session_key, 'h', 'k')
-  if f[1] then
-    local class = string.sub((f[2] or '') .. '--------', 1, 8)
-    redis.call('SET', tomb_key, f[1] .. '0' .. class .. int(now) .. '|' .. reason, 'PX', ttl)
-  end
+  bury_fields(tomb_key, f[1], f[2], now, reason, ttl)
 end

@@ -20,17 +20,34 @@ local idle, absolute = tonumber(ARGV[6]), tonumber(ARGV[7])
 local limit, tomb_ms, history_ms = tonumber(ARGV[8]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local fp, class_key, description = ARGV[12], ARGV[13], ARGV[14]
 local ip, country, network, city = ARGV[15], ARGV[16], ARGV[17], ARGV[18]
+local window, threshold = tonumber(ARGV[22]), tonumber(ARGV[24])
 
-local owner = redis.call('HGET', KEYS[1], 'id')
-if owner and owner ~= user then
+-- Everything this login needs from the user record, in one read.
+local country_field = country ~= '' and 'c:' .. country or 'c:-'
+local rec = redis.call('HMGET', KEYS[1], 'id', 'nc', 'll', 'lt', 'bq', country_field)
+if rec[1] and rec[1] ~= user then
   return redis.error_reply('SWCOLLISION two user ids share a key tag')
 end
+local countries_before = tonumber(rec[2] or '0') or 0
+local previous = rec[3] or ''
+local country_known = (country ~= '' and rec[6]) and 1 or 0
 
--- Prune: members whose key is gone expired on their own.
+-- Prune: members whose key is gone (or dead by its fields) expired on their own. One read per
+-- member also gives what eviction and the detection summary need.
 local expired, live = {}, {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if alive(base .. 's:' .. m, now, idle) then
-    live[#live + 1] = m
+  local key = base .. 's:' .. m
+  local f = redis.call('HMGET', key, 'a', 'e', 'cc', 'd', 'h', 'k')
+  local a, e = tonumber(f[1]), tonumber(f[2])
+  local ok
+  if a and e then
+    ok = now < e and now - a < idle
+    if not ok then redis.call('DEL', key) end
+  else
+    ok = redis.call('EXISTS', key) == 1  -- corrupt but present: keep it, the reader reports it
+  end
+  if ok then
+    live[#live + 1] = {m, f[3] or '', f[4] or '', a or now, f[5], f[6]}
   else
     redis.call('ZREM', KEYS[2], m)
     expired[#expired + 1] = m
@@ -45,47 +62,38 @@ if excess > 0 then
     return {'denied', now, expired}
   end
   for j = 1, excess do
-    local m = live[j]
-    local key = base .. 's:' .. m
-    bury(base .. 'x:' .. m, key, now, 'evicted', tomb_ms)
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[2], m)
-    evicted[#evicted + 1] = m
+    local s = live[j]
+    bury_fields(base .. 'x:' .. s[1], s[5], s[6], now, 'evicted', tomb_ms)
+    redis.call('DEL', base .. 's:' .. s[1])
+    redis.call('ZREM', KEYS[2], s[1])
+    evicted[#evicted + 1] = s[1]
   end
 end
-
--- Detection inputs, read before this login changes them.
-local known_device = redis.call('HGET', KEYS[3], fp)
-local devices_before = redis.call('HLEN', KEYS[3])
-local country_known = 0
-if country ~= '' then country_known = redis.call('HEXISTS', KEYS[1], 'c:' .. country) end
-local countries_before = tonumber(redis.call('HGET', KEYS[1], 'nc') or '0')
-local previous = redis.call('HGET', KEYS[1], 'll') or ''
 
 -- The session itself: its key expires on its own at min(now + idle, now + absolute).
 local deadline = now + absolute
 local expiry = math.min(now + idle, deadline)
 local key = base .. 's:' .. rand
-redis.call('HSET', key, 'h', hash, 'u', user, 'c', int(now), 'a', int(now),
-  'e', int(deadline), 'ip', ip, 'd', fp, 'k', class_key)
-if country ~= '' then redis.call('HSET', key, 'cc', country) end
-if network ~= 'public' then redis.call('HSET', key, 'nw', network) end
-if city ~= '' then redis.call('HSET', key, 'ct', city) end
+local fields = {'h', hash, 'u', user, 'c', int(now), 'a', int(now), 'e', int(deadline),
+  'ip', ip, 'd', fp, 'k', class_key}
+if country ~= '' then fields[#fields + 1] = 'cc'; fields[#fields + 1] = country end
+if network ~= 'public' then fields[#fields + 1] = 'nw'; fields[#fields + 1] = network end
+if city ~= '' then fields[#fields + 1] = 'ct'; fields[#fields + 1] = city end
+redis.call('HSET', key, unpack(fields))
 redis.call('PEXPIRE', key, expiry - now)
 redis.call('ZADD', KEYS[2], int(now), rand)
 redis.call('PEXPIRE', KEYS[2], absolute)
 
--- Device record "<first seen>|<last seen>|<json>"; bounded by dropping the least recently seen
--- device that no live session uses (a live session always keeps its device record).
+-- Device record "<first seen>|<last seen>|<description>"; bounded by dropping the least
+-- recently seen device that no live session uses (a live session keeps its device record).
+local known_device = redis.call('HGET', KEYS[3], fp)
+local devices_before = redis.call('HLEN', KEYS[3])
 local first = now
 if known_device then first = tonumber(string.match(known_device, '^(%d+)|')) or now end
 redis.call('HSET', KEYS[3], fp, int(first) .. '|' .. int(now) .. '|' .. description)
 if not known_device and devices_before + 1 > tonumber(ARGV[23]) then
-  local in_use = {}
-  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-    local used = redis.call('HGET', base .. 's:' .. m, 'd')
-    if used then in_use[used] = true end
-  end
+  local in_use = {[fp] = true}
+  for j = excess > 0 and excess + 1 or 1, #live do in_use[live[j][3]] = true end
   local oldest, oldest_seen = nil, nil
   local all = redis.call('HGETALL', KEYS[3])
   for j = 1, #all, 2 do
@@ -98,54 +106,50 @@ if not known_device and devices_before + 1 > tonumber(ARGV[23]) then
 end
 redis.call('PEXPIRE', KEYS[3], history_ms)
 
--- User record: owner id, contact, last located login, countries seen. A login without
--- coordinates (a private address) leaves the last located one in place for the travel rule.
-redis.call('HSET', KEYS[1], 'id', user)
+-- User record: owner id, contact, last located login (a login without coordinates leaves it
+-- for the travel rule), countries seen, and the sign-in times of the burst window: the last
+-- K + 1 of them are all "more than K within the window" needs.
+local update = {'id', user}
 if ARGV[19] ~= '' then
-  redis.call('HSET', KEYS[1],
-    'll', int(now) .. '|' .. ARGV[19] .. '|' .. ARGV[20] .. '|' .. country .. '|' .. ip)
+  update[#update + 1] = 'll'
+  update[#update + 1] =
+    int(now) .. '|' .. ARGV[19] .. '|' .. ARGV[20] .. '|' .. country .. '|' .. ip
 end
-if ARGV[21] ~= '' then redis.call('HSET', KEYS[1], 'em', ARGV[21]) end
+if ARGV[21] ~= '' then update[#update + 1] = 'em'; update[#update + 1] = ARGV[21] end
 if country ~= '' and country_known == 0 then
-  redis.call('HSET', KEYS[1], 'c:' .. country, int(now))
-  redis.call('HINCRBY', KEYS[1], 'nc', 1)
+  update[#update + 1] = country_field; update[#update + 1] = int(now)
+  update[#update + 1] = 'nc'; update[#update + 1] = int(countries_before + 1)
 end
-redis.call('PEXPIRE', KEYS[1], history_ms)
-
--- Sign-in times in the burst window: the user record's 'lt' keeps the last K + 1 of them,
--- which is all "more than K within the window" needs (no key of its own).
-local window, threshold = tonumber(ARGV[22]), tonumber(ARGV[24])
 local logins, burst = 0, 0
 if threshold > 0 then
   local times = {}
-  for t in string.gmatch(redis.call('HGET', KEYS[1], 'lt') or '', '%d+') do
+  for t in string.gmatch(rec[4] or '', '%d+') do
     if tonumber(t) >= now - window then times[#times + 1] = t end
   end
   times[#times + 1] = int(now)
   while #times > threshold + 1 do table.remove(times, 1) end
-  redis.call('HSET', KEYS[1], 'lt', table.concat(times, ','))
+  update[#update + 1] = 'lt'; update[#update + 1] = table.concat(times, ',')
   logins = #times
   -- A burst is reported when the count first exceeds K; every sign-in while it lasts pushes
   -- 'bq' (quiet until) a window ahead, so a sustained run is one alert, and a new burst after
   -- a quiet window is another.
   if logins > threshold then
-    if now >= tonumber(redis.call('HGET', KEYS[1], 'bq') or '0') then burst = 1 end
-    redis.call('HSET', KEYS[1], 'bq', int(now + window))
+    if now >= (tonumber(rec[5] or '0') or 0) then burst = 1 end
+    update[#update + 1] = 'bq'; update[#update + 1] = int(now + window)
   end
 end
+redis.call('HSET', KEYS[1], unpack(update))
+redis.call('PEXPIRE', KEYS[1], history_ms)
 
-local summary = {}
-for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')) do
-  summary[#summary + 1] = m
-end
+-- The sessions now live, for the shared-account rule.
 local flat = {}
-for j = 1, #summary, 2 do
-  local f = redis.call('HMGET', base .. 's:' .. summary[j], 'cc', 'd')
-  flat[#flat + 1] = summary[j]
-  flat[#flat + 1] = f[1] or ''
-  flat[#flat + 1] = f[2] or ''
-  flat[#flat + 1] = summary[j + 1]
+for j = excess > 0 and excess + 1 or 1, #live do
+  local s = live[j]
+  flat[#flat + 1] = s[1]; flat[#flat + 1] = s[2]; flat[#flat + 1] = s[3]
+  flat[#flat + 1] = int(s[4])
 end
+flat[#flat + 1] = rand; flat[#flat + 1] = country; flat[#flat + 1] = fp
+flat[#flat + 1] = int(now)
 
 return {'ok', now, expiry, expired, evicted, known_device and 1 or 0, devices_before,
   country_known, countries_before, previous, logins, flat, burst}
