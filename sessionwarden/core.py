@@ -104,6 +104,7 @@ class Core:
         self._action_key = hmac.new(secret, b"sessionwarden/alert-action", hashlib.sha256).digest()
         self.geo = GeoResolver(settings.mmdb_path)
         self._class_keys: dict[DeviceInfo, str] = {}
+        self._skew_ms = 0
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -123,6 +124,18 @@ class Core:
 
     def _now_ms(self) -> int:
         return int((self._clock or time.time)() * 1000)
+
+    def _server_now_ms(self) -> int:
+        """Our best estimate of the scripts' "now": the local clock corrected by the offset
+        seen in the last script reply, so validate's fast path judges "touch due" on the same
+        clock as the script that does the touch (a skewed app server would otherwise send every
+        request down the slow path without the touch ever becoming due)."""
+        return self._now_ms() + self._skew_ms
+
+    def _observe(self, server_now: int) -> int:
+        if self._clock is None:
+            self._skew_ms = server_now - self._now_ms()
+        return server_now
 
     def _xadd(self, type_: str, user_id: str, session_id: str | None, severity: str,
               at_ms: int, details: dict[str, Any]) -> Command:
@@ -204,7 +217,7 @@ class Core:
             ))
         except ScriptError as exc:
             raise SessionWardenError(f"cannot create a session for this user: {exc}") from None
-        status, now = text(reply[0]), int(reply[1])
+        status, now = text(reply[0]), self._observe(int(reply[1]))
         if status == "denied":
             expired = [text(m) for m in reply[2]]
             if expired:
@@ -301,7 +314,7 @@ class Core:
         except ScriptError as exc:
             log.warning("session %s skipped: %r", parsed.session_id, str(exc))
             return None
-        status, now = text(reply[0]), int(reply[1])
+        status, now = text(reply[0]), self._observe(int(reply[1]))
         if status == "none":
             return None
         if status == "expired":
@@ -356,7 +369,7 @@ class Core:
         except (TypeError, ValueError):
             return _SLOW
         s = self.settings
-        now = self._now_ms()
+        now = self._server_now_ms()
         if now - active_ms >= s.touch_ms or now >= deadline_ms or user is None:
             return _SLOW
         known_class, reported = fields[10], fields[11]

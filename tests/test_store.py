@@ -480,3 +480,26 @@ def test_wrong_type_key_is_a_library_error(backend: Backend) -> None:
     backend.raw().set("sw:events", "not a stream")
     with pytest.raises(SessionWardenError, match="Redis refused a command: WRONGTYPE"):
         mgr.recent_events()
+
+
+def test_app_clock_ahead_of_redis_still_touches_and_stays_fast(backend: Backend,
+                                                               monkeypatch) -> None:
+    """An app server whose clock runs 5 minutes ahead of Redis: after one script reply the
+    fast path judges "touch due" on the server's clock, so validate stays one read."""
+    import time as time_module
+
+    mgr = backend.manager(settings(touch_interval=timedelta(seconds=60)))
+    created = login(mgr)
+    monkeypatch.setattr(mgr.core, "_now_ms", lambda: int((time_module.time() + 300) * 1000))
+    assert mgr.validate_session(created.token) is not None  # the first slow reply sets it
+    sent = []
+    original = mgr._execute
+
+    def counting(request):
+        sent.append(type(request).__name__)
+        return original(request)
+
+    monkeypatch.setattr(mgr, "_execute", counting)
+    for _ in range(5):
+        assert mgr.validate_session(created.token) is not None
+    assert sent == ["Command"] * 5  # one HMGET each, no script
