@@ -1,0 +1,62 @@
+"""Round trips per operation, counted at the manager's single I/O point.
+
+Each request the core yields (one command, one script, or one pipeline) is one round trip; the
+benchmark (bench/bench_store.py) counts the same thing on the socket. Timing is the benchmark's
+business; these counts are behaviour and are asserted here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from conftest import IP_US, IPHONE_SAFARI, MAC_CHROME, Backend, Clock, settings
+
+
+def counting(mgr):
+    sent: list[str] = []
+    original = mgr._execute
+
+    def execute(request):
+        sent.append(type(request).__name__)
+        return original(request)
+
+    mgr._execute = execute
+    return sent
+
+
+def test_round_trips_per_operation(backend: Backend, clock: Clock) -> None:
+    mgr = backend.manager(settings(max_sessions=2, touch_interval=timedelta(seconds=60)),
+                          clock=clock)
+    sent = counting(mgr)
+    first = mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)
+    assert sent == ["Eval", "Batch"]  # create: the script, then one pipeline of global writes
+
+    sent.clear()
+    clock.advance(1)
+    mgr.create_session("alice", user_agent=IPHONE_SAFARI, ip=IP_US)
+    clock.advance(1)
+    mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)  # at the limit: evicts first
+    assert sent == ["Eval", "Batch"] * 2
+
+    live = mgr.get_active_sessions("alice")
+    sent.clear()
+    assert mgr.validate_session(live[0].session_id + ".x") is None  # malformed: no I/O
+    assert sent == []
+    token = mgr.create_session("bob", user_agent=MAC_CHROME, ip=IP_US).token
+    sent.clear()
+    for _ in range(10):
+        assert mgr.validate_session(token, ip=IP_US, user_agent=MAC_CHROME) is not None
+    assert sent == ["Command"] * 10  # steady state: one HMGET each
+
+    sent.clear()
+    clock.advance(61)
+    assert mgr.validate_session(token) is not None
+    assert sent == ["Command", "Eval"]  # a touch is due: the read, then the script
+
+    sent.clear()
+    mgr.get_active_sessions("alice")
+    assert sent == ["Eval"]
+
+    sent.clear()
+    assert mgr.validate_session(first.token) is None  # evicted: reported once
+    assert sent == ["Command", "Eval", "Command"]
