@@ -38,6 +38,8 @@ def session_from_fields(
     """A `Session` from a session hash (text keys). The expiry is recomputed from the fields."""
     try:
         created, active, deadline = int(fields["c"]), int(fields["a"]), int(fields["e"])
+        if fields["ip"] is None or fields["d"] is None:
+            raise KeyError("ip" if fields["ip"] is None else "d")
         ip, fingerprint = text(fields["ip"]), text(fields["d"])
     except (KeyError, ValueError, TypeError) as exc:
         raise CorruptRecord(f"session {session_id}: missing or malformed field {exc}") from None

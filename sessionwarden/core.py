@@ -331,14 +331,13 @@ class Core:
                 yield self._finding_event(finding, text(reply[3]), parsed.session_id, now)
             return None
         user_id = text(reply[2])
-        session = Session(
-            session_id=parsed.session_id, user_id=user_id, created_at=from_ms(int(reply[3])),
-            last_active_at=from_ms(int(reply[4])),
-            expires_at=from_ms(min(int(reply[4]) + s.idle_ms, int(reply[5]))),
-            absolute_expires_at=from_ms(int(reply[5])), ip=text(reply[6]),
-            country=text(reply[7]) or None, network=text(reply[8]) or "public",
-            city=text(reply[9]) or None, fingerprint=text(reply[10]),
-        )
+        try:
+            session = session_from_fields(parsed.session_id, user_id,
+                                          dict(zip(_SCRIPT_FIELDS, reply[3:], strict=True)),
+                                          idle_ms=s.idle_ms)
+        except CorruptRecord as exc:
+            log.warning("session skipped: %r", str(exc))
+            return None
         if status in ("mismatch", "mismatch_revoked"):
             revoked = status == "mismatch_revoked"
             label = info.label if info else "Unknown/Unknown"
@@ -359,32 +358,28 @@ class Core:
         """The session from an HMGET of `_SESSION_FIELDS`; ``None`` for a wrong secret;
         `_SLOW` when the script must decide (missing, due a touch, dead or dying by its fields,
         corrupt, or presented by a new kind of device)."""
-        stored_hash, user, created, active, deadline = fields[:5]
+        values = dict(zip(_SESSION_FIELDS, fields, strict=True))
+        stored_hash, user = values["h"], values["u"]
         if stored_hash is None:
             return _SLOW  # revoked (tombstone), expired, or never existed
         if not hmac.compare_digest(stored_hash, parsed.secret_hash):
             return None
         try:
-            created_ms, active_ms, deadline_ms = int(created), int(active), int(deadline)
-        except (TypeError, ValueError):
-            return _SLOW
-        s = self.settings
+            session = session_from_fields(parsed.session_id, text(user), values,
+                                          idle_ms=self.settings.idle_ms)
+        except CorruptRecord:
+            return _SLOW  # the script reports it
         now = self._server_now_ms()
-        if now - active_ms >= s.touch_ms or now >= deadline_ms or user is None:
+        active_ms = int(values["a"])
+        if (user is None or now - active_ms >= self.settings.touch_ms
+                or now >= int(values["e"])):
             return _SLOW
-        known_class, reported = fields[10], fields[11]
-        if (mismatch_rule != "off" and class_key and known_class is not None
-                and class_key != known_class.decode()
+        known, reported = values["k"], values["mm"]
+        if (mismatch_rule != "off" and class_key and known is not None
+                and class_key != known.decode()
                 and (reported is None or class_key.encode() not in reported)):
             return _SLOW
-        return Session(
-            session_id=parsed.session_id, user_id=user.decode(), created_at=from_ms(created_ms),
-            last_active_at=from_ms(active_ms),
-            expires_at=from_ms(min(active_ms + s.idle_ms, deadline_ms)),
-            absolute_expires_at=from_ms(deadline_ms), ip=text(fields[5]),
-            country=text(fields[6]) or None, network=text(fields[7]) or "public",
-            city=text(fields[8]) or None, fingerprint=text(fields[9]),
-        )
+        return session
 
     def revoke_session(
         self, user_id: str, session_id: str, *, actor: str | None = None,
@@ -640,6 +635,8 @@ class Core:
 
 # Fields of a session hash read by validate's fast path, in the order _read_session expects.
 _SESSION_FIELDS = ("h", "u", "c", "a", "e", "ip", "cc", "nw", "ct", "d", "k", "mm")
+# Session fields validate.lua returns after its status, time and user id, in this order.
+_SCRIPT_FIELDS = ("c", "a", "e", "ip", "cc", "nw", "ct", "d")
 _SLOW = object()
 
 

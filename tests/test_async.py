@@ -15,6 +15,7 @@ def test_async_lifecycle(backend: Backend) -> None:
         mgr = backend.async_manager()
         try:
             laptop = await mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)
+            await asyncio.sleep(0.003)  # server clock: keep the two sign-ins' activity apart
             phone = await mgr.create_session("alice", user_agent=IPHONE_SAFARI, ip=IP_US)
             session = await mgr.validate_session(laptop.token)
             assert session is not None and session.user_id == "alice"

@@ -504,10 +504,12 @@ def test_async_cluster_create_validate_revoke(cluster: list[int], client: RedisC
         try:
             made = {}
             for user in SPREAD:
-                made[user] = [
-                    await mgr.create_session(user, user_agent=ua, ip=IP_US)
-                    for ua in (MAC_CHROME, IPHONE_SAFARI, WINDOWS_EDGE)
-                ]
+                made[user] = []
+                for ua in (MAC_CHROME, IPHONE_SAFARI, WINDOWS_EDGE):
+                    made[user].append(await mgr.create_session(user, user_agent=ua, ip=IP_US))
+                    # Server clock: sign-ins in one millisecond tie on activity, and the limit
+                    # then evicts by session id; keep them apart so "first" is the oldest.
+                    await asyncio.sleep(0.003)
             for user, (first, second, third) in made.items():
                 assert await mgr.validate_session(first.token) is None  # evicted
                 session = await mgr.validate_session(second.token)

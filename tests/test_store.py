@@ -503,3 +503,14 @@ def test_app_clock_ahead_of_redis_still_touches_and_stays_fast(backend: Backend,
     for _ in range(5):
         assert mgr.validate_session(created.token) is not None
     assert sent == ["Command"] * 5  # one HMGET each, no script
+
+
+def test_session_without_its_fingerprint_is_refused_and_logged(backend: Backend,
+                                                               caplog) -> None:
+    mgr = backend.manager()
+    created = login(mgr)
+    key = KeySchema("sw").for_user("alice").session(created.session_id[16:])
+    backend.raw().hdel(key, "d")
+    with caplog.at_level(logging.WARNING, logger="sessionwarden"):
+        assert mgr.validate_session(created.token) is None
+    assert "missing or malformed field 'd'" in caplog.text

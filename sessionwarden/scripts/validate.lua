@@ -75,4 +75,4 @@ if status ~= 'mismatch_revoked' and now - a >= tonumber(ARGV[5]) then
 end
 
 return {status, now, user, f[2], a, deadline, f[5], f[6] or '', f[7] or '', f[8] or '',
-  f[9] or ''}
+  f[9]}
