@@ -45,14 +45,14 @@ def clean_text(value: str | None, max_length: int) -> str | None:
         return None
     value = value[: 8 * max_length]
     if value.isascii() and value.isprintable():  # the common case: nothing to remove
-        return " ".join(value.split())[:max_length] or None
+        return " ".join(value.split())[:max_length].rstrip() or None
     value = _ESCAPES.sub("", value)
     value = "".join(
         ch if unicodedata.category(ch)[0] != "C" else (" " if ch in "\t\n\r\x0b\x0c" else "")
         for ch in value
     )
     value = _SPACES.sub(" ", value).strip()
-    return value[:max_length] or None
+    return value[:max_length].rstrip() or None  # a cut may end on a space
 
 
 def require_user_id(user_id: object) -> str:

@@ -183,3 +183,10 @@ def test_production_requires_a_secret(monkeypatch) -> None:
         Settings(production=True)
     monkeypatch.setenv("SESSIONWARDEN_SECRET", TEST_SECRET)
     assert Settings(production=True).secret == TEST_SECRET.encode()
+
+
+@pytest.mark.parametrize("text,limit,expected", [
+    ("ab cd", 3, "ab"), ("ab\tcd", 3, "ab"), ("  x  ", 5, "x"), ("a\x1b[31m b", 2, "a"),
+])
+def test_clean_text_never_ends_on_a_cut_space(text: str, limit: int, expected: str) -> None:
+    assert clean_text(text, limit) == expected
