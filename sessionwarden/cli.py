@@ -64,8 +64,9 @@ FOLLOW_BLOCK_MS = 1000
 FOLLOW_BATCH = 100
 
 #: Errors reported as one ``sessionwarden: error:`` line (exit 2) instead of a traceback.
-#: ``redis.RedisError`` covers replies such as WRONGTYPE from a corrupted store, which the
-#: manager passes through unchanged (it maps only connection failures to `StoreUnavailable`).
+#: The manager turns Redis failures into `StoreUnavailable` / `SessionWardenError`;
+#: ``redis.RedisError`` stays listed for what redis-py raises before a manager exists
+#: (e.g. a malformed ``--redis-url``).
 EXPECTED_ERRORS = (SessionWardenError, StoreUnavailable, ValueError, TypeError,
                    redis.RedisError)
 
