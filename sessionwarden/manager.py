@@ -113,32 +113,51 @@ class _Facade(Generic[R]):
         return self._run(self.core.get_active_sessions(user_id, current_token=current_token))
 
     def recent_events(self, limit: int = 100) -> list[Event]:
+        """The newest ``limit`` events, newest first. ``limit`` must be an int from 1 to 10000
+        (``ValueError`` otherwise); entries that do not decode are skipped and logged."""
         return self._run(self.core.recent_events(limit))
 
     def events_after(self, after: str = "0-0", *, limit: int = 100,
                      block_ms: int | None = None) -> EventPage:
-        """Events after stream id ``after`` (oldest first) and the cursor to continue from."""
+        """Events after stream id ``after`` (oldest first) and the cursor to continue from,
+        which moves past entries that do not decode. ``after`` must be a stream id or ``"$"``,
+        ``block_ms`` from 1 to 60000 (keep it under the socket timeout); ``ValueError``
+        otherwise."""
         return self._run(self.core.events_after(after, limit=limit, block_ms=block_ms))
 
     def users(self, prefix: str = "", *, limit: int = 50) -> list[str]:
+        """User ids starting with ``prefix`` (any text; "" = all) in byte order, at most
+        ``limit`` (1-10000). A prefix longer than a user id can be raises ``ValueError``."""
         return self._run(self.core.users(prefix, limit=limit))
 
     def recent_users(self, *, limit: int = 50) -> list[UserSummary]:
+        """Users by most recent sign-in, newest first, at most ``limit`` (1-10000)."""
         return self._run(self.core.recent_users(limit=limit))
 
     def known_devices(self, user_id: str) -> list[Device]:
+        """The user's devices, most recently seen first; corrupt records skipped and logged.
+        A bad ``user_id`` raises ``ValueError`` as in `create_session`."""
         return self._run(self.core.known_devices(user_id))
 
     def user_email(self, user_id: str) -> str | None:
+        """The contact address recorded at sign-in (``email=``), or ``None``."""
         return self._run(self.core.user_email(user_id))
 
     def sweep_expired(self, *, limit: int = 500) -> int:
+        """Sweep up to ``limit`` (1-10000) due users of the expiry index (the daemon's job):
+        reports each expired session once and returns how many expired."""
         return self._run(self.core.sweep_expired(limit=limit))
 
     def create_alert_action(self, event_id: str, *, scope: str = "session") -> str:
+        """A signed, single-use, expiring "this wasn't me" token for an event (for an email
+        link). ``ValueError`` for a malformed or unknown event id or a scope other than
+        ``"session"`` / ``"all"``."""
         return self._run(self.core.create_alert_action(event_id, scope=scope))
 
     def revoke_from_alert(self, action_token: str) -> int:
+        """Use a "this wasn't me" token: revokes what it names (actor ``account-owner``) and
+        returns how many sessions ended. Any malformed, forged, expired or reused token, of any
+        type or size, raises `InvalidAlertAction` and changes nothing."""
         return self._run(self.core.revoke_from_alert(action_token))
 
 
