@@ -67,6 +67,7 @@ from .tokens import ParsedToken, new_rand, new_token, parse_token
 log = logging.getLogger("sessionwarden")
 
 MAX_DEVICES_PER_USER = 50
+MAX_REMEMBERED = 10_000  # sessions whose last activity one process keeps as a routing hint
 MAX_LIST = 10_000
 MAX_ACTOR_LENGTH = 64
 MAX_REASON_LENGTH = 200
@@ -105,6 +106,9 @@ class Core:
         self.geo = GeoResolver(settings.mmdb_path)
         self._class_keys: dict[DeviceInfo, str] = {}
         self._skew_ms = 0
+        # session id -> last activity (ms) this process has seen: a routing hint only, so a
+        # validate that is due a touch goes straight to the script (one round trip, not two).
+        self._activity: dict[str, int] = {}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -131,6 +135,14 @@ class Core:
         clock as the script that does the touch (a skewed app server would otherwise send every
         request down the slow path without the touch ever becoming due)."""
         return self._now_ms() + self._skew_ms
+
+    def _remember(self, session_id: str, active_ms: int | None) -> None:
+        if active_ms is None:
+            self._activity.pop(session_id, None)
+            return
+        if len(self._activity) >= MAX_REMEMBERED:
+            self._activity.clear()
+        self._activity[session_id] = active_ms
 
     def _observe(self, server_now: int) -> int:
         if self._clock is None:
@@ -299,11 +311,14 @@ class Core:
             mismatch_rule = "bind" if rules.bind_to_device else "alert"
         uk = self.keys.for_tag(parsed.tag)
         # Fast path: one read-only command. A live session that needs no touch and shows no
-        # new device is answered from it; anything else goes to the atomic validate script.
-        fields = yield Command(("HMGET", uk.session(parsed.rand), *_SESSION_FIELDS))
-        fast = self._read_session(parsed, fields, class_key, mismatch_rule)
-        if fast is not _SLOW:
-            return fast
+        # new device is answered from it; anything else goes to the atomic validate script,
+        # directly when this process already knows a touch is due.
+        seen = self._activity.get(parsed.session_id)
+        if seen is None or self._server_now_ms() - seen < s.touch_ms:
+            fields = yield Command(("HMGET", uk.session(parsed.rand), *_SESSION_FIELDS))
+            fast = self._read_session(parsed, fields, class_key, mismatch_rule)
+            if fast is not _SLOW:
+                return fast
         try:
             reply = yield Eval(
                 "validate", (uk.session(parsed.rand), uk.index, uk.record,
@@ -315,6 +330,8 @@ class Core:
             log.warning("session %s skipped: %r", parsed.session_id, str(exc))
             return None
         status, now = text(reply[0]), self._observe(int(reply[1]))
+        self._remember(parsed.session_id,
+                       int(reply[4]) if status in ("ok", "mismatch") else None)
         if status == "none":
             return None
         if status == "expired":
@@ -379,6 +396,7 @@ class Core:
                 and class_key != known.decode()
                 and (reported is None or class_key.encode() not in reported)):
             return _SLOW
+        self._remember(parsed.session_id, active_ms)
         return session
 
     def revoke_session(

@@ -51,7 +51,16 @@ def test_round_trips_per_operation(backend: Backend, clock: Clock) -> None:
     sent.clear()
     clock.advance(61)
     assert mgr.validate_session(token) is not None
-    assert sent == ["Command", "Eval"]  # a touch is due: the read, then the script
+    assert sent == ["Eval"]  # a touch is due and this process knows it: the script only
+    sent.clear()
+    assert mgr.validate_session(token) is not None
+    assert sent == ["Command"]  # touched: back to the read
+
+    other = backend.manager(mgr.settings, clock=clock)  # a process that never saw the session
+    sent_by_other = counting(other)
+    clock.advance(61)
+    assert other.validate_session(token) is not None
+    assert sent_by_other == ["Command", "Eval"]  # it learns from the read that a touch is due
 
     sent.clear()
     mgr.get_active_sessions("alice")
