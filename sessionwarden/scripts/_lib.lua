@@ -18,17 +18,18 @@ end
 -- nor past its absolute deadline. A key that Redis has not yet expired but is dead by its fields
 -- (a caller clock ahead of the server) is deleted here. A key whose fields do not parse is
 -- reported as alive so the caller sees it and reports it as corrupt, instead of losing it.
+-- Also returns the activity and deadline it read (nil when they do not parse).
 local function alive(key, now, idle)
   local f = redis.call('HMGET', key, 'a', 'e')
   local a, e = tonumber(f[1]), tonumber(f[2])
   if a and e then
     if now >= e or now - a >= idle then
       redis.call('DEL', key)
-      return false
+      return false, a, e
     end
-    return true
+    return true, a, e
   end
-  return redis.call('EXISTS', key) == 1
+  return redis.call('EXISTS', key) == 1, a, e
 end
 
 -- Tombstone of a session about to be revoked or evicted, read from the session itself: its

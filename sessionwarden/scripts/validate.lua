@@ -18,7 +18,8 @@ local rand, hash = ARGV[1], ARGV[2]
 local now = now_ms(ARGV[3])
 local idle = tonumber(ARGV[4])
 local presented, mismatch_rule = ARGV[6], ARGV[7]
-local f = redis.call('HMGET', KEYS[1], 'h', 'c', 'a', 'e', 'ip', 'cc', 'nw', 'ct', 'd', 'k', 'mm')
+local f = redis.call('HMGET', KEYS[1], 'h', 'c', 'a', 'e', 'ip', 'cc', 'nw', 'ct', 'd', 'k', 'mm',
+  'u')
 
 if not f[1] then
   local t = redis.call('GET', KEYS[4])
@@ -41,7 +42,7 @@ local a, deadline = tonumber(f[3]), tonumber(f[4])
 if not a or not deadline then
   return redis.error_reply('SWCORRUPT session record without activity fields')
 end
-local user = redis.call('HGET', KEYS[3], 'id') or ''
+local user = f[12] or ''
 if now >= deadline or now - a >= idle then
   redis.call('DEL', KEYS[1])
   if redis.call('ZREM', KEYS[2], rand) == 1 then
