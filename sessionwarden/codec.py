@@ -32,30 +32,41 @@ def pairs(flat: list[Any]) -> dict[str, Any]:
     return {text(flat[i]): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
 
 
-def session_from_fields(
-    session_id: str, user_id: str, fields: dict[str, Any], *, idle_ms: int
-) -> Session:
-    """A `Session` from a session hash (text keys). The expiry is recomputed from the fields."""
+# A session record (see ``scripts/_lib.lua``, which writes it): the 32-byte token hash, then
+# these fields joined by the unit separator, the user id last so that it may hold any byte.
+SESSION_FIELDS = ("created", "active", "deadline", "ip", "country", "network", "city",
+                  "fingerprint", "class_key", "reported", "user_id")
+_SEP = b"\x1f"
+_MIN_RECORD = 32 + len(SESSION_FIELDS) - 1
+
+
+def split_session_record(raw: Any) -> tuple[bytes, list[bytes]]:
+    """(token hash, fields in `SESSION_FIELDS` order) of a stored session record."""
+    if not isinstance(raw, bytes) or len(raw) < _MIN_RECORD:
+        raise CorruptRecord("session record: too short or not a string")
+    fields = raw[32:].split(_SEP, len(SESSION_FIELDS) - 1)
+    if len(fields) != len(SESSION_FIELDS):
+        raise CorruptRecord(f"session record: {len(fields)} fields, not {len(SESSION_FIELDS)}")
+    return raw[:32], fields
+
+
+def session_from_record(session_id: str, fields: list[bytes], *, idle_ms: int) -> Session:
+    """A `Session` from the fields of `split_session_record`; the expiry is recomputed from
+    them (min(last activity + idle, deadline))."""
+    if not fields[3] or not fields[7]:
+        raise CorruptRecord(f"session {session_id}: no {'ip' if not fields[3] else 'device'}")
     try:
-        created, active, deadline = int(fields["c"]), int(fields["a"]), int(fields["e"])
-        if fields["ip"] is None or fields["d"] is None:
-            raise KeyError("ip" if fields["ip"] is None else "d")
-        ip, fingerprint = text(fields["ip"]), text(fields["d"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CorruptRecord(f"session {session_id}: missing or malformed field {exc}") from None
-    return Session(
-        session_id=session_id,
-        user_id=user_id,
-        created_at=from_ms(created),
-        last_active_at=from_ms(active),
-        expires_at=from_ms(min(active + idle_ms, deadline)),
-        absolute_expires_at=from_ms(deadline),
-        ip=ip,
-        country=text(fields.get("cc")) or None,
-        network=text(fields.get("nw")) or "public",
-        city=text(fields.get("ct")) or None,
-        fingerprint=fingerprint,
-    )
+        created, active, deadline = int(fields[0]), int(fields[1]), int(fields[2])
+        return Session(session_id, fields[10].decode(), created, active,
+                       min(active + idle_ms, deadline), deadline, fields[3].decode(),
+                       fields[4].decode() or None, fields[5].decode() or "public",
+                       fields[6].decode() or None, fields[7].decode())
+    except (ValueError, OverflowError, OSError) as exc:  # bad digits or UTF-8, absurd times
+        raise CorruptRecord(f"session {session_id}: {type(exc).__name__}") from None
+
+
+def session_from_raw(session_id: str, raw: Any, *, idle_ms: int) -> Session:
+    return session_from_record(session_id, split_session_record(raw)[1], idle_ms=idle_ms)
 
 
 # A device record is "<first seen ms>|<last seen ms>|<description>", the description being

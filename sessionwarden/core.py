@@ -25,9 +25,11 @@ from .codec import (
     event_fields,
     events_from_entries,
     pairs,
-    session_from_fields,
+    session_from_raw,
+    session_from_record,
     session_view,
     split_device_record,
+    split_session_record,
     text,
 )
 from .detection import (
@@ -67,7 +69,7 @@ from .tokens import ParsedToken, new_rand, new_token, parse_token
 log = logging.getLogger("sessionwarden")
 
 MAX_DEVICES_PER_USER = 50
-MAX_REMEMBERED = 10_000  # sessions whose last activity one process keeps as a routing hint
+MAX_REMEMBERED = 50_000  # sessions whose last activity one process keeps as a routing hint
 MAX_LIST = 10_000
 MAX_ACTOR_LENGTH = 64
 MAX_REASON_LENGTH = 200
@@ -106,6 +108,9 @@ class Core:
         self.geo = GeoResolver(settings.mmdb_path)
         self._class_keys: dict[DeviceInfo, str] = {}
         self._skew_ms = 0
+        rules = settings.detection
+        self._mismatch_rule = ("off" if not rules.enabled("device_mismatch")
+                               else "bind" if rules.bind_to_device else "alert")
         # session id -> last activity (ms) this process has seen: a routing hint only, so a
         # validate that is due a touch goes straight to the script (one round trip, not two).
         self._activity: dict[str, int] = {}
@@ -140,8 +145,8 @@ class Core:
         if active_ms is None:
             self._activity.pop(session_id, None)
             return
-        if len(self._activity) >= MAX_REMEMBERED:
-            self._activity.clear()
+        if session_id not in self._activity and len(self._activity) >= MAX_REMEMBERED:
+            del self._activity[next(iter(self._activity))]  # the longest remembered goes
         self._activity[session_id] = active_ms
 
     def _observe(self, server_now: int) -> int:
@@ -277,10 +282,11 @@ class Core:
                         for f in evaluate_login(facts, s.detection))
         commands.extend(self._retention_commands(now))
         yield Batch(tuple(commands))
+        self._remember(session_id, now)
         session = Session(
-            session_id=session_id, user_id=user_id, created_at=from_ms(now),
-            last_active_at=from_ms(now), expires_at=from_ms(expiry),
-            absolute_expires_at=from_ms(now + s.absolute_ms), ip=ip, country=place.country,
+            session_id=session_id, user_id=user_id, created_ms=now, last_active_ms=now,
+            expires_ms=expiry, absolute_expires_ms=now + s.absolute_ms, ip=ip,
+            country=place.country,
             network=place.network, city=place.city, fingerprint=fp,
         )
         return CreatedSession(session_id=session_id, token=token, session=session)
@@ -299,46 +305,48 @@ class Core:
         s = self.settings
         if ip is not None:
             ip = require_ip(ip)
-        ua = self._user_agent(user_agent)
         parsed = parse_token(token)
+        info = class_key = None
+        if user_agent is not None:
+            ua = self._user_agent(user_agent)
+            info = parse_user_agent(ua) if ua else None
+            class_key = self._class_key(info) if info is not None else None
         if parsed is None:
             return None
-        rules = s.detection
-        info = parse_user_agent(ua) if ua else None
-        class_key = self._class_key(info) if info is not None else ""
-        mismatch_rule = "off"
-        if rules.enabled("device_mismatch"):
-            mismatch_rule = "bind" if rules.bind_to_device else "alert"
-        uk = self.keys.for_tag(parsed.tag)
-        # Fast path: one read-only command. A live session that needs no touch and shows no
-        # new device is answered from it; anything else goes to the atomic validate script,
-        # directly when this process already knows a touch is due.
+        # Fast path: one read-only GET, taken when this process saw the session's last activity
+        # less than a touch interval ago (the record can only be more recent, so no touch is
+        # due). A live session showing no new device is answered from it; anything else, and
+        # a session this process has not seen, goes to the atomic validate script instead:
+        # either way one round trip.
         seen = self._activity.get(parsed.session_id)
-        if seen is None or self._server_now_ms() - seen < s.touch_ms:
-            fields = yield Command(("HMGET", uk.session(parsed.rand), *_SESSION_FIELDS))
-            fast = self._read_session(parsed, fields, class_key, mismatch_rule)
+        if seen is not None and self._server_now_ms() - seen < s.touch_ms:
+            raw = yield Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
+            fast = self._read_session(parsed, raw, class_key)
             if fast is not _SLOW:
                 return fast
+        rules = s.detection
+        uk = self.keys.for_tag(parsed.tag)
         try:
             reply = yield Eval(
                 "validate", (uk.session(parsed.rand), uk.index, uk.record,
                              uk.tombstone(parsed.rand)),
                 (parsed.rand, parsed.secret_hash, self._now_arg(), s.idle_ms, s.touch_ms,
-                 class_key, mismatch_rule, s.tombstone_ms),
+                 class_key or "", self._mismatch_rule, s.tombstone_ms),
             )
         except ScriptError as exc:
             log.warning("session %s skipped: %r", parsed.session_id, str(exc))
             return None
         status, now = text(reply[0]), self._observe(int(reply[1]))
-        self._remember(parsed.session_id,
-                       int(reply[4]) if status in ("ok", "mismatch") else None)
         if status == "none":
+            self._remember(parsed.session_id, None)
             return None
         if status == "expired":
+            self._remember(parsed.session_id, None)
             yield Batch(tuple(self._expired_commands(text(reply[2]), parsed.tag,
                                                      [parsed.rand], now)))
             return None
         if status == "revoked":
+            self._remember(parsed.session_id, None)
             revoked_ms, _, reason = text(reply[2]).partition("|")
             finding = revoked_token_finding(
                 rules, reason=reason, revoked_ms=int(revoked_ms), at_ms=now, ip=ip,
@@ -347,14 +355,16 @@ class Core:
             if finding:
                 yield self._finding_event(finding, text(reply[3]), parsed.session_id, now)
             return None
-        user_id = text(reply[2])
+        # The script parsed this record (it refuses one it cannot), so it splits here too.
+        fields = split_session_record(reply[2])[1]
+        user_id = fields[10].decode("utf-8", "replace")
+        session: Session | None = None
         try:
-            session = session_from_fields(parsed.session_id, user_id,
-                                          dict(zip(_SCRIPT_FIELDS, reply[3:], strict=True)),
-                                          idle_ms=s.idle_ms)
+            session = session_from_record(parsed.session_id, fields, idle_ms=s.idle_ms)
         except CorruptRecord as exc:
             log.warning("session skipped: %r", str(exc))
-            return None
+        self._remember(parsed.session_id, int(fields[1]) if status != "mismatch_revoked"
+                       and session is not None else None)
         if status in ("mismatch", "mismatch_revoked"):
             revoked = status == "mismatch_revoked"
             label = info.label if info else "Unknown/Unknown"
@@ -370,33 +380,32 @@ class Core:
                 return None
         return session
 
-    def _read_session(self, parsed: ParsedToken, fields: list[Any], class_key: str,
-                      mismatch_rule: str) -> Session | object | None:
-        """The session from an HMGET of `_SESSION_FIELDS`; ``None`` for a wrong secret;
-        `_SLOW` when the script must decide (missing, due a touch, dead or dying by its fields,
-        corrupt, or presented by a new kind of device)."""
-        values = dict(zip(_SESSION_FIELDS, fields, strict=True))
-        stored_hash, user = values["h"], values["u"]
-        if stored_hash is None:
+    def _read_session(self, parsed: ParsedToken, raw: Any,
+                      class_key: str | None) -> Session | object | None:
+        """The session from a GET of its record; ``None`` for a wrong secret; `_SLOW` when
+        the script must decide (missing, due a touch, dead or dying by its fields, corrupt, or
+        presented by a new kind of device)."""
+        if raw is None:
             return _SLOW  # revoked (tombstone), expired, or never existed
+        try:
+            stored_hash, fields = split_session_record(raw)
+            active, deadline = int(fields[1]), int(fields[2])
+        except (CorruptRecord, ValueError):
+            return _SLOW  # the script reports it
         if not hmac.compare_digest(stored_hash, parsed.secret_hash):
             return None
+        now = self._server_now_ms()
+        if now - active >= self.settings.touch_ms or now >= deadline:
+            return _SLOW
+        if class_key and self._mismatch_rule != "off" and fields[8]:
+            presented = class_key.encode()
+            if presented != fields[8] and presented not in fields[9]:
+                return _SLOW
         try:
-            session = session_from_fields(parsed.session_id, text(user), values,
+            session = session_from_record(parsed.session_id, fields,
                                           idle_ms=self.settings.idle_ms)
         except CorruptRecord:
-            return _SLOW  # the script reports it
-        now = self._server_now_ms()
-        active_ms = int(values["a"])
-        if (user is None or now - active_ms >= self.settings.touch_ms
-                or now >= int(values["e"])):
             return _SLOW
-        known, reported = values["k"], values["mm"]
-        if (mismatch_rule != "off" and class_key and known is not None
-                and class_key != known.decode()
-                and (reported is None or class_key.encode() not in reported)):
-            return _SLOW
-        self._remember(parsed.session_id, active_ms)
         return session
 
     def revoke_session(
@@ -474,8 +483,8 @@ class Core:
         for i in range(0, len(flat_sessions) - 1, 2):
             session_id = uk.tag + text(flat_sessions[i])
             try:
-                session = session_from_fields(session_id, user_id, pairs(flat_sessions[i + 1]),
-                                              idle_ms=self.settings.idle_ms)
+                session = session_from_raw(session_id, flat_sessions[i + 1],
+                                           idle_ms=self.settings.idle_ms)
             except CorruptRecord as exc:
                 log.warning("skipped corrupt session: %r", str(exc))
                 continue
@@ -652,9 +661,7 @@ class Core:
 
 
 # Fields of a session hash read by validate's fast path, in the order _read_session expects.
-_SESSION_FIELDS = ("h", "u", "c", "a", "e", "ip", "cc", "nw", "ct", "d", "k", "mm")
 # Session fields validate.lua returns after its status, time and user id, in this order.
-_SCRIPT_FIELDS = ("c", "a", "e", "ip", "cc", "nw", "ct", "d")
 _SLOW = object()
 
 

@@ -58,10 +58,10 @@ class UserKeys:
     def devices(self) -> str:  # hash: fingerprint -> "<first>|<last>|<description>"
         return self.base + "d"
 
-    def session(self, rand: str) -> str:  # hash, PEXPIREAT = its own expiry
+    def session(self, rand: str) -> str:  # string: packed record, PEXPIREAT = its own expiry
         return self.base + "s:" + rand
 
-    def tombstone(self, rand: str) -> str:  # string "<ms>|<reason>|<token hash>", PX tombstone_ttl
+    def tombstone(self, rand: str) -> str:  # string "<hash><flag><class><ms>|<reason>", PX
         return self.base + "x:" + rand
 
 
@@ -74,6 +74,10 @@ class KeySchema:
 
     def for_tag(self, tag: str) -> UserKeys:
         return UserKeys(tag=tag, base=f"{self.prefix}:{{{tag}}}:")
+
+    def session(self, tag: str, rand: str) -> str:
+        """``for_tag(tag).session(rand)`` without the intermediate object (validate's path)."""
+        return f"{self.prefix}:{{{tag}}}:s:{rand}"
 
     @property
     def directory(self) -> str:  # zset, all scores 0: user ids in lexical order (prefix search)

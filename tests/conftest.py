@@ -168,3 +168,26 @@ def real_backend(redis_server: str) -> Iterator[Backend]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+# -- the stored session record, as docs/redis-schema.md describes it ---------------------------
+
+RECORD_FIELDS = ("c", "a", "e", "ip", "cc", "nw", "ct", "d", "k", "mm", "u")
+
+
+def session_record(raw: Any, key: str) -> dict[str, bytes]:
+    """The fields of a stored session record by their schema names, plus ``h`` (token hash).
+    Parsed here by the documented layout, not by the library's decoder."""
+    value = raw.get(key)
+    fields = value[32:].split(b"\x1f", len(RECORD_FIELDS) - 1)
+    assert len(fields) == len(RECORD_FIELDS), value
+    return {"h": value[:32], **dict(zip(RECORD_FIELDS, fields, strict=True))}
+
+
+def set_record_fields(raw: Any, key: str, **changes: str | bytes) -> None:
+    """Rewrite fields of a stored session record in place (keeping its TTL), as a hostile or
+    broken writer could."""
+    record = session_record(raw, key)
+    for name, value in changes.items():
+        record[name] = value.encode() if isinstance(value, str) else value
+    raw.set(key, record["h"] + b"\x1f".join(record[n] for n in RECORD_FIELDS), keepttl=True)

@@ -7,13 +7,13 @@ import time
 from datetime import timedelta
 
 import pytest
-from conftest import IP_US, MAC_CHROME, TEST_SECRET, Backend, settings
+from conftest import IP_US, MAC_CHROME, TEST_SECRET, Backend, session_record, settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from sessionwarden import Settings, StoreUnavailable
-from sessionwarden.keys import user_tag
+from sessionwarden.keys import KeySchema, user_tag
 from sessionwarden.manager import SessionManager
 from sessionwarden.sanitize import clean_text
 
@@ -69,12 +69,20 @@ def test_hostile_display_strings_are_cleaned_and_bounded(backend: Backend) -> No
     assert view.city == "Paris"
     assert view.device == "Mac/Chrome"
     raw = backend.raw()
+    session_key = KeySchema("sw").for_user("alice").session(created.session_id[16:])
+    assert session_record(raw, session_key)["ct"] == b"Paris"
     for key in raw.scan_iter():
-        if raw.type(key) == b"hash":
-            for value in raw.hgetall(key).values():
-                if key.endswith(b":s:" + created.session_id[16:].encode()) and len(value) == 32:
-                    continue  # the raw token hash
-                assert b"\x1b" not in value and b"\x07" not in value
+        kind = raw.type(key)
+        if kind == b"hash":
+            values = list(raw.hgetall(key).values())
+        elif kind == b"string":
+            value = raw.get(key)
+            # session records and tombstones start with a raw 32-byte token hash
+            values = [value[32:] if b":s:" in key or b":x:" in key else value]
+        else:
+            continue
+        for value in values:
+            assert b"\x1b" not in value and b"\x07" not in value
     login = mgr.recent_events(1)[0]
     assert "\x1b" not in repr(login.details)
 

@@ -23,6 +23,7 @@ from conftest import (
     MAC_CHROME,
     WINDOWS_EDGE,
     free_port,
+    set_record_fields,
     settings,
 )
 
@@ -449,7 +450,7 @@ def test_hostile_session_fields_are_escaped_and_cut(mgr, backend):
     keys = KeySchema("sw").for_user("alice")
     rand = created.session_id[len(keys.tag):]
     raw = backend.raw()
-    raw.hset(keys.session(rand), "ct", "Evil\x1b[2J\u202eCity")
+    set_record_fields(raw, keys.session(rand), ct="Evil\x1b[2J\u202eCity")
     raw.hset(keys.devices, created.session.fingerprint,  # written raw, as a hostile store could
              "1|1|" + "\x1f".join(["\x1b]0;pwn\x07Mac", "B" * 5000, "x\x9by", "desktop",
                                     "8.8.8.8", "US"]))
@@ -470,7 +471,8 @@ def test_library_warnings_about_corrupt_records_are_escaped(mgr, backend):
     created = sign_in(mgr, "alice")
     keys = KeySchema("sw").for_user("alice")
     rand = created.session_id[len(keys.tag):]
-    backend.raw().hset(keys.session(rand), "d", "\x1b[2Jfp")  # points at no device record
+    # a fingerprint that points at no device record
+    set_record_fields(backend.raw(), keys.session(rand), d="\x1b[2Jfp")
 
     result = run(mgr, "sessions", "alice")
 

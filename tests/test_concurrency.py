@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from conftest import IP_US, MAC_CHROME, Backend, settings
+from conftest import IP_US, MAC_CHROME, Backend, session_record, settings
 
 from sessionwarden.keys import KeySchema
 
@@ -48,5 +48,6 @@ def test_20_threads_x_5_logins(backend: Backend) -> None:
     assert sum(e.type == "session_evicted" for e in events) == 95
     # One expiry-index entry for the user, at or below the earliest live session's expiry.
     score = raw.zscore("sw:exp", keys.tag)
-    earliest = min(int(raw.hget(keys.session(m), "a")) + mgr.settings.idle_ms for m in members)
+    earliest = min(int(session_record(raw, keys.session(m))["a"]) + mgr.settings.idle_ms
+                   for m in members)
     assert score is not None and score <= earliest

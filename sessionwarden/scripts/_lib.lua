@@ -14,37 +14,58 @@ local function int(n)
   return string.format('%d', n)
 end
 
+-- A session record is one string: the 32-byte token hash (fixed width, so it may hold any
+-- byte), then these fields joined by the unit separator \31, the user id last so that it may
+-- hold any byte too: 1 created ms, 2 last activity ms, 3 absolute deadline ms, 4 ip,
+-- 5 country, 6 network kind ('' = public), 7 city, 8 device fingerprint, 9 device-class key,
+-- 10 class keys already reported as a device mismatch (comma-separated), 11 user id.
+-- Every other field is cleaned text or digits, which never contain \31.
+local SEP = '\31'
+
+-- The record's parts {h = hash, [1..11] = fields}, or nil when the value does not have that
+-- shape (or is not a string at all: a hostile or foreign key of another type).
+local function read_session(v)
+  if type(v) ~= 'string' or #v < 32 + 10 then return nil end
+  local r, pos = {h = string.sub(v, 1, 32)}, 33
+  for i = 1, 10 do
+    local j = string.find(v, SEP, pos, true)
+    if not j then return nil end
+    r[i] = string.sub(v, pos, j - 1)
+    pos = j + 1
+  end
+  r[11] = string.sub(v, pos)
+  return r
+end
+
+local function write_session(r)
+  return r.h .. table.concat(r, SEP, 1, 11)
+end
+
 -- A session key is alive when it exists and, by its own fields, is neither idle for `idle` ms
 -- nor past its absolute deadline. A key that Redis has not yet expired but is dead by its fields
--- (a caller clock ahead of the server) is deleted here. A key whose fields do not parse is
--- reported as alive so the caller sees it and reports it as corrupt, instead of losing it.
--- Also returns the activity and deadline it read (nil when they do not parse).
+-- (a caller clock ahead of the server) is deleted here. A key that does not parse is reported as
+-- alive with no record, so the caller sees it and reports it as corrupt instead of losing it.
+-- Returns alive, the record (nil when corrupt or gone), its activity and its deadline.
 local function alive(key, now, idle)
-  local f = redis.call('HMGET', key, 'a', 'e')
-  local a, e = tonumber(f[1]), tonumber(f[2])
-  if a and e then
-    if now >= e or now - a >= idle then
-      redis.call('DEL', key)
-      return false, a, e
-    end
-    return true, a, e
+  local v = redis.pcall('GET', key)
+  if not v then return false end
+  local r = read_session(v)
+  local a, e = r and tonumber(r[2]), r and tonumber(r[3])
+  if not (a and e) then return true end
+  if now >= e or now - a >= idle then
+    redis.call('DEL', key)
+    return false, r, a, e
   end
-  return redis.call('EXISTS', key) == 1, a, e
+  return true, r, a, e
 end
 
--- Tombstone of a session about to be revoked or evicted, read from the session itself: its
--- 32-byte token hash (fixed width, so the hash may hold any byte), one report flag ('0' not yet
--- reported, '1' reported as used by the same kind of device, '2' by another kind), the
--- session's 8-character device-class key, then "<ms>|<reason>". Kept `ttl` ms for the
--- revoked_token_used rule.
-local function bury_fields(tomb_key, hash, class, now, reason, ttl)
-  if hash then
-    class = string.sub((class or '') .. '--------', 1, 8)
-    redis.call('SET', tomb_key, hash .. '0' .. class .. int(now) .. '|' .. reason, 'PX', ttl)
+-- Tombstone of a session about to be revoked or evicted, from its record: its 32-byte token
+-- hash, one report flag ('0' not yet reported, '1' reported as used by the same kind of device,
+-- '2' by another kind), the session's 8-character device-class key, then "<ms>|<reason>".
+-- Kept `ttl` ms for the revoked_token_used rule. A corrupt record (nil) leaves none.
+local function bury(tomb_key, r, now, reason, ttl)
+  if r then
+    local class = string.sub(r[9] .. '--------', 1, 8)
+    redis.call('SET', tomb_key, r.h .. '0' .. class .. int(now) .. '|' .. reason, 'PX', ttl)
   end
-end
-
-local function bury(tomb_key, session_key, now, reason, ttl)
-  local f = redis.call('HMGET', session_key, 'h', 'k')
-  bury_fields(tomb_key, f[1], f[2], now, reason, ttl)
 end

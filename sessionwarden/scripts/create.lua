@@ -36,18 +36,10 @@ local country_known = (country ~= '' and rec[6]) and 1 or 0
 -- member also gives what eviction and the detection summary need.
 local expired, live = {}, {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  local key = base .. 's:' .. m
-  local f = redis.call('HMGET', key, 'a', 'e', 'cc', 'd', 'h', 'k')
-  local a, e = tonumber(f[1]), tonumber(f[2])
-  local ok
-  if a and e then
-    ok = now < e and now - a < idle
-    if not ok then redis.call('DEL', key) end
-  else
-    ok = redis.call('EXISTS', key) == 1  -- corrupt but present: keep it, the reader reports it
-  end
+  local ok, r, a = alive(base .. 's:' .. m, now, idle)
   if ok then
-    live[#live + 1] = {m, f[3] or '', f[4] or '', a or now, f[5], f[6]}
+    -- a corrupt record (r = nil) stays, for the reader to report
+    live[#live + 1] = {m, r and r[5] or '', r and r[8] or '', a or now, r}
   else
     redis.call('ZREM', KEYS[2], m)
     expired[#expired + 1] = m
@@ -63,7 +55,7 @@ if excess > 0 then
   end
   for j = 1, excess do
     local s = live[j]
-    bury_fields(base .. 'x:' .. s[1], s[5], s[6], now, 'evicted', tomb_ms)
+    bury(base .. 'x:' .. s[1], s[5], now, 'evicted', tomb_ms)
     redis.call('DEL', base .. 's:' .. s[1])
     redis.call('ZREM', KEYS[2], s[1])
     evicted[#evicted + 1] = s[1]
@@ -73,14 +65,9 @@ end
 -- The session itself: its key expires on its own at min(now + idle, now + absolute).
 local deadline = now + absolute
 local expiry = math.min(now + idle, deadline)
-local key = base .. 's:' .. rand
-local fields = {'h', hash, 'u', user, 'c', int(now), 'a', int(now), 'e', int(deadline),
-  'ip', ip, 'd', fp, 'k', class_key}
-if country ~= '' then fields[#fields + 1] = 'cc'; fields[#fields + 1] = country end
-if network ~= 'public' then fields[#fields + 1] = 'nw'; fields[#fields + 1] = network end
-if city ~= '' then fields[#fields + 1] = 'ct'; fields[#fields + 1] = city end
-redis.call('HSET', key, unpack(fields))
-redis.call('PEXPIRE', key, expiry - now)
+redis.call('SET', base .. 's:' .. rand, write_session({h = hash, int(now), int(now),
+  int(deadline), ip, country, network ~= 'public' and network or '', city, fp, class_key, '',
+  user}), 'PX', expiry - now)
 redis.call('ZADD', KEYS[2], int(now), rand)
 redis.call('PEXPIRE', KEYS[2], absolute)
 

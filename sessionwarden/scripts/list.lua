@@ -2,8 +2,9 @@
 -- round trip; members found dead are pruned and returned so the caller can report the expiry.
 -- KEYS: 1 session index, 2 devices
 -- ARGV: 1 key base, 2 now ('' = server time), 3 idle ms
--- Returns {now, sessions{rand, {field, value, ...}, ...}, devices{fingerprint, record, ...},
---          expired{}}
+-- Returns {now, sessions{rand, record, ...}, devices{fingerprint, record, ...}, expired{}};
+-- a record that does not parse comes back as it is ('' when not a string) for the caller to
+-- report.
 
 local base = ARGV[1]
 local now = now_ms(ARGV[2])
@@ -11,16 +12,20 @@ local idle = tonumber(ARGV[3])
 local sessions, devices, expired, seen = {}, {}, {}, {}
 for _, m in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
   local key = base .. 's:' .. m
-  if alive(key, now, idle) then
-    local fields = redis.call('HGETALL', key)
+  local live, r = alive(key, now, idle)
+  if live then
     sessions[#sessions + 1] = m
-    sessions[#sessions + 1] = fields
-    for j = 1, #fields, 2 do
-      if fields[j] == 'd' and not seen[fields[j + 1]] then
-        seen[fields[j + 1]] = true
-        devices[#devices + 1] = fields[j + 1]
-        devices[#devices + 1] = redis.call('HGET', KEYS[2], fields[j + 1]) or ''
+    if r then
+      sessions[#sessions + 1] = write_session(r)
+      local fp = r[8]
+      if not seen[fp] then
+        seen[fp] = true
+        devices[#devices + 1] = fp
+        devices[#devices + 1] = redis.call('HGET', KEYS[2], fp) or ''
       end
+    else
+      local v = redis.pcall('GET', key)
+      sessions[#sessions + 1] = type(v) == 'string' and v or ''
     end
   else
     redis.call('ZREM', KEYS[1], m)

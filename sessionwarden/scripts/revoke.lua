@@ -6,12 +6,12 @@
 
 local rand = ARGV[1]
 local now = now_ms(ARGV[2])
-if not alive(KEYS[1], now, tonumber(ARGV[5])) then
+local live, r = alive(KEYS[1], now, tonumber(ARGV[5]))
+if not live then
   if redis.call('ZREM', KEYS[2], rand) == 1 then return {-1, now} end
   return {0, now}
 end
-local f = redis.call('HMGET', KEYS[1], 'ip', 'd')
-bury(KEYS[3], KEYS[1], now, ARGV[4], tonumber(ARGV[3]))
+bury(KEYS[3], r, now, ARGV[4], tonumber(ARGV[3]))
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], rand)
-return {1, now, f[1] or '', f[2] or ''}
+return {1, now, r and r[4] or '', r and r[8] or ''}

@@ -11,19 +11,17 @@ local idle, tomb_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
 local revoked, expired, kept = {}, {}, 0
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = base .. 's:' .. m
-  if not alive(key, now, idle) then
+  local live, r = alive(key, now, idle)
+  if not live then
     redis.call('ZREM', KEYS[1], m)
     expired[#expired + 1] = m
+  elseif m == ARGV[6] and r and r.h == ARGV[7] then
+    kept = 1
   else
-    local hash = redis.call('HGET', key, 'h')
-    if m == ARGV[6] and hash == ARGV[7] then
-      kept = 1
-    else
-      bury(base .. 'x:' .. m, key, now, ARGV[5], tomb_ms)
-      redis.call('DEL', key)
-      redis.call('ZREM', KEYS[1], m)
-      revoked[#revoked + 1] = m
-    end
+    bury(base .. 'x:' .. m, r, now, ARGV[5], tomb_ms)
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[1], m)
+    revoked[#revoked + 1] = m
   end
 end
 return {now, revoked, expired, kept}

@@ -11,7 +11,7 @@ local idle = tonumber(ARGV[3])
 local expired, next_expiry = {}, -1
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = base .. 's:' .. m
-  local live, a, e = alive(key, now, idle)
+  local live, _, a, e = alive(key, now, idle)
   if live then
     local expiry = (a and e) and math.min(a + idle, e) or now + idle
     if next_expiry < 0 or expiry < next_expiry then next_expiry = expiry end
