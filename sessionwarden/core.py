@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .codec import (
     CorruptRecord,
@@ -92,6 +92,21 @@ def _float_or_none(value: str) -> float | None:
         return float(value) if value else None
     except ValueError:
         return None
+
+
+SLOW = object()  # validate_read's answer when the script must decide
+
+
+class ValidateProbe(NamedTuple):
+    """What `Core.validate_probe` learnt: the token, the cleaned context, and the read to send
+    first (``None``: go straight to the script)."""
+
+    parsed: ParsedToken
+    ip: str | None
+    info: DeviceInfo | None
+    class_key: str | None
+    read: Command | None
+    now_ms: int  # the probe's estimate of the server's clock
 
 
 class Core:
@@ -299,10 +314,15 @@ class Core:
         return PreviousLogin(int(parts[0]), _float_or_none(parts[1]), _float_or_none(parts[2]),
                              parts[3] or None, parts[4])
 
-    def validate_session(
-        self, token: object, *, ip: str | None = None, user_agent: str | None = None
-    ) -> Op[Session | None]:
-        s = self.settings
+    def validate_probe(self, token: object, *, ip: str | None = None,
+                       user_agent: str | None = None) -> ValidateProbe | None:
+        """Check validate's input and choose its route; ``None`` for a token that cannot be
+        valid (any type or shape: no I/O). Raises ``ValueError`` for a malformed ``ip``.
+
+        Validate is split in three steps (probe, `validate_read`, `validate_script`) rather
+        than one generator because its fast path is the library's hottest code: the drivers
+        run it without the generator machinery, which costs as much as the rest of it.
+        """
         if ip is not None:
             ip = require_ip(ip)
         parsed = parse_token(token)
@@ -313,17 +333,21 @@ class Core:
             class_key = self._class_key(info) if info is not None else None
         if parsed is None:
             return None
-        # Fast path: one read-only GET, taken when this process saw the session's last activity
-        # less than a touch interval ago (the record can only be more recent, so no touch is
-        # due). A live session showing no new device is answered from it; anything else, and
-        # a session this process has not seen, goes to the atomic validate script instead:
-        # either way one round trip.
+        # The read is sent only when this process saw the session's last activity less than a
+        # touch interval ago (the record can only be more recent, so no touch is due); a
+        # session it has not seen, or one due a touch, goes to the script: one round trip
+        # either way.
+        read = None
+        now = self._server_now_ms()
         seen = self._activity.get(parsed.session_id)
-        if seen is not None and self._server_now_ms() - seen < s.touch_ms:
-            raw = yield Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
-            fast = self._read_session(parsed, raw, class_key)
-            if fast is not _SLOW:
-                return fast
+        if seen is not None and now - seen < self.settings.touch_ms:
+            read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
+        return ValidateProbe(parsed, ip, info, class_key, read, now)
+
+    def validate_script(self, probe: ValidateProbe) -> Op[Session | None]:
+        """Validate by the atomic script: touch, tombstone, expiry, mismatch, corruption."""
+        s = self.settings
+        parsed, ip, info, class_key = probe.parsed, probe.ip, probe.info, probe.class_key
         rules = s.detection
         uk = self.keys.for_tag(parsed.tag)
         try:
@@ -380,32 +404,32 @@ class Core:
                 return None
         return session
 
-    def _read_session(self, parsed: ParsedToken, raw: Any,
-                      class_key: str | None) -> Session | object | None:
-        """The session from a GET of its record; ``None`` for a wrong secret; `_SLOW` when
-        the script must decide (missing, due a touch, dead or dying by its fields, corrupt, or
-        presented by a new kind of device)."""
+    def validate_read(self, probe: ValidateProbe, raw: Any) -> Session | object | None:
+        """The session from the reply to ``probe.read``; ``None`` for a wrong secret; `SLOW`
+        when the script must decide (missing, due a touch, dead or dying by its fields,
+        corrupt, or presented by a new kind of device)."""
+        parsed, class_key = probe.parsed, probe.class_key
         if raw is None:
-            return _SLOW  # revoked (tombstone), expired, or never existed
+            return SLOW  # revoked (tombstone), expired, or never existed
         try:
             stored_hash, fields = split_session_record(raw)
             active, deadline = int(fields[1]), int(fields[2])
         except (CorruptRecord, ValueError):
-            return _SLOW  # the script reports it
+            return SLOW  # the script reports it
         if not hmac.compare_digest(stored_hash, parsed.secret_hash):
             return None
-        now = self._server_now_ms()
+        now = probe.now_ms
         if now - active >= self.settings.touch_ms or now >= deadline:
-            return _SLOW
+            return SLOW
         if class_key and self._mismatch_rule != "off" and fields[8]:
             presented = class_key.encode()
             if presented != fields[8] and presented not in fields[9]:
-                return _SLOW
+                return SLOW
         try:
             session = session_from_record(parsed.session_id, fields,
                                           idle_ms=self.settings.idle_ms)
         except CorruptRecord:
-            return _SLOW
+            return SLOW
         return session
 
     def revoke_session(
@@ -662,7 +686,6 @@ class Core:
 
 # Fields of a session hash read by validate's fast path, in the order _read_session expects.
 # Session fields validate.lua returns after its status, time and user id, in this order.
-_SLOW = object()
 
 
 def _score_pairs(reply: Any) -> list[tuple[Any, str]]:

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from .core import Core
+from .core import SLOW, Core
 from .errors import SessionWardenError, StoreUnavailable
 from .models import (
     CreatedSession,
@@ -87,12 +87,6 @@ class _Facade(Generic[R]):
         return self._run(self.core.create_session(
             user_id, user_agent=user_agent, ip=ip, country=country, city=city,
             device_id=device_id, email=email))
-
-    def validate_session(self, token: object, *, ip: str | None = None,
-                         user_agent: str | None = None) -> Session | None:
-        """The live session of ``token`` (touching it at most once per touch interval), or
-        ``None`` for any token that is not valid, of any type or shape."""
-        return self._run(self.core.validate_session(token, ip=ip, user_agent=user_agent))
 
     def revoke_session(self, user_id: str, session_id: str, *, actor: str | None = None,
                        reason: str | None = None) -> bool:
@@ -178,6 +172,20 @@ class SessionManager(_Facade[Any]):
     def close(self) -> None:
         self.client.close()
 
+    def validate_session(self, token: object, *, ip: str | None = None,
+                         user_agent: str | None = None) -> Session | None:
+        """The live session of ``token`` (touching it at most once per touch interval), or
+        ``None`` for any token that is not valid, of any type or shape. ``ValueError`` for a
+        malformed ``ip``; a user agent is cleaned and bounded. One round trip."""
+        probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent)
+        if probe is None:
+            return None
+        if probe.read is not None:
+            found = self.core.validate_read(probe, self._execute(probe.read))
+            if found is not SLOW:
+                return found  # type: ignore[return-value]
+        return self._run(self.core.validate_script(probe))
+
     def _run(self, op: Op[Any]) -> Any:
         try:
             request = next(op)
@@ -233,6 +241,18 @@ class AsyncSessionManager(_Facade[Any]):
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+    async def validate_session(self, token: object, *, ip: str | None = None,
+                               user_agent: str | None = None) -> Session | None:
+        """As `SessionManager.validate_session`."""
+        probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent)
+        if probe is None:
+            return None
+        if probe.read is not None:
+            found = self.core.validate_read(probe, await self._execute(probe.read))
+            if found is not SLOW:
+                return found  # type: ignore[return-value]
+        return await self._run(self.core.validate_script(probe))
 
     async def _run(self, op: Op[Any]) -> Any:  # type: ignore[override]
         try:
