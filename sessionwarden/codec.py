@@ -69,43 +69,45 @@ def session_from_raw(session_id: str, raw: Any, *, idle_ms: int) -> Session:
     return session_from_record(session_id, split_session_record(raw)[1], idle_ms=idle_ms)
 
 
-# A device record is "<first seen ms>|<last seen ms>|<description>", the description being
-# these fields joined by the unit separator: compact, and never ambiguous because every field
-# is cleaned text (no control characters).
-DEVICE_FIELDS = ("l", "b", "o", "k", "ip", "cc")
+# A device is two fields of the user's devices hash (see docs/redis-schema.md): ``<fp>`` =
+# "<first seen s>|<last seen s>|<last country>|<last ip>" and ``<fp>:d`` = its description,
+# these fields joined by the unit separator: never ambiguous, because every field is cleaned
+# text (no control characters).
+DESCRIPTION_FIELDS = ("l", "b", "o", "k")
+DESCRIPTION_SUFFIX = ":d"
 _UNIT = "\x1f"
 
 
-def encode_device(label: str, browser: str, os: str, device_class: str, ip: str,
-                  country: str) -> str:
-    return _UNIT.join((label, browser, os, device_class, ip, country))
+def encode_description(label: str, browser: str, os: str, device_class: str) -> str:
+    return _UNIT.join((label, browser, os, device_class))
 
 
-def split_device_record(raw: Any) -> tuple[int, int, dict[str, str]]:
-    """``"<first ms>|<last ms>|<description>"`` -> (first, last, fields by short name)."""
-    try:
-        first, last, body = text(raw).split("|", 2)
-        values = body.split(_UNIT)
-        if len(values) != len(DEVICE_FIELDS):
-            raise ValueError(f"expected {len(DEVICE_FIELDS)} fields, got {len(values)}")
-        return int(first), int(last), dict(zip(DEVICE_FIELDS, values, strict=True))
-    except (ValueError, TypeError) as exc:
-        raise CorruptRecord(f"device record: {exc}") from None
+def split_description(raw: Any) -> dict[str, str]:
+    """A device description -> its fields by short name (`DESCRIPTION_FIELDS`)."""
+    values = text(raw).split(_UNIT)
+    if len(values) != len(DESCRIPTION_FIELDS):
+        raise CorruptRecord(f"device description: {len(values)} fields, "
+                            f"not {len(DESCRIPTION_FIELDS)}")
+    return dict(zip(DESCRIPTION_FIELDS, values, strict=True))
 
 
-def device_from_record(fingerprint: str, raw: Any) -> Device:
-    first, last, data = split_device_record(raw)
-    return Device(
-        fingerprint=fingerprint,
-        label=str(data.get("l", "Unknown/Unknown")),
-        browser=str(data.get("b", "")),
-        os=str(data.get("o", "")),
-        device_class=str(data.get("k", "unknown")),
-        first_seen_at=from_ms(first),
-        last_seen_at=from_ms(last),
-        last_ip=str(data.get("ip", "")),
-        last_country=data.get("cc") or None,
-    )
+def devices_from_hash(fields: dict[str, Any]) -> tuple[list[Device], list[str]]:
+    """The devices of a devices hash (text keys), and a message per device it could not read."""
+    found, problems = [], []
+    for fp, seen in fields.items():
+        if fp.endswith(DESCRIPTION_SUFFIX):
+            continue
+        try:
+            first, last, country, ip = text(seen).split("|", 3)
+            data = split_description(fields.get(fp + DESCRIPTION_SUFFIX))
+            found.append(Device(
+                fingerprint=fp, label=data["l"], browser=data["b"], os=data["o"],
+                device_class=data["k"], first_seen_at=from_ms(int(first) * 1000),
+                last_seen_at=from_ms(int(last) * 1000), last_ip=ip, last_country=country or None,
+            ))
+        except (CorruptRecord, ValueError, OverflowError, OSError) as exc:
+            problems.append(f"device {fp!r}: {exc}")
+    return found, problems
 
 
 def session_view(

@@ -20,15 +20,15 @@ from typing import Any, NamedTuple
 from .codec import (
     CorruptRecord,
     decode_entries,
-    device_from_record,
-    encode_device,
+    devices_from_hash,
+    encode_description,
     event_fields,
     events_from_entries,
     pairs,
     session_from_raw,
     session_from_record,
     session_view,
-    split_device_record,
+    split_description,
     split_session_record,
     text,
 )
@@ -234,14 +234,13 @@ class Core:
         rand = new_rand()
         session_id = uk.tag + rand
         token, token_hash = new_token(session_id)
-        device_record = encode_device(info.label, info.browser, info.os, info.device_class, ip,
-                                      place.country or "")
+        description = encode_description(info.label, info.browser, info.os, info.device_class)
         burst_ms = int(s.detection.burst_window.total_seconds() * 1000)
         try:
             reply = yield Eval("create", (uk.record, uk.index, uk.devices), (
                 uk.base, rand, user_id, token_hash, self._now_arg(), s.idle_ms, s.absolute_ms,
                 s.max_sessions, "deny" if s.on_limit == "deny" else "evict", s.tombstone_ms,
-                s.history_ms, fp, self._class_key(info), device_record, ip,
+                s.history_ms, fp, self._class_key(info), description, ip,
                 place.country or "", place.network, place.city or "",
                 _coordinate(place.lat), _coordinate(place.lon), mail, burst_ms,
                 MAX_DEVICES_PER_USER,
@@ -283,6 +282,7 @@ class Core:
             Command(("ZADD", self.keys.expiry_index, "LT", expiry, uk.tag)),
             Command(("ZADD", self.keys.directory, 0, user_id)),
             Command(("ZADD", self.keys.recent_users, now, user_id)),
+            Command(("ZREMRANGEBYRANK", self.keys.recent_users, 0, -s.recent_users_kept - 1)),
             self._xadd("login", user_id, session_id, "info", now, login_details),
         ]
         for victim in evicted:
@@ -499,7 +499,7 @@ class Core:
         for i in range(0, len(flat_devices) - 1, 2):
             fp = text(flat_devices[i])
             try:
-                devices[fp] = split_device_record(flat_devices[i + 1])[2]
+                devices[fp] = split_description(flat_devices[i + 1])
             except CorruptRecord as exc:
                 log.warning("user %s: skipped corrupt device %r: %r", uk.tag, fp, str(exc))
         views: list[SessionView] = []
@@ -547,12 +547,10 @@ class Core:
         """The user's devices, most recently seen first (corrupt records skipped and logged)."""
         uk = self._user_keys(user_id)
         reply = yield Command(("HGETALL", uk.devices))
-        found = []
-        for fp, raw in (reply.items() if isinstance(reply, dict) else pairs(reply).items()):
-            try:
-                found.append(device_from_record(text(fp), raw))
-            except CorruptRecord as exc:
-                log.warning("user %s: skipped corrupt device: %r", uk.tag, str(exc))
+        found, problems = devices_from_hash(
+            {text(k): v for k, v in reply.items()} if isinstance(reply, dict) else pairs(reply))
+        for problem in problems:
+            log.warning("user %s: skipped corrupt %s", uk.tag, problem)
         return sorted(found, key=lambda d: d.last_seen_at, reverse=True)
 
     def user_email(self, user_id: str) -> Op[str | None]:

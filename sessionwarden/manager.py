@@ -125,7 +125,8 @@ class _Facade(Generic[R]):
         return self._run(self.core.users(prefix, limit=limit))
 
     def recent_users(self, *, limit: int = 50) -> list[UserSummary]:
-        """Users by most recent sign-in, newest first, at most ``limit`` (1-10000)."""
+        """Users by most recent sign-in, newest first, at most ``limit`` (1-10000) and at most
+        ``Settings.recent_users_kept`` (the index keeps only that many)."""
         return self._run(self.core.recent_users(limit=limit))
 
     def known_devices(self, user_id: str) -> list[Device]:

@@ -99,6 +99,10 @@ class Settings:
     trims whole nodes); with ``event_retention`` set, entries older than that are also trimmed
     (``XTRIM MINID``) by the writers that run most: sign-ins and the expiry sweep.
 
+    ``recent_users_kept`` bounds the "most recently active users" index: each sign-in trims it
+    to that many users, so it costs the same at 10,000 users as at 10 million (the directory
+    of all users, for prefix search, keeps everyone).
+
     ``secret`` keys device fingerprints and alert-action links. It falls back to the
     ``SESSIONWARDEN_SECRET`` environment variable; with ``production=True`` a missing secret is
     an error, otherwise a random one is generated for this process (fine for tests and the demo,
@@ -113,6 +117,7 @@ class Settings:
     key_prefix: str = "sw"
     event_stream_maxlen: int = 100_000
     event_retention: timedelta | None = None
+    recent_users_kept: int = 1000
     tombstone_ttl: timedelta = timedelta(days=7)
     history_ttl: timedelta = timedelta(days=180)
     max_user_agent_length: int = 512
@@ -149,6 +154,9 @@ class Settings:
             raise ValueError("key_prefix: 1-32 characters from A-Z a-z 0-9 _ . : -")
         if not isinstance(self.event_stream_maxlen, int) or self.event_stream_maxlen < 100:
             raise ValueError("event_stream_maxlen: must be an integer >= 100")
+        if (not isinstance(self.recent_users_kept, int) or isinstance(self.recent_users_kept, bool)
+                or not 1 <= self.recent_users_kept <= 1_000_000):
+            raise ValueError("recent_users_kept: must be an integer from 1 to 1000000")
         if self.event_retention is not None:
             _positive("event_retention", self.event_retention)
         if not 64 <= self.max_user_agent_length <= 4096:

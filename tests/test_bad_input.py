@@ -178,6 +178,9 @@ def test_decode_responses_client_is_refused() -> None:
     ({"key_prefix": ""}, "key_prefix"),
     ({"secret": "short"}, "secret"),
     ({"event_stream_maxlen": 5}, "event_stream_maxlen"),
+    ({"recent_users_kept": 0}, "recent_users_kept"),
+    ({"recent_users_kept": True}, "recent_users_kept"),
+    ({"recent_users_kept": 10**7}, "recent_users_kept"),
 ])
 def test_invalid_settings_name_the_field(kwargs, field: str) -> None:
     kwargs.setdefault("secret", TEST_SECRET)

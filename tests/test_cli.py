@@ -451,9 +451,8 @@ def test_hostile_session_fields_are_escaped_and_cut(mgr, backend):
     rand = created.session_id[len(keys.tag):]
     raw = backend.raw()
     set_record_fields(raw, keys.session(rand), ct="Evil\x1b[2J\u202eCity")
-    raw.hset(keys.devices, created.session.fingerprint,  # written raw, as a hostile store could
-             "1|1|" + "\x1f".join(["\x1b]0;pwn\x07Mac", "B" * 5000, "x\x9by", "desktop",
-                                    "8.8.8.8", "US"]))
+    raw.hset(keys.devices, created.session.fingerprint + ":d",  # raw, as a hostile store could
+             "\x1f".join(["\x1b]0;pwn\x07Mac", "B" * 5000, "x\x9by", "desktop"]))
 
     result = run(mgr, "sessions", "alice")
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import (
+    ANDROID_CHROME,
     IP_JP,
     IP_NL,
     IP_US,
@@ -335,6 +336,18 @@ def test_user_directory_prefix_and_recent(backend: Backend, clock: Clock) -> Non
     assert [u.user_id for u in mgr.recent_users(limit=3)] == ["bob", "alfred", "alice"]
 
 
+def test_recent_users_index_is_bounded_and_the_directory_is_not(backend: Backend,
+                                                                 clock: Clock) -> None:
+    mgr = backend.manager(settings(recent_users_kept=3), clock=clock)
+    for user in ["u1", "u2", "u3", "u4", "u5"]:
+        login(mgr, user=user)
+        clock.advance(10)
+    login(mgr, user="u2")  # signs in again: back to the front, without growing the index
+    assert [u.user_id for u in mgr.recent_users(limit=10)] == ["u2", "u5", "u4"]
+    assert backend.raw().zcard("sw:users:recent") == 3
+    assert mgr.users() == ["u1", "u2", "u3", "u4", "u5"]
+
+
 def test_event_stream_is_bounded(backend: Backend) -> None:
     mgr = backend.manager(settings(event_stream_maxlen=100, max_sessions=1))
     for _ in range(200):
@@ -516,3 +529,36 @@ def test_session_without_its_fingerprint_is_refused_and_logged(backend: Backend,
     with caplog.at_level(logging.WARNING, logger="sessionwarden"):
         assert mgr.validate_session(created.token) is None
     assert "no device" in caplog.text
+
+
+def test_per_user_hashes_stay_in_the_compact_encoding(real_backend: Backend) -> None:
+    """Redis keeps a small hash as a listpack only while every value is at most 64 bytes; one
+    longer value (the old one-field device record was 84) makes it a hashtable of ~3x the
+    size. Devices from a long IPv6 address and several kinds of device must stay compact."""
+    mgr = real_backend.manager()
+    for ua, ip in ((MAC_CHROME, IP_US), (IPHONE_SAFARI, "2001:db8:85a3:1234:5678:8a2e:370:7334"),
+                   (WINDOWS_EDGE, IP_NL), (ANDROID_CHROME, IP_JP)):
+        login(mgr, ua=ua, ip=ip)
+    raw = real_backend.raw()
+    keys = KeySchema("sw").for_user("alice")
+    for key in (keys.devices, keys.record, keys.index):
+        assert raw.object("encoding", key) == b"listpack", key
+    devices = mgr.known_devices("alice")
+    assert {d.last_ip for d in devices} == {IP_US, "2001:db8:85a3:1234:5678:8a2e:370:7334",
+                                            IP_NL, IP_JP}
+
+
+def test_corrupt_device_fields_are_skipped_and_logged(backend: Backend, caplog) -> None:
+    mgr = backend.manager()
+    mac = login(mgr)
+    phone = login(mgr, ua=IPHONE_SAFARI)
+    raw = backend.raw()
+    devices_key = KeySchema("sw").for_user("alice").devices
+    raw.hset(devices_key, mac.session.fingerprint, "not|a number|GB|1.2.3.4")
+    raw.hdel(devices_key, phone.session.fingerprint + ":d")
+    with caplog.at_level(logging.WARNING, logger="sessionwarden"):
+        assert mgr.known_devices("alice") == []
+    assert caplog.text.count("skipped corrupt device") == 2
+    views = {v.session_id: v for v in mgr.get_active_sessions("alice")}
+    assert views[mac.session_id].device == "Mac/Chrome"  # its description is intact
+    assert views[phone.session_id].device == "Unknown/Unknown"  # no description to show

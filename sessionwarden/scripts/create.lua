@@ -71,25 +71,35 @@ redis.call('SET', base .. 's:' .. rand, write_session({h = hash, int(now), int(n
 redis.call('ZADD', KEYS[2], int(now), rand)
 redis.call('PEXPIRE', KEYS[2], absolute)
 
--- Device record "<first seen>|<last seen>|<description>"; bounded by dropping the least
--- recently seen device that no live session uses (a live session keeps its device record).
+-- Two fields per device, each short enough for Redis to keep the hash in its compact listpack
+-- encoding (values of at most 64 bytes by default; one longer value would triple the hash):
+-- <fp> = "<first seen s>|<last seen s>|<last country>|<last ip>", rewritten at each sign-in, and
+-- <fp>:d = the description, written once (the fingerprint is a hash of what it describes).
+-- Bounded by dropping the least recently seen device that no live session uses.
 local known_device = redis.call('HGET', KEYS[3], fp)
-local devices_before = redis.call('HLEN', KEYS[3])
-local first = now
-if known_device then first = tonumber(string.match(known_device, '^(%d+)|')) or now end
-redis.call('HSET', KEYS[3], fp, int(first) .. '|' .. int(now) .. '|' .. description)
+local devices_before = math.floor(redis.call('HLEN', KEYS[3]) / 2)
+local now_s = math.floor(now / 1000)
+local first = now_s
+if known_device then first = tonumber(string.match(known_device, '^(%d+)|')) or now_s end
+local seen = int(first) .. '|' .. int(now_s) .. '|' .. country .. '|' .. ip
+if known_device then
+  redis.call('HSET', KEYS[3], fp, seen)
+else
+  redis.call('HSET', KEYS[3], fp, seen, fp .. ':d', description)
+end
 if not known_device and devices_before + 1 > tonumber(ARGV[23]) then
   local in_use = {[fp] = true}
   for j = excess > 0 and excess + 1 or 1, #live do in_use[live[j][3]] = true end
   local oldest, oldest_seen = nil, nil
   local all = redis.call('HGETALL', KEYS[3])
   for j = 1, #all, 2 do
-    local seen = tonumber(string.match(all[j + 1], '^%d+|(%d+)|')) or 0
-    if not in_use[all[j]] and (not oldest_seen or seen < oldest_seen) then
-      oldest, oldest_seen = all[j], seen
+    local last = tonumber(string.match(all[j + 1], '^%d+|(%d+)|')) or 0
+    if string.sub(all[j], -2) ~= ':d' and not in_use[all[j]]
+        and (not oldest_seen or last < oldest_seen) then
+      oldest, oldest_seen = all[j], last
     end
   end
-  if oldest then redis.call('HDEL', KEYS[3], oldest) end
+  if oldest then redis.call('HDEL', KEYS[3], oldest, oldest .. ':d') end
 end
 redis.call('PEXPIRE', KEYS[3], history_ms)
 

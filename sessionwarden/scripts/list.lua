@@ -2,7 +2,8 @@
 -- round trip; members found dead are pruned and returned so the caller can report the expiry.
 -- KEYS: 1 session index, 2 devices
 -- ARGV: 1 key base, 2 now ('' = server time), 3 idle ms
--- Returns {now, sessions{rand, record, ...}, devices{fingerprint, record, ...}, expired{}};
+-- Returns {now, sessions{rand, record, ...}, devices{fingerprint, description, ...},
+-- expired{}};
 -- a record that does not parse comes back as it is ('' when not a string) for the caller to
 -- report.
 
@@ -21,7 +22,7 @@ for _, m in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
       if not seen[fp] then
         seen[fp] = true
         devices[#devices + 1] = fp
-        devices[#devices + 1] = redis.call('HGET', KEYS[2], fp) or ''
+        devices[#devices + 1] = redis.call('HGET', KEYS[2], fp .. ':d') or ''
       end
     else
       local v = redis.pcall('GET', key)
