@@ -536,16 +536,17 @@ def test_per_user_hashes_stay_in_the_compact_encoding(real_backend: Backend) -> 
     longer value (the old one-field device record was 84) makes it a hashtable of ~3x the
     size. Devices from a long IPv6 address and several kinds of device must stay compact."""
     mgr = real_backend.manager()
-    for ua, ip in ((MAC_CHROME, IP_US), (IPHONE_SAFARI, "2001:db8:85a3:1234:5678:8a2e:370:7334"),
-                   (WINDOWS_EDGE, IP_NL), (ANDROID_CHROME, IP_JP)):
+    long_v6 = "2a00:1450:4001:829:1234:5678:9abc:def0"  # located, and nothing to compress
+    for ua, ip in ((MAC_CHROME, IP_US), (WINDOWS_EDGE, IP_NL), (ANDROID_CHROME, IP_JP),
+                   (IPHONE_SAFARI, long_v6)):
         login(mgr, ua=ua, ip=ip)
     raw = real_backend.raw()
     keys = KeySchema("sw").for_user("alice")
     for key in (keys.devices, keys.record, keys.index):
         assert raw.object("encoding", key) == b"listpack", key
     devices = mgr.known_devices("alice")
-    assert {d.last_ip for d in devices} == {IP_US, "2001:db8:85a3:1234:5678:8a2e:370:7334",
-                                            IP_NL, IP_JP}
+    assert {d.last_ip for d in devices} == {IP_US, long_v6, IP_NL, IP_JP}
+    assert raw.hget(keys.record, "li") == long_v6.encode()  # the last located sign-in
 
 
 def test_corrupt_device_fields_are_skipped_and_logged(backend: Backend, caplog) -> None:

@@ -24,12 +24,12 @@ local window, threshold = tonumber(ARGV[22]), tonumber(ARGV[24])
 
 -- Everything this login needs from the user record, in one read.
 local country_field = country ~= '' and 'c:' .. country or 'c:-'
-local rec = redis.call('HMGET', KEYS[1], 'id', 'nc', 'll', 'lt', 'bq', country_field)
+local rec = redis.call('HMGET', KEYS[1], 'id', 'nc', 'll', 'lt', 'bq', country_field, 'li')
 if rec[1] and rec[1] ~= user then
   return redis.error_reply('SWCOLLISION two user ids share a key tag')
 end
 local countries_before = tonumber(rec[2] or '0') or 0
-local previous = rec[3] or ''
+local previous = rec[3] and (rec[3] .. '|' .. (rec[7] or '')) or ''
 local country_known = (country ~= '' and rec[6]) and 1 or 0
 
 -- Prune: members whose key is gone (or dead by its fields) expired on their own. One read per
@@ -108,9 +108,11 @@ redis.call('PEXPIRE', KEYS[3], history_ms)
 -- K + 1 of them are all "more than K within the window" needs.
 local update = {'id', user}
 if ARGV[19] ~= '' then
+  -- the address in a field of its own: with an IPv6 address one value would pass the 64
+  -- bytes up to which Redis keeps the hash compact
   update[#update + 1] = 'll'
-  update[#update + 1] =
-    int(now) .. '|' .. ARGV[19] .. '|' .. ARGV[20] .. '|' .. country .. '|' .. ip
+  update[#update + 1] = int(now) .. '|' .. ARGV[19] .. '|' .. ARGV[20] .. '|' .. country
+  update[#update + 1] = 'li'; update[#update + 1] = ip
 end
 if ARGV[21] ~= '' then update[#update + 1] = 'em'; update[#update + 1] = ARGV[21] end
 if country ~= '' and country_known == 0 then
