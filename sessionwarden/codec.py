@@ -69,12 +69,11 @@ def session_from_raw(session_id: str, raw: Any, *, idle_ms: int) -> Session:
     return session_from_record(session_id, split_session_record(raw)[1], idle_ms=idle_ms)
 
 
-# A device is two fields of the user's devices hash (see docs/redis-schema.md): ``<fp>`` =
-# "<first seen s>|<last seen s>|<last country>|<last ip>" and ``<fp>:d`` = its description,
+# A device is two fields of the user record (see docs/redis-schema.md): ``d:<fp>`` =
+# "<first seen s>|<last seen s>|<last country>|<last ip>" and ``n:<fp>`` = its description,
 # these fields joined by the unit separator: never ambiguous, because every field is cleaned
 # text (no control characters).
 DESCRIPTION_FIELDS = ("l", "b", "o", "k")
-DESCRIPTION_SUFFIX = ":d"
 _UNIT = "\x1f"
 
 
@@ -91,15 +90,16 @@ def split_description(raw: Any) -> dict[str, str]:
     return dict(zip(DESCRIPTION_FIELDS, values, strict=True))
 
 
-def devices_from_hash(fields: dict[str, Any]) -> tuple[list[Device], list[str]]:
-    """The devices of a devices hash (text keys), and a message per device it could not read."""
+def devices_from_record(fields: dict[str, Any]) -> tuple[list[Device], list[str]]:
+    """The devices of a user record (text keys), and a message per device it could not read."""
     found, problems = [], []
-    for fp, seen in fields.items():
-        if fp.endswith(DESCRIPTION_SUFFIX):
+    for name, seen in fields.items():
+        if not name.startswith("d:"):
             continue
+        fp = name[2:]
         try:
             first, last, country, ip = text(seen).split("|", 3)
-            data = split_description(fields.get(fp + DESCRIPTION_SUFFIX))
+            data = split_description(fields.get("n:" + fp))
             found.append(Device(
                 fingerprint=fp, label=data["l"], browser=data["b"], os=data["o"],
                 device_class=data["k"], first_seen_at=from_ms(int(first) * 1000),

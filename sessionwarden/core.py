@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from .codec import (
     CorruptRecord,
     decode_entries,
-    devices_from_hash,
+    devices_from_record,
     encode_description,
     event_fields,
     events_from_entries,
@@ -237,7 +237,7 @@ class Core:
         description = encode_description(info.label, info.browser, info.os, info.device_class)
         burst_ms = int(s.detection.burst_window.total_seconds() * 1000)
         try:
-            reply = yield Eval("create", (uk.record, uk.index, uk.devices), (
+            reply = yield Eval("create", (uk.record,), (
                 uk.base, rand, user_id, token_hash, self._now_arg(), s.idle_ms, s.absolute_ms,
                 s.max_sessions, "deny" if s.on_limit == "deny" else "evict", s.tombstone_ms,
                 s.history_ms, fp, self._class_key(info), description, ip,
@@ -352,8 +352,7 @@ class Core:
         uk = self.keys.for_tag(parsed.tag)
         try:
             reply = yield Eval(
-                "validate", (uk.session(parsed.rand), uk.index, uk.record,
-                             uk.tombstone(parsed.rand)),
+                "validate", (uk.session(parsed.rand), uk.record, uk.tombstone(parsed.rand)),
                 (parsed.rand, parsed.secret_hash, self._now_arg(), s.idle_ms, s.touch_ms,
                  class_key or "", self._mismatch_rule, s.tombstone_ms),
             )
@@ -444,7 +443,7 @@ class Core:
         if parts[0] != uk.tag:
             return False  # a well-formed id of another user's session: nothing of this user's
         rand = parts[1]
-        reply = yield Eval("revoke", (uk.session(rand), uk.index, uk.tombstone(rand)),
+        reply = yield Eval("revoke", (uk.session(rand), uk.record, uk.tombstone(rand)),
                            (rand, self._now_arg(), self.settings.tombstone_ms,
                             reason_ or "revoked", self.settings.idle_ms))
         outcome, now = int(reply[0]), int(reply[1])
@@ -469,7 +468,7 @@ class Core:
         keep_rand, keep_hash = ("", b"")
         if keep is not None and keep.tag == uk.tag:
             keep_rand, keep_hash = keep.rand, keep.secret_hash
-        reply = yield Eval("revoke_all", (uk.index,), (
+        reply = yield Eval("revoke_all", (uk.record,), (
             uk.base, self._now_arg(), self.settings.idle_ms, self.settings.tombstone_ms,
             reason_ or "revoked", keep_rand, keep_hash,
         ))
@@ -491,7 +490,7 @@ class Core:
     ) -> Op[list[SessionView]]:
         uk = self._user_keys(user_id)
         current = parse_token(current_token) if current_token is not None else None
-        reply = yield Eval("list", (uk.index, uk.devices),
+        reply = yield Eval("list", (uk.record,),
                            (uk.base, self._now_arg(), self.settings.idle_ms))
         now = int(reply[0])
         devices: dict[str, dict[str, Any]] = {}
@@ -546,8 +545,8 @@ class Core:
     def known_devices(self, user_id: str) -> Op[list[Device]]:
         """The user's devices, most recently seen first (corrupt records skipped and logged)."""
         uk = self._user_keys(user_id)
-        reply = yield Command(("HGETALL", uk.devices))
-        found, problems = devices_from_hash(
+        reply = yield Command(("HGETALL", uk.record))
+        found, problems = devices_from_record(
             {text(k): v for k, v in reply.items()} if isinstance(reply, dict) else pairs(reply))
         for problem in problems:
             log.warning("user %s: skipped corrupt %s", uk.tag, problem)
@@ -599,7 +598,7 @@ class Core:
                              "WITHSCORES", "LIMIT", 0, limit))
         users = [(text(member), score) for member, score in _score_pairs(due)]
         replies = (yield Batch(tuple(
-            Eval("sweep", (uk.index, uk.record), (uk.base, self._now_arg(), self.settings.idle_ms))
+            Eval("sweep", (uk.record,), (uk.base, self._now_arg(), self.settings.idle_ms))
             for uk in (self.keys.for_tag(tag) for tag, _ in users)
         ))) if users else []
         commands: list[Command | Eval] = []

@@ -47,16 +47,8 @@ class UserKeys:
     base: str
 
     @property
-    def record(self) -> str:  # hash: id, email, last located login, countries, burst times
+    def record(self) -> str:  # hash: profile, session index (s:<rand>), devices (d:, n:<fp>)
         return self.base + "u"
-
-    @property
-    def index(self) -> str:  # zset: session rand -> last activity (ms)
-        return self.base + "i"
-
-    @property
-    def devices(self) -> str:  # hash: fingerprint -> "<first>|<last>|<description>"
-        return self.base + "d"
 
     def session(self, rand: str) -> str:  # string: packed record, PEXPIREAT = its own expiry
         return self.base + "s:" + rand

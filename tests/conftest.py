@@ -191,3 +191,10 @@ def set_record_fields(raw: Any, key: str, **changes: str | bytes) -> None:
     for name, value in changes.items():
         record[name] = value.encode() if isinstance(value, str) else value
     raw.set(key, record["h"] + b"\x1f".join(record[n] for n in RECORD_FIELDS), keepttl=True)
+
+
+def indexed_sessions(raw: Any, record_key: str) -> list[str]:
+    """The session index of a user record ('s:<rand>' fields), least recently active first."""
+    fields = raw.hgetall(record_key)
+    entries = [(int(v), k[2:].decode()) for k, v in fields.items() if k.startswith(b"s:")]
+    return [rand for _, rand in sorted(entries)]

@@ -451,7 +451,7 @@ def test_hostile_session_fields_are_escaped_and_cut(mgr, backend):
     rand = created.session_id[len(keys.tag):]
     raw = backend.raw()
     set_record_fields(raw, keys.session(rand), ct="Evil\x1b[2J\u202eCity")
-    raw.hset(keys.devices, created.session.fingerprint + ":d",  # raw, as a hostile store could
+    raw.hset(keys.record, "n:" + created.session.fingerprint,  # raw, as a hostile store could
              "\x1f".join(["\x1b]0;pwn\x07Mac", "B" * 5000, "x\x9by", "desktop"]))
 
     result = run(mgr, "sessions", "alice")

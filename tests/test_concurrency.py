@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from conftest import IP_US, MAC_CHROME, Backend, session_record, settings
+from conftest import IP_US, MAC_CHROME, Backend, indexed_sessions, session_record, settings
 
 from sessionwarden.keys import KeySchema
 
@@ -37,7 +37,7 @@ def test_20_threads_x_5_logins(backend: Backend) -> None:
     assert len(live) == 5
     keys = KeySchema("sw").for_user("dave")
     raw = backend.raw()
-    members = sorted(m.decode() for m in raw.zrange(keys.index, 0, -1))
+    members = sorted(indexed_sessions(raw, keys.record))
     session_keys = sorted(k.decode().rsplit(":", 1)[1]
                           for k in raw.scan_iter(match=keys.base.replace("{", "\\{")
                                                  .replace("}", "\\}") + "s:*"))

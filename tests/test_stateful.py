@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from conftest import IP_US, MAC_CHROME, Backend, Clock, settings
+from conftest import IP_US, MAC_CHROME, Backend, Clock, indexed_sessions, settings
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -121,7 +121,7 @@ def make_machine(backend: Backend) -> type[RuleBasedStateMachine]:
         def store_matches_model(self) -> None:
             for user in USERS:
                 uk = self.keys.for_user(user)
-                members = {m.decode() for m in self.raw.zrange(uk.index, 0, -1)}
+                members = set(indexed_sessions(self.raw, uk.record))
                 existing = {r for r in members if self.raw.exists(uk.session(r))}
                 assert members == existing, "index member without a session key"
                 pattern = uk.base.replace("{", "\\{").replace("}", "\\}") + "s:*"

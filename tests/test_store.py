@@ -17,6 +17,7 @@ from conftest import (
     WINDOWS_EDGE,
     Backend,
     Clock,
+    indexed_sessions,
     session_record,
     set_record_fields,
     settings,
@@ -214,7 +215,7 @@ def test_index_equals_live_keys_after_expiry(backend: Backend, clock: Clock) -> 
     old = login(mgr)
     clock.advance(7200)
     new = login(mgr)  # prunes the dead member
-    assert [m.decode() for m in raw.zrange(keys.index, 0, -1)] == [new.session_id[16:]]
+    assert indexed_sessions(raw, keys.record) == [new.session_id[16:]]
     expired = [e for e in mgr.recent_events(10) if e.type == "session_expired"]
     assert [e.session_id for e in expired] == [old.session_id]
 
@@ -301,7 +302,7 @@ def test_corrupt_session_record_is_skipped_and_logged(backend: Backend, caplog) 
     raw = backend.raw()
     keys = KeySchema("sw").for_user("alice")
     raw.hset(keys.session("brokenrand1"), mapping={"h": "x", "c": "not-a-number"})
-    raw.zadd(keys.index, {"brokenrand1": 1})
+    raw.hset(keys.record, "s:brokenrand1", 1)
     with caplog.at_level(logging.WARNING, logger="sessionwarden"):
         views = mgr.get_active_sessions("alice")
     assert [v.session_id for v in views] == [good.session_id]
@@ -542,8 +543,7 @@ def test_per_user_hashes_stay_in_the_compact_encoding(real_backend: Backend) -> 
         login(mgr, ua=ua, ip=ip)
     raw = real_backend.raw()
     keys = KeySchema("sw").for_user("alice")
-    for key in (keys.devices, keys.record, keys.index):
-        assert raw.object("encoding", key) == b"listpack", key
+    assert raw.object("encoding", keys.record) == b"listpack"
     devices = mgr.known_devices("alice")
     assert {d.last_ip for d in devices} == {IP_US, long_v6, IP_NL, IP_JP}
     assert raw.hget(keys.record, "li") == long_v6.encode()  # the last located sign-in
@@ -554,9 +554,9 @@ def test_corrupt_device_fields_are_skipped_and_logged(backend: Backend, caplog) 
     mac = login(mgr)
     phone = login(mgr, ua=IPHONE_SAFARI)
     raw = backend.raw()
-    devices_key = KeySchema("sw").for_user("alice").devices
-    raw.hset(devices_key, mac.session.fingerprint, "not|a number|GB|1.2.3.4")
-    raw.hdel(devices_key, phone.session.fingerprint + ":d")
+    record = KeySchema("sw").for_user("alice").record
+    raw.hset(record, "d:" + mac.session.fingerprint, "not|a number|GB|1.2.3.4")
+    raw.hdel(record, "n:" + phone.session.fingerprint)
     with caplog.at_level(logging.WARNING, logger="sessionwarden"):
         assert mgr.known_devices("alice") == []
     assert caplog.text.count("skipped corrupt device") == 2

@@ -69,3 +69,24 @@ local function bury(tomb_key, r, now, reason, ttl)
     redis.call('SET', tomb_key, r.h .. '0' .. class .. int(now) .. '|' .. reason, 'PX', ttl)
   end
 end
+
+-- The user record is one hash: profile fields ('id', 'em', 'll', ...), the session index
+-- ('s:<rand>' = last activity ms of each session), and the devices ('d:<fp>', 'n:<fp>').
+-- One key rather than three saves ~300 bytes per user. Returns the fields as a table and the
+-- indexed sessions as {rand, activity} pairs, least recently active first (ties by rand).
+local function read_user(key)
+  local flat = redis.call('HGETALL', key)
+  local fields, sessions = {}, {}
+  for i = 1, #flat, 2 do
+    local k, v = flat[i], flat[i + 1]
+    fields[k] = v
+    if string.sub(k, 1, 2) == 's:' then
+      sessions[#sessions + 1] = {string.sub(k, 3), tonumber(v) or 0}
+    end
+  end
+  table.sort(sessions, function(x, y)
+    if x[2] ~= y[2] then return x[2] < y[2] end
+    return x[1] < y[1]
+  end)
+  return fields, sessions
+end

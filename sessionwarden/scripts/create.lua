@@ -2,7 +2,7 @@
 -- limit (evict the least recently active, or deny), write the session with its own expiry,
 -- record the device and login history, and return what the detection rules need.
 --
--- KEYS: 1 user record, 2 session index, 3 devices
+-- KEYS: 1 user record (profile, session index and devices: see read_user in _lib.lua)
 -- ARGV: 1 key base, 2 new rand, 3 user id, 4 token hash, 5 now ('' = server time),
 --       6 idle ms, 7 absolute ms, 8 max sessions, 9 on limit ('evict'|'deny'), 10 tombstone ms,
 --       11 history ms, 12 fingerprint, 13 class key, 14 device description, 15 ip, 16 country,
@@ -22,42 +22,43 @@ local fp, class_key, description = ARGV[12], ARGV[13], ARGV[14]
 local ip, country, network, city = ARGV[15], ARGV[16], ARGV[17], ARGV[18]
 local window, threshold = tonumber(ARGV[22]), tonumber(ARGV[24])
 
--- Everything this login needs from the user record, in one read.
+-- Everything this login needs, in one read of the user record.
 local country_field = country ~= '' and 'c:' .. country or 'c:-'
-local rec = redis.call('HMGET', KEYS[1], 'id', 'nc', 'll', 'lt', 'bq', country_field, 'li')
-if rec[1] and rec[1] ~= user then
+local rec, indexed = read_user(KEYS[1])
+if rec.id and rec.id ~= user then
   return redis.error_reply('SWCOLLISION two user ids share a key tag')
 end
-local countries_before = tonumber(rec[2] or '0') or 0
-local previous = rec[3] and (rec[3] .. '|' .. (rec[7] or '')) or ''
-local country_known = (country ~= '' and rec[6]) and 1 or 0
+local countries_before = tonumber(rec.nc or '0') or 0
+local previous = rec.ll and (rec.ll .. '|' .. (rec.li or '')) or ''
+local country_known = (country ~= '' and rec[country_field]) and 1 or 0
 
--- Prune: members whose key is gone (or dead by its fields) expired on their own. One read per
--- member also gives what eviction and the detection summary need.
-local expired, live = {}, {}
-for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  local ok, r, a = alive(base .. 's:' .. m, now, idle)
+-- Prune: sessions whose key is gone (or dead by its fields) expired on their own. One read per
+-- session also gives what eviction and the detection summary need.
+local expired, live, drop = {}, {}, {}
+for _, m in ipairs(indexed) do
+  local ok, r, a = alive(base .. 's:' .. m[1], now, idle)
   if ok then
     -- a corrupt record (r = nil) stays, for the reader to report
-    live[#live + 1] = {m, r and r[5] or '', r and r[8] or '', a or now, r}
+    live[#live + 1] = {m[1], r and r[5] or '', r and r[8] or '', a or now, r}
   else
-    redis.call('ZREM', KEYS[2], m)
-    expired[#expired + 1] = m
+    drop[#drop + 1] = 's:' .. m[1]
+    expired[#expired + 1] = m[1]
   end
 end
 
--- Limit: the index is ordered by last activity, so the first members are the least recent.
+-- Limit: the index is ordered by last activity, so the first sessions are the least recent.
 local evicted = {}
 local excess = #live - limit + 1
 if excess > 0 then
   if ARGV[9] == 'deny' then
+    if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
     return {'denied', now, expired}
   end
   for j = 1, excess do
     local s = live[j]
     bury(base .. 'x:' .. s[1], s[5], now, 'evicted', tomb_ms)
     redis.call('DEL', base .. 's:' .. s[1])
-    redis.call('ZREM', KEYS[2], s[1])
+    drop[#drop + 1] = 's:' .. s[1]
     evicted[#evicted + 1] = s[1]
   end
 end
@@ -68,45 +69,48 @@ local expiry = math.min(now + idle, deadline)
 redis.call('SET', base .. 's:' .. rand, write_session({h = hash, int(now), int(now),
   int(deadline), ip, country, network ~= 'public' and network or '', city, fp, class_key, '',
   user}), 'PX', expiry - now)
-redis.call('ZADD', KEYS[2], int(now), rand)
-redis.call('PEXPIRE', KEYS[2], absolute)
 
--- Two fields per device, each short enough for Redis to keep the hash in its compact listpack
+-- Two fields per device, each short enough for Redis to keep the record in its compact listpack
 -- encoding (values of at most 64 bytes by default; one longer value would triple the hash):
--- <fp> = "<first seen s>|<last seen s>|<last country>|<last ip>", rewritten at each sign-in, and
--- <fp>:d = the description, written once (the fingerprint is a hash of what it describes).
+-- d:<fp> = "<first seen s>|<last seen s>|<last country>|<last ip>", rewritten at each sign-in,
+-- and n:<fp> = the description, written once (the fingerprint is a hash of what it describes).
 -- Bounded by dropping the least recently seen device that no live session uses.
-local known_device = redis.call('HGET', KEYS[3], fp)
-local devices_before = math.floor(redis.call('HLEN', KEYS[3]) / 2)
+local update = {'s:' .. rand, int(now)}
+local known_device = rec['d:' .. fp]
+local devices_before = 0
+for k in pairs(rec) do
+  if string.sub(k, 1, 2) == 'd:' then devices_before = devices_before + 1 end
+end
 local now_s = math.floor(now / 1000)
 local first = now_s
 if known_device then first = tonumber(string.match(known_device, '^(%d+)|')) or now_s end
-local seen = int(first) .. '|' .. int(now_s) .. '|' .. country .. '|' .. ip
-if known_device then
-  redis.call('HSET', KEYS[3], fp, seen)
-else
-  redis.call('HSET', KEYS[3], fp, seen, fp .. ':d', description)
+update[#update + 1] = 'd:' .. fp
+update[#update + 1] = int(first) .. '|' .. int(now_s) .. '|' .. country .. '|' .. ip
+if not known_device then
+  update[#update + 1] = 'n:' .. fp; update[#update + 1] = description
 end
 if not known_device and devices_before + 1 > tonumber(ARGV[23]) then
   local in_use = {[fp] = true}
   for j = excess > 0 and excess + 1 or 1, #live do in_use[live[j][3]] = true end
   local oldest, oldest_seen = nil, nil
-  local all = redis.call('HGETALL', KEYS[3])
-  for j = 1, #all, 2 do
-    local last = tonumber(string.match(all[j + 1], '^%d+|(%d+)|')) or 0
-    if string.sub(all[j], -2) ~= ':d' and not in_use[all[j]]
-        and (not oldest_seen or last < oldest_seen) then
-      oldest, oldest_seen = all[j], last
+  for k, v in pairs(rec) do
+    if string.sub(k, 1, 2) == 'd:' then
+      local d, last = string.sub(k, 3), tonumber(string.match(v, '^%d+|(%d+)|')) or 0
+      if not in_use[d] and (not oldest_seen or last < oldest_seen
+          or (last == oldest_seen and d < oldest)) then
+        oldest, oldest_seen = d, last
+      end
     end
   end
-  if oldest then redis.call('HDEL', KEYS[3], oldest, oldest .. ':d') end
+  if oldest then
+    drop[#drop + 1] = 'd:' .. oldest; drop[#drop + 1] = 'n:' .. oldest
+  end
 end
-redis.call('PEXPIRE', KEYS[3], history_ms)
 
 -- User record: owner id, contact, last located login (a login without coordinates leaves it
 -- for the travel rule), countries seen, and the sign-in times of the burst window: the last
 -- K + 1 of them are all "more than K within the window" needs.
-local update = {'id', user}
+update[#update + 1] = 'id'; update[#update + 1] = user
 if ARGV[19] ~= '' then
   -- the address in a field of its own: with an IPv6 address one value would pass the 64
   -- bytes up to which Redis keeps the hash compact
@@ -122,7 +126,7 @@ end
 local logins, burst = 0, 0
 if threshold > 0 then
   local times = {}
-  for t in string.gmatch(rec[4] or '', '%d+') do
+  for t in string.gmatch(rec.lt or '', '%d+') do
     if tonumber(t) >= now - window then times[#times + 1] = t end
   end
   times[#times + 1] = int(now)
@@ -133,10 +137,11 @@ if threshold > 0 then
   -- 'bq' (quiet until) a window ahead, so a sustained run is one alert, and a new burst after
   -- a quiet window is another.
   if logins > threshold then
-    if now >= (tonumber(rec[5] or '0') or 0) then burst = 1 end
+    if now >= (tonumber(rec.bq or '0') or 0) then burst = 1 end
     update[#update + 1] = 'bq'; update[#update + 1] = int(now + window)
   end
 end
+if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
 redis.call('HSET', KEYS[1], unpack(update))
 redis.call('PEXPIRE', KEYS[1], history_ms)
 

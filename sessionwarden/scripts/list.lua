@@ -1,17 +1,18 @@
--- A user's live sessions, most recently active first, with their device records, in one
--- round trip; members found dead are pruned and returned so the caller can report the expiry.
--- KEYS: 1 session index, 2 devices
+-- A user's live sessions, most recently active first, with their device descriptions, in one
+-- round trip; sessions found dead are pruned and returned so the caller can report the expiry.
+-- KEYS: 1 user record
 -- ARGV: 1 key base, 2 now ('' = server time), 3 idle ms
 -- Returns {now, sessions{rand, record, ...}, devices{fingerprint, description, ...},
--- expired{}};
--- a record that does not parse comes back as it is ('' when not a string) for the caller to
--- report.
+-- expired{}}; a record that does not parse comes back as it is ('' when not a string) for the
+-- caller to report.
 
 local base = ARGV[1]
 local now = now_ms(ARGV[2])
 local idle = tonumber(ARGV[3])
+local rec, indexed = read_user(KEYS[1])
 local sessions, devices, expired, seen = {}, {}, {}, {}
-for _, m in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
+for i = #indexed, 1, -1 do
+  local m = indexed[i][1]
   local key = base .. 's:' .. m
   local live, r = alive(key, now, idle)
   if live then
@@ -22,14 +23,14 @@ for _, m in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
       if not seen[fp] then
         seen[fp] = true
         devices[#devices + 1] = fp
-        devices[#devices + 1] = redis.call('HGET', KEYS[2], fp .. ':d') or ''
+        devices[#devices + 1] = rec['n:' .. fp] or ''
       end
     else
       local v = redis.pcall('GET', key)
       sessions[#sessions + 1] = type(v) == 'string' and v or ''
     end
   else
-    redis.call('ZREM', KEYS[1], m)
+    redis.call('HDEL', KEYS[1], 's:' .. m)
     expired[#expired + 1] = m
   end
 end

@@ -1,6 +1,6 @@
 -- Revoke every live session of a user, optionally keeping the one whose rand and token hash
 -- both match (the caller's current session, e.g. on a password change).
--- KEYS: 1 session index
+-- KEYS: 1 user record
 -- ARGV: 1 key base, 2 now ('' = server time), 3 idle ms, 4 tombstone ms, 5 reason,
 --       6 rand to keep ('' = none), 7 token hash of the kept session
 -- Returns {now, revoked{}, expired{}, kept (1|0)}.
@@ -8,19 +8,21 @@
 local base = ARGV[1]
 local now = now_ms(ARGV[2])
 local idle, tomb_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
+local _, indexed = read_user(KEYS[1])
 local revoked, expired, kept = {}, {}, 0
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+for _, entry in ipairs(indexed) do
+  local m = entry[1]
   local key = base .. 's:' .. m
   local live, r = alive(key, now, idle)
   if not live then
-    redis.call('ZREM', KEYS[1], m)
+    redis.call('HDEL', KEYS[1], 's:' .. m)
     expired[#expired + 1] = m
   elseif m == ARGV[6] and r and r.h == ARGV[7] then
     kept = 1
   else
     bury(base .. 'x:' .. m, r, now, ARGV[5], tomb_ms)
     redis.call('DEL', key)
-    redis.call('ZREM', KEYS[1], m)
+    redis.call('HDEL', KEYS[1], 's:' .. m)
     revoked[#revoked + 1] = m
   end
 end

@@ -1,23 +1,23 @@
--- Sweep one user of the expiry index (the daemon's job): prune every dead member of the user's
--- session index, reporting each exactly once (whoever removes a member reports it), and return
--- the earliest expiry of the sessions still live, the user's new score in the index.
--- KEYS: 1 session index, 2 user record
+-- Sweep one user of the expiry index (the daemon's job): prune every dead session of the user's
+-- index, reporting each exactly once (whoever removes an index entry reports it), and return
+-- the earliest expiry of the sessions still live, the user's new score in the expiry index.
+-- KEYS: 1 user record
 -- ARGV: 1 key base, 2 now ('' = server time), 3 idle ms
 -- Returns {now, user id, expired{}, next expiry ms or -1 when no session is live}
 
 local base = ARGV[1]
 local now = now_ms(ARGV[2])
 local idle = tonumber(ARGV[3])
+local rec, indexed = read_user(KEYS[1])
 local expired, next_expiry = {}, -1
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local key = base .. 's:' .. m
-  local live, _, a, e = alive(key, now, idle)
+for _, m in ipairs(indexed) do
+  local live, _, a, e = alive(base .. 's:' .. m[1], now, idle)
   if live then
     local expiry = (a and e) and math.min(a + idle, e) or now + idle
     if next_expiry < 0 or expiry < next_expiry then next_expiry = expiry end
   else
-    redis.call('ZREM', KEYS[1], m)
-    expired[#expired + 1] = m
+    redis.call('HDEL', KEYS[1], 's:' .. m[1])
+    expired[#expired + 1] = m[1]
   end
 end
-return {now, redis.call('HGET', KEYS[2], 'id') or '', expired, next_expiry}
+return {now, rec.id or '', expired, next_expiry}

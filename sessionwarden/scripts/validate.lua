@@ -2,7 +2,7 @@
 -- The session's own key holds its expiry; a touch (at most once per touch interval) moves it to
 -- min(now + idle, absolute deadline), so activity never outlives the absolute lifetime.
 --
--- KEYS: 1 session, 2 session index, 3 user record, 4 tombstone
+-- KEYS: 1 session, 2 user record (its 's:<rand>' field is the index entry), 3 tombstone
 -- ARGV: 1 rand, 2 token hash, 3 now ('' = server time), 4 idle ms, 5 touch ms,
 --       6 class key of the presenting user agent ('' = not given),
 --       7 device mismatch rule ('off' | 'alert' | 'bind': alert and revoke), 8 tombstone ms
@@ -21,14 +21,14 @@ local presented, mismatch_rule = ARGV[6], ARGV[7]
 local v = redis.pcall('GET', KEYS[1])
 
 if not v then
-  local t = redis.call('GET', KEYS[4])
+  local t = redis.call('GET', KEYS[3])
   if t and string.sub(t, 1, 32) == hash then
     -- One report per kind of presenter: the signed-out device itself ('1'), or another ('2').
     local same = presented ~= '' and presented == string.sub(t, 34, 41)
     local level = same and '1' or '2'
     if string.sub(t, 33, 33) >= level then return {'none', now} end
-    redis.call('SET', KEYS[4], string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
-    return {'revoked', now, string.sub(t, 42), redis.call('HGET', KEYS[3], 'id') or '',
+    redis.call('SET', KEYS[3], string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
+    return {'revoked', now, string.sub(t, 42), redis.call('HGET', KEYS[2], 'id') or '',
       same and 1 or 0}
   end
   return {'none', now}
@@ -44,7 +44,7 @@ if not (a and deadline) then
 end
 if now >= deadline or now - a >= idle then
   redis.call('DEL', KEYS[1])
-  if redis.call('ZREM', KEYS[2], rand) == 1 then
+  if redis.call('HDEL', KEYS[2], 's:' .. rand) == 1 then
     return {'expired', now, r[11]}
   end
   return {'none', now}
@@ -53,9 +53,9 @@ end
 local status, changed = 'ok', false
 if mismatch_rule ~= 'off' and presented ~= '' and r[9] ~= '' and presented ~= r[9] then
   if mismatch_rule == 'bind' then
-    bury(KEYS[4], r, now, 'device_mismatch', tonumber(ARGV[8]))
+    bury(KEYS[3], r, now, 'device_mismatch', tonumber(ARGV[8]))
     redis.call('DEL', KEYS[1])
-    redis.call('ZREM', KEYS[2], rand)
+    redis.call('HDEL', KEYS[2], 's:' .. rand)
     return {'mismatch_revoked', now, v}
   end
   -- Field 10 lists the kinds already reported for this session (bounded), one alert per kind.
@@ -72,7 +72,11 @@ if now - a >= tonumber(ARGV[5]) then
   r[2] = int(now)
   v = write_session(r)
   redis.call('SET', KEYS[1], v, 'PX', math.min(now + idle, deadline) - now)
-  redis.call('ZADD', KEYS[2], 'XX', int(now), rand)
+  if redis.call('HSET', KEYS[2], 's:' .. rand, int(now)) == 1
+      and redis.call('PTTL', KEYS[2]) < 0 then
+    -- the user record was gone (deleted by hand): never leave a record without an expiry
+    redis.call('PEXPIRE', KEYS[2], deadline - now)
+  end
   return {status, now, v}
 end
 if changed then
