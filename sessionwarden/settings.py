@@ -146,6 +146,9 @@ class Settings:
             raise ValueError("touch_interval: must be shorter than idle_timeout")
         if self.idle_timeout > self.absolute_lifetime:
             raise ValueError("idle_timeout: must not exceed absolute_lifetime")
+        if self.history_ttl < self.absolute_lifetime:
+            # the user record holds the session index: it must outlive every session
+            raise ValueError("history_ttl: must be at least absolute_lifetime")
         if _ms(self.touch_interval) < 1:
             raise ValueError("touch_interval: must be at least 1 ms")
         if self.on_limit not in ("evict_oldest", "deny"):

@@ -179,6 +179,7 @@ def test_decode_responses_client_is_refused() -> None:
     ({"secret": "short"}, "secret"),
     ({"event_stream_maxlen": 5}, "event_stream_maxlen"),
     ({"recent_users_kept": 0}, "recent_users_kept"),
+    ({"history_ttl": timedelta(days=1)}, "history_ttl"),
     ({"recent_users_kept": True}, "recent_users_kept"),
     ({"recent_users_kept": 10**7}, "recent_users_kept"),
 ])
