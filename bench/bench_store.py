@@ -474,7 +474,8 @@ def timed_round(client: redis.Redis, fn: Callable[[Any], Any],
 
 
 def hset_calls(client: redis.Redis) -> int:
-    """HSET calls the server has run (a touch is one HSET inside validate.lua)."""
+    """HSET calls the server has run (a touch is one HSET of the user record's index field,
+    next to the SET of the session, inside validate.lua)."""
     return int(client.info("commandstats").get("cmdstat_hset", {}).get("calls", 0))
 
 
@@ -629,7 +630,7 @@ def memory(w: Workload, users: int, per_user: int, say: Callable[[str], None]) -
                 "recent_users": memory_usage(client, keys.recent_users)}
     db = client.memory_stats().get(f"db.{client.connection_pool.connection_kwargs['db']}", {})
     ttl_table = int(db.get("overhead.hashtable.expires", 0))
-    breakdown = {"session_hash": session_bytes}
+    breakdown = {"session_record": session_bytes}
     breakdown.update({f"user_{k}": v * users / n for k, v in per_user_key.items()})
     breakdown.update({k: v / n for k, v in globals_.items()})
     breakdown["ttl_table"] = ttl_table / n
@@ -637,26 +638,17 @@ def memory(w: Workload, users: int, per_user: int, say: Callable[[str], None]) -
     per_session = (without_stream - base) / n
     breakdown["unattributed"] = per_session - attributed
     dbsize = int(client.dbsize())
-    # A login-burst zset (older key schemas) expires burst_window (10 min) after a user's last
-    # sign-in: drop them all to see the steady state of sessions older than that.
-    after_burst: int | None = None
-    if "logins" in per_user_key:
-        client.delete(*[keys.for_user(f"m{i}").logins for i in range(users)])
-        after_burst = used_memory(client)
     say(f"  memory {users} users x {per_user}: {per_session:.0f} B/session "
         f"({n} sessions made in {created_s:.1f} s)")
     return {
         "users": users, "sessions_per_user": per_user, "sessions": n, "keys": dbsize,
         "used_memory_baseline": base, "used_memory_with_stream": with_stream,
         "used_memory_without_stream": without_stream,
-        "used_memory_without_stream_and_burst_keys": after_burst,
         "bytes_per_session": round(per_session, 1),
         "bytes_per_session_with_stream": round((with_stream - base) / n, 1),
-        "bytes_per_session_after_burst_window": (
-            None if after_burst is None else round((after_burst - base) / n, 1)),
         "event_stream_bytes": stream_bytes, "event_stream_entries": stream_len,
         "event_stream_bytes_per_session": round(stream_bytes / n, 1),
-        "memory_usage_per_key": {"session_hash": round(session_bytes, 1),
+        "memory_usage_per_key": {"session_record": round(session_bytes, 1),
                                  **{f"user_{k}": round(v, 1) for k, v in per_user_key.items()},
                                  **globals_},
         "keyspace_overhead": {k: int(v) for k, v in db.items()},
@@ -828,10 +820,7 @@ def print_report(result: dict[str, Any]) -> None:
         print(f"  {m['bytes_per_session']:.0f} B/session without the event stream, "
               f"{m['bytes_per_session_with_stream']:.0f} B with it "
               f"(stream: {m['event_stream_entries']} entries, "
-              f"{m['event_stream_bytes_per_session']:.0f} B/session)"
-              + ("" if m["bytes_per_session_after_burst_window"] is None else
-                 f"; {m['bytes_per_session_after_burst_window']:.0f} B once the login-burst "
-                 "keys have expired"))
+              f"{m['event_stream_bytes_per_session']:.0f} B/session)")
         parts = ", ".join(f"{k} {v:.0f}" for k, v in m["breakdown_bytes_per_session"].items())
         print(f"  per session (B): {parts}")
         parts = ", ".join(f"{k} {v:.0f}" for k, v in m["memory_usage_per_key"].items())
