@@ -210,22 +210,25 @@ class SessionManager(_Facade[Any]):
             for item in request.items:
                 _queue(pipe, item)
             replies = _checked(request, pipe.execute(raise_on_error=False))
-            return [self._eval(item) if _noscript(reply) else reply
+            return [self._eval(item, missing=True) if _noscript(reply) else reply
                     for item, reply in zip(request.items, replies, strict=True)]
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
         except redis.RedisError as exc:
             raise SessionWardenError(f"Redis refused a command: {exc}") from exc
 
-    def _eval(self, request: Eval) -> Any:
+    def _eval(self, request: Eval, *, missing: bool = False) -> Any:
+        """EVALSHA; on NOSCRIPT (or ``missing``: a pipeline already got NOSCRIPT) one EVAL of
+        the source, which also caches the script: one extra round trip, not two."""
         script = SCRIPTS[request.script]
         args = (len(request.keys), *request.keys, *request.args)
         try:
-            try:
-                return self.client.evalsha(script.sha, *args)
-            except redis.exceptions.NoScriptError:
-                self.client.script_load(script.source)
-                return self.client.evalsha(script.sha, *args)
+            if not missing:
+                try:
+                    return self.client.evalsha(script.sha, *args)
+                except redis.exceptions.NoScriptError:
+                    pass
+            return self.client.eval(script.source, *args)
         except redis.ResponseError as exc:
             raise _script_error(exc) or exc from exc
 
@@ -278,22 +281,23 @@ class AsyncSessionManager(_Facade[Any]):
             for item in request.items:
                 _queue(pipe, item)
             replies = _checked(request, await pipe.execute(raise_on_error=False))
-            return [await self._eval(item) if _noscript(reply) else reply
+            return [await self._eval(item, missing=True) if _noscript(reply) else reply
                     for item, reply in zip(request.items, replies, strict=True)]
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
         except redis.RedisError as exc:
             raise SessionWardenError(f"Redis refused a command: {exc}") from exc
 
-    async def _eval(self, request: Eval) -> Any:
+    async def _eval(self, request: Eval, *, missing: bool = False) -> Any:
         script = SCRIPTS[request.script]
         args = (len(request.keys), *request.keys, *request.args)
         try:
-            try:
-                return await self.client.evalsha(script.sha, *args)
-            except redis.exceptions.NoScriptError:
-                await self.client.script_load(script.source)
-                return await self.client.evalsha(script.sha, *args)
+            if not missing:
+                try:
+                    return await self.client.evalsha(script.sha, *args)
+                except redis.exceptions.NoScriptError:
+                    pass
+            return await self.client.eval(script.source, *args)
         except redis.ResponseError as exc:
             raise _script_error(exc) or exc from exc
 

@@ -20,7 +20,7 @@ T = TypeVar("T")
 # Named tuples, not dataclasses: validate builds one per request, and a named tuple is
 # built in a fraction of a frozen dataclass's time.
 class Eval(NamedTuple):
-    """Run the named script of `sessionwarden.scripts` (EVALSHA, loading it on NOSCRIPT)."""
+    """Run the named script of `sessionwarden.scripts` (EVALSHA; EVAL of the source on NOSCRIPT)."""
 
     script: str
     keys: tuple[str, ...]

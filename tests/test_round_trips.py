@@ -76,3 +76,23 @@ def test_round_trips_per_operation(backend: Backend, clock: Clock) -> None:
     sent.clear()
     assert mgr.validate_session(first.token) is None  # evicted: reported once
     assert sent == ["Eval", "Command"]  # the script finds the tombstone; the report follows
+
+
+def test_scripts_flushed_from_the_server_cost_one_extra_round_trip(real_backend: Backend) -> None:
+    """After a restart, failover or SCRIPT FLUSH, the first call of each script gets NOSCRIPT and
+    sends the source once with EVAL (which caches it): no SCRIPT LOAD + EVALSHA retry."""
+    mgr = real_backend.manager()
+    raw = real_backend.raw()
+    token = mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US).token
+    raw.script_flush()
+    raw.config_resetstat()
+    other = real_backend.manager(mgr.settings)  # has not seen the session: the script route
+    assert other.validate_session(token) is not None
+    stats = raw.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 1
+    assert stats["cmdstat_eval"]["calls"] == 1
+    assert "cmdstat_script|load" not in stats
+    raw.config_resetstat()
+    assert real_backend.manager(mgr.settings).validate_session(token) is not None
+    stats = raw.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 1 and "cmdstat_eval" not in stats  # cached

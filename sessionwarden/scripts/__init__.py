@@ -1,7 +1,8 @@
 """The Lua scripts, one file per atomic operation, each prefixed with ``_lib.lua``.
 
-They are read once at import; the managers run them by EVALSHA and load them on NOSCRIPT (after
-a restart, failover or SCRIPT FLUSH), so the script body crosses the network once per server.
+They are read once at import; the managers run them by EVALSHA and, on NOSCRIPT (after a
+restart, failover or SCRIPT FLUSH), send the source once with EVAL, which caches it: the script
+body crosses the network once per server, at the cost of one extra round trip.
 """
 
 from __future__ import annotations
