@@ -4,12 +4,15 @@
     .venv/bin/python bench/profile_ops.py [--quick] [--cprofile] [--loop OP --seconds S]
 
 1. Interleaved wall-time ladder, each step adding one layer to the one before:
-   GET -> EVALSHA of a no-op script -> the same with the operation's keys and arguments ->
-   the operation's real script called straight through redis-py -> the library call.
-   The library's pure-Python part is timed apart by feeding its generator canned replies
-   (no I/O at all).
+   GET -> EVALSHA of a no-op script -> the same with validate.lua's keys and arguments ->
+   the GET of the session record that validate's fast path sends -> validate.lua called
+   straight through redis-py -> the library call, on its fast path (one GET, for a session
+   this process has seen) and on its script path (a session it has not seen).
+   The library's pure-Python part is timed apart by feeding it canned replies (no I/O at all):
+   validate_probe + validate_read of a GET reply for validate, the generator for create.
 2. Redis-side execution time per call (INFO commandstats usec_per_call): per operation, and
-   validate.lua built up piece by piece.
+   validate.lua built up piece by piece (_lib.lua, TIME, GET of the record, its parse and
+   checks, the reply).
 3. The pure-Python pieces of create_session, one by one.
    With --cprofile: the top functions of the pure-Python part of each operation.
 4. With --loop OP: just run OP (validate | create | get) for S seconds, for a sampling profiler:
@@ -29,7 +32,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +42,11 @@ import bench_store as bs
 
 from sessionwarden import SessionManager, Settings
 from sessionwarden.devices import device_class_key, fingerprint, parse_user_agent
-from sessionwarden.protocol import Batch, Command, Eval
+from sessionwarden.models import Session
+from sessionwarden.protocol import Command, Eval
 from sessionwarden.sanitize import clean_text, require_ip
 from sessionwarden.scripts import SCRIPTS
-from sessionwarden.tokens import new_rand, new_token
+from sessionwarden.tokens import new_rand, new_token, parse_token
 
 
 def drive(op: Any, replies: list[Any]) -> Any:
@@ -70,6 +74,25 @@ def capture(mgr: SessionManager, op: Any) -> tuple[list[Any], list[Any], Any]:
         return requests, replies, done.value
 
 
+def canned_validate(mgr: SessionManager, token: str) -> Callable[[int], Any]:
+    """validate_session's pure-Python part on its fast path, the GET's reply canned:
+    validate_probe, then validate_read. ``token``'s session must be one ``mgr`` has just
+    created (its hint makes the probe send the GET, and no touch is due for a touch interval,
+    so the read decides): build this right before use."""
+    core = mgr.core
+    probe = core.validate_probe(token)
+    if probe is None or probe.read is None:
+        raise AssertionError("validate_probe did not choose the GET path")
+    raw = mgr._execute(probe.read)
+
+    def run(_: int) -> Any:
+        return core.validate_read(core.validate_probe(token), raw)
+
+    if not isinstance(run(0), Session):
+        raise AssertionError("validate_read did not decide on the GET reply")
+    return run
+
+
 def ladder(steps: dict[str, Callable[[int], Any]], rounds: int, n: int) -> dict[str, float]:
     """Median µs/op of each step over interleaved rounds (noise hits every step alike)."""
     times: dict[str, list[float]] = {name: [] for name in steps}
@@ -82,14 +105,15 @@ def ladder(steps: dict[str, Callable[[int], Any]], rounds: int, n: int) -> dict[
     return {name: statistics.median(v) for name, v in times.items()}
 
 
-def server_usec(client: Any, fn: Callable[[int], Any], n: int) -> dict[str, float]:
-    """usec of Redis command execution per call of ``fn``, by command (nested calls of a script
-    are listed under their own names and are included in the script's EVALSHA time)."""
+def server_usec(client: Any, fn: Callable[[int], Any], n: int) -> dict[str, tuple[float, float]]:
+    """(usec of Redis command execution, calls) per call of ``fn``, by command (nested calls of
+    a script are listed under their own names and are included in the script's EVALSHA time)."""
     client.config_resetstat()
     for i in range(n):
         fn(i)
     stats = client.info("commandstats")
-    return {k.removeprefix("cmdstat_"): v["usec"] / n for k, v in stats.items()
+    return {k.removeprefix("cmdstat_"): (v["usec"] / n, v["calls"] / n)
+            for k, v in stats.items()
             if not k.startswith("cmdstat_config") and not k.startswith("cmdstat_info")}
 
 
@@ -133,6 +157,7 @@ def run(host: str, port: int, opts: argparse.Namespace) -> int:
         return 2
     mgr = SessionManager(client, Settings(secret=bs.SECRET))
     w = bs.Workload(client, mgr, mgr, bs.QUICK, random.Random(2))
+    # Created by mgr, which so has seen their last activity: its validates take the GET path.
     tokens = [w.create(w.login_args(f"v{i}")).token for i in range(500)]
     client.set("k", b"x" * bs.GET_VALUE_BYTES)
     logins = [w.login_args(f"u{i // 2}") for i in range(200_000)]
@@ -163,62 +188,60 @@ def run(host: str, port: int, opts: argparse.Namespace) -> int:
         create(i)
 
     # -- validate ---------------------------------------------------------------------------
-    requests, replies, _ = capture(mgr, mgr.core.validate_session(tokens[0]))
-    shape = " + ".join(describe(r) for r in requests)
-    # The arguments validate.lua gets (from the touch path, which always runs the script).
-    mgr_touch = SessionManager(client, Settings(secret=bs.SECRET,
-                                                touch_interval=timedelta(milliseconds=1)))
-    time.sleep(0.005)
-    touch_requests, _, _ = capture(mgr_touch, mgr_touch.core.validate_session(tokens[1]))
-    scripted = [r for r in touch_requests if isinstance(r, Eval) and r.script == "validate"]
-    v_req = scripted[0] if scripted else None
-    v_args = (len(v_req.keys), *v_req.keys, *v_req.args) if v_req else (0,)
+    # The keys and arguments validate.lua gets: the script path's request, built but not sent.
+    probe = mgr.core.validate_probe(tokens[1])
+    assert probe is not None
+    v_req = next(mgr.core.validate_script(probe))
+    v_args = (len(v_req.keys), *v_req.keys, *v_req.args)
     noop = client.script_load("return 1")
     noop_args = client.script_load("return 1 -- with arguments")
     v_sha = client.script_load(SCRIPTS["validate"].source)
-    session_key = v_req.keys[0] if v_req else None
-    hmget_fields = ("h", "c", "a", "e", "ip", "cc", "nw", "ct", "d", "k", "mm")
+    session_keys = [mgr.core.keys.session(parsed.tag, parsed.rand)
+                    for parsed in map(parse_token, tokens)]
+    record_bytes = len(client.get(session_keys[0]))
+
+    def validate(i: int) -> Any:
+        return mgr.validate_session(tokens[i % 500])
+
+    # A manager that forgets every session: each of its validates takes the script path.
+    cold = SessionManager(client, Settings(secret=bs.SECRET))
+
+    def validate_cold(i: int) -> Any:
+        cold.core._activity.clear()
+        return cold.validate_session(tokens[i % 500])
+
+    validate_python = canned_validate(mgr, create(0).token)
     validate_steps: dict[str, Callable[[int], Any]] = {
         "GET 300 B": lambda i: client.get("k"),
         "EVALSHA no-op script, no keys": lambda i: client.evalsha(noop, 0),
-    }
-    if v_req is not None:
-        validate_steps.update({
-            f"EVALSHA no-op script, validate.lua's {len(v_req.keys)} keys + {len(v_req.args)} "
-            "args": lambda i: client.evalsha(noop_args, *v_args),
-            f"plain HMGET of {len(hmget_fields)} session fields (no script)": lambda i: (
-                client.hmget(session_key, *hmget_fields)),
-            "EVALSHA validate.lua straight (redis-py only)": lambda i: client.evalsha(
-                v_sha, *v_args),
-        })
-    validate_steps.update({
-        f"validate's own requests straight ({shape}; redis-py only)": straight(client, requests),
-        "mgr.validate_session(token)": lambda i: mgr.validate_session(tokens[i % 500]),
-        "  its pure-Python part alone (canned replies)": lambda i: drive(
-            mgr.core.validate_session(tokens[0]), replies),
+        f"EVALSHA no-op script, validate.lua's {len(v_req.keys)} keys + {len(v_req.args)} "
+        "args": lambda i: client.evalsha(noop_args, *v_args),
+        f"GET of the {record_bytes} B session record straight (the fast path's request; "
+        "redis-py only)": lambda i: client.execute_command("GET", session_keys[i % 500]),
+        "EVALSHA validate.lua straight (redis-py only)": lambda i: client.evalsha(
+            v_sha, *v_args),
+        "mgr.validate_session(token), fast path (GET of a session this process has seen)": (
+            validate),
+        "  its pure-Python part alone (probe + read of a canned GET reply)": validate_python,
         "  GET, then that pure-Python part (caches shared with Redis)": lambda i: (
-            client.get("k"), drive(mgr.core.validate_session(tokens[0]), replies)),
-    })
+            client.get("k"), validate_python(i)),
+        "mgr.validate_session(token), script path (a session this process has not seen)": (
+            validate_cold),
+    }
     # -- create -----------------------------------------------------------------------------
     requests, replies_c, _ = capture(mgr, mgr.core.create_session(
         "probe", user_agent=bs.USER_AGENTS[0], ip="81.2.69.160"))
-    if [type(r) for r in requests] != [Eval, Batch]:
-        print(f"create_session now sends {[describe(r) for r in requests]}: "
-              "update this script", file=sys.stderr)
+    c_shape = " + ".join(describe(r) for r in requests)
+    c_req, *c_after = requests
+    if not isinstance(c_req, Eval) or c_req.script != "create":
+        print(f"create_session now sends {c_shape}: update this script", file=sys.stderr)
         return 1
-    c_req, c_batch = requests
     c_sha = SCRIPTS["create"].sha
 
     def create_script(_: int) -> Any:
         args = list(c_req.args)
         args[1] = new_rand()  # a new session each time (same user: evicts at the limit)
         return client.evalsha(c_sha, len(c_req.keys), *c_req.keys, *args)
-
-    def create_pipeline(_: int) -> Any:
-        pipe = client.pipeline(transaction=False)
-        for item in c_batch.items:
-            pipe.execute_command(*item.args)
-        return pipe.execute()
 
     py_logins = [w.login_args(f"py{i}") for i in range(200_000)]
     py_counter = iter(range(10**9))
@@ -230,10 +253,14 @@ def run(host: str, port: int, opts: argparse.Namespace) -> int:
     create_steps: dict[str, Callable[[int], Any]] = {
         "GET 300 B": lambda i: client.get("k"),
         "EVALSHA create.lua straight (redis-py only)": create_script,
-        "pipeline of the 4 global writes straight": create_pipeline,
-        "mgr.create_session (distinct users)": create,
-        "  its pure-Python part alone (canned replies)": create_python,
     }
+    if c_after:
+        create_steps[f"the {' + '.join(describe(r) for r in c_after)} after it, straight "
+                     "(redis-py only)"] = straight(client, c_after)
+    create_steps.update({
+        f"mgr.create_session (distinct users; a first sign-in sends {c_shape})": create,
+        "  its pure-Python part alone (canned replies)": create_python,
+    })
 
     print(f"interleaved ladder: {rounds} rounds x {n} calls per step, median µs per call")
     results = {}
@@ -244,20 +271,21 @@ def run(host: str, port: int, opts: argparse.Namespace) -> int:
         for name, us in results[title].items():
             print(f"  {us:7.1f} µs  ({us / base:4.2f}x GET time)  {name}")
 
-    print("\nRedis-side execution, usec per call, by command (INFO commandstats):")
+    print("\nRedis-side execution, usec per call (and commands per call), by command "
+          "(INFO commandstats):")
     for name, fn in (("GET", validate_steps["GET 300 B"]),
-                     ("validate_session", validate_steps["mgr.validate_session(token)"]),
+                     ("validate_session", validate),
+                     ("  script path", validate_cold),
                      ("create_session", create)):
         stats = server_usec(client, fn, n)
-        parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(stats.items(), key=lambda x: -x[1]))
+        parts = ", ".join(f"{k} {usec:.2f} (x{calls:.2f})" for k, (usec, calls)
+                          in sorted(stats.items(), key=lambda x: -x[1][0]))
         print(f"  {name:17} {parts}")
     print("  (EVALSHA includes the commands its script calls, which are also listed on their "
-          "own;\n   outside a script create_session adds 3 ZADD + 1 XADD in its pipeline)")
+          "own)")
 
-    if v_req is None:
-        print("\n(validate.lua's arguments not found: Lua ladder skipped)")
-    else:
-        lua_ladder(client, v_args, n, validate_steps["GET 300 B"])
+    lua_ladder(client, v_args, n, validate_steps["GET 300 B"],
+               lambda i: client.execute_command("GET", session_keys[i % 500]))
     create_pieces(mgr, py_logins, n)
     busy1, own1, srv1, t1 = (bs.machine_busy_seconds(), time.process_time(),
                              bs.server_cpu(client), time.monotonic())
@@ -272,31 +300,42 @@ def run(host: str, port: int, opts: argparse.Namespace) -> int:
     clock_skew(client, w)
 
     if opts.cprofile:
-        print("\ncProfile of validate_session's pure-Python part (canned replies):")
-        print(top_functions(validate_steps["  its pure-Python part alone (canned replies)"], 5000))
+        print("\ncProfile of validate_session's pure-Python part (probe + read of a canned GET "
+              "reply):")
+        print(top_functions(canned_validate(mgr, create(0).token), 5000))
         print("\ncProfile of create_session's pure-Python part (canned replies):")
         print(top_functions(create_python, 3000))
-        print("\ncProfile of validate_session, with I/O:")
-        print(top_functions(validate_steps["mgr.validate_session(token)"], 5000))
+        print("\ncProfile of validate_session, with I/O (fast path):")
+        print(top_functions(validate, 5000))
     client.flushall()
     return 0
 
 
-def lua_ladder(client: Any, v_args: tuple[Any, ...], n: int,
-               get: Callable[[int], Any]) -> None:
+def lua_ladder(client: Any, v_args: tuple[Any, ...], n: int, get: Callable[[int], Any],
+               get_record: Callable[[int], Any]) -> None:
     """validate.lua's Redis-side execution time, built up one piece at a time."""
     print("\nRedis-side cost of validate.lua, built up (EVALSHA usec per call, median of 5):")
-    hmget = ("local f = redis.call('HMGET', KEYS[1], 'h', 'c', 'a', 'e', 'ip', 'cc', 'nw', "
-             "'ct', 'd', 'k', 'mm')\n")
+    lib = files("sessionwarden.scripts").joinpath("_lib.lua").read_text(encoding="utf-8")
+    now = lib + "\nlocal now = now_ms(ARGV[3])\n"
+    read = now + "local v = redis.pcall('GET', KEYS[1])\n"
+    # validate.lua's reading of the record: its parts, then live? (hash, expiry) touch due?
+    parse = read + (
+        "local r = read_session(v)\n"
+        "local a, deadline = tonumber(r[2]), tonumber(r[3])\n"
+        "local live = r.h == ARGV[2] and now < deadline and now - a < tonumber(ARGV[4])\n"
+        "local due = now - a >= tonumber(ARGV[5])\n")
+    n_keys, n_args = v_args[0], len(v_args) - 1 - v_args[0]
     lua_steps = {
         "no-op script, no arguments": ("return 1", (0,)),
-        f"no-op script, validate.lua's {v_args[0]} keys + {len(v_args) - 1 - v_args[0]} args": (
+        f"no-op script, validate.lua's {n_keys} keys + {n_args} args": (
             "return 1 -- args", v_args),
-        "+ HMGET of 11 session fields": (hmget + "return 1", v_args),
-        "+ return those 11 values": (hmget + "return f", v_args),
-        "+ TIME and HGET of the user id": (
-            "local t = redis.call('TIME')\n" + hmget
-            + "local u = redis.call('HGET', KEYS[3], 'id')\nreturn f", v_args),
+        "+ _lib.lua's definitions (prepended to every script)": (lib + "\nreturn 1", v_args),
+        "+ now_ms (TIME)": (now + "return 1", v_args),
+        "+ GET of the session record": (read + "return 1", v_args),
+        "+ read_session (split into 11 fields) and the checks (hash, expiry, touch due)": (
+            parse + "return 1", v_args),
+        "+ return {status, now, record}": (
+            parse + "return {live and (due and 'touch' or 'ok') or 'none', now, v}", v_args),
         "validate.lua as shipped": (SCRIPTS["validate"].source, v_args),
     }
     shas = {name: client.script_load(src) for name, (src, _) in lua_steps.items()}
@@ -307,8 +346,9 @@ def lua_ladder(client: Any, v_args: tuple[Any, ...], n: int,
             for _ in range(n):
                 client.evalsha(shas[name], *args)
             usec[name].append(client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"])
-    get_usec = server_usec(client, get, n).get("get", 0.0)
-    print(f"  {get_usec:6.2f}  GET 300 B, for comparison")
+    for name, fn in (("GET 300 B", get), ("GET of the session record (the fast path)",
+                                           get_record)):
+        print(f"  {server_usec(client, fn, n)['get'][0]:6.2f}  {name}, for comparison")
     for name, values in usec.items():
         print(f"  {statistics.median(values):6.2f}  {name}")
 
@@ -341,11 +381,11 @@ def create_pieces(mgr: SessionManager, logins: list[tuple[str, str, str]], n: in
 def clock_skew(client: Any, w: bs.Workload) -> None:
     """Round trips per validate when the application server's clock is ahead of Redis's.
 
-    The library's fast path (if it has one) may decide "touch due" with the local clock while
-    the script decides with Redis's; this shifts the local clock of one manager and counts."""
+    The fast path decides "touch due" with the local clock, corrected by the offset seen in
+    the last script reply; the script decides with Redis's. This shifts the local clock of a
+    manager that has not seen the sessions (its first validate of each runs the script) and
+    counts."""
     mgr = SessionManager(client, Settings(secret=bs.SECRET))
-    if not hasattr(mgr.core, "_now_ms"):
-        return
     print("\nvalidate with the application server's clock ahead of Redis's (fresh sessions, "
           "touch interval 60 s):")
     fresh = [w.create(w.login_args(f"skew{i}")).token for i in range(100)]

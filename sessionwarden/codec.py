@@ -145,15 +145,22 @@ def event_fields(
     at_ms: int,
     details: dict[str, Any],
 ) -> list[str]:
-    """Field/value list of a stream entry. ``details`` must be JSON-safe and free of secrets."""
+    """Field/value list of a stream entry. ``details`` must be JSON-safe and free of secrets.
+    Scripts build the entries of the events they report with the same fields (``emit`` in
+    ``scripts/_lib.lua``)."""
     return [
         "type", type_,
         "user", user_id,
         "sid", session_id or "",
         "sev", severity,
         "at", str(at_ms),
-        "d", json.dumps(details, separators=(",", ":"), ensure_ascii=False, sort_keys=True),
+        "d", details_json(details),
     ]
+
+
+def details_json(details: dict[str, Any]) -> str:
+    """An event's details as stored (compact JSON)."""
+    return json.dumps(details, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
 def event_from_entry(entry_id: Any, flat: Any) -> Event:

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from .codec import (
     CorruptRecord,
     decode_entries,
+    details_json,
     devices_from_record,
     encode_description,
     event_fields,
@@ -112,8 +113,15 @@ class ValidateProbe(NamedTuple):
 class Core:
     """Operations over one `Settings`; holds no connection and does no I/O."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] | None = None, *,
+                 inline_events: bool = True) -> None:
+        """``inline_events``: scripts append their events (and sign-in's global index entries)
+        themselves, atomically with the change — right for a standalone server. On a Cluster
+        those keys live in other slots, so the caller appends what the scripts return."""
         self.settings = settings
+        self._inline = inline_events
+        self._bind_details = details_json(
+            {"actor": SYSTEM_ACTOR, "reason": "device_mismatch (bind_to_device)"})
         self.keys = KeySchema(settings.key_prefix)
         self._clock = clock
         secret = settings.secret
@@ -188,11 +196,15 @@ class Core:
         return self._xadd(finding.type, user_id, session_id, finding.severity, at_ms,
                           finding.details)
 
-    def _expired_commands(self, user_id: str, tag: str, rands: list[str],
-                          at_ms: int) -> list[Command]:
-        """Report sessions a script found expired (it removed them from the index: once)."""
-        return [self._xadd("session_expired", user_id, tag + rand, "info", at_ms,
-                           {"reason": "idle or absolute timeout"}) for rand in rands]
+    def _stream(self) -> tuple[str, ...]:
+        """The event stream as a script's last key, when scripts append their own events."""
+        return (self.keys.events,) if self._inline else ()
+
+    def _returned_events(self, entries: Any) -> list[Command]:
+        """Appends of the events a script returned (on a Cluster; none come back otherwise)."""
+        return [Command(("XADD", self.keys.events, "MAXLEN", "~",
+                         self.settings.event_stream_maxlen, "*", *fields))
+                for fields in entries or ()]
 
     def _user_keys(self, user_id: str) -> UserKeys:
         return self.keys.for_user(require_user_id(user_id))
@@ -236,8 +248,21 @@ class Core:
         token, token_hash = new_token(session_id)
         description = encode_description(info.label, info.browser, info.os, info.device_class)
         burst_ms = int(s.detection.burst_window.total_seconds() * 1000)
+        login_details = {
+            "ip": ip, "country": place.country, "network": place.network, "city": place.city,
+            "device": info.label, "browser": info.browser, "os": info.os,
+            "device_class": info.device_class, "fingerprint": fp,
+        }
+        evicted_details = {
+            "actor": SYSTEM_ACTOR, "reason": f"session limit ({s.max_sessions}) reached: the "
+            "least recently active session made way for a new sign-in",
+            "new_session_id": session_id,
+        }
+        retention = s.event_retention
+        globals_ = ((self.keys.events, self.keys.expiry_index, self.keys.directory,
+                     self.keys.recent_users) if self._inline else ())
         try:
-            reply = yield Eval("create", (uk.record,), (
+            reply = yield Eval("create", (uk.record, *globals_), (
                 uk.base, rand, user_id, token_hash, self._now_arg(), s.idle_ms, s.absolute_ms,
                 s.max_sessions, "deny" if s.on_limit == "deny" else "evict", s.tombstone_ms,
                 s.history_ms, fp, self._class_key(info), description, ip,
@@ -245,19 +270,20 @@ class Core:
                 _coordinate(place.lat), _coordinate(place.lon), mail, burst_ms,
                 MAX_DEVICES_PER_USER,
                 s.detection.burst_logins if s.detection.enabled("login_burst") else 0,
+                details_json(login_details), details_json(evicted_details),
+                s.event_stream_maxlen,
+                int(retention.total_seconds() * 1000) if retention is not None else "",
+                s.recent_users_kept,
             ))
         except ScriptError as exc:
             raise SessionWardenError(f"cannot create a session for this user: {exc}") from None
         status, now = text(reply[0]), self._observe(int(reply[1]))
         if status == "denied":
-            expired = [text(m) for m in reply[2]]
-            if expired:
-                yield Batch(tuple(self._expired_commands(user_id, uk.tag, expired, now)))
+            if returned := self._returned_events(reply[3]):
+                yield Batch(tuple(returned))
             raise SessionLimitExceeded(user_id, s.max_sessions)
 
         expiry = int(reply[2])
-        expired = [text(m) for m in reply[3]]
-        evicted = [text(m) for m in reply[4]]
         live_flat = [text(v) for v in reply[11]]
         facts = LoginFacts(
             session_id=session_id, at_ms=now, device=info, fingerprint=fp,
@@ -271,32 +297,22 @@ class Core:
                 for i in range(0, len(live_flat) - 3, 4)
             ),
         )
-        login_details = {
-            "ip": ip, "country": place.country, "network": place.network, "city": place.city,
-            "device": info.label, "browser": info.browser, "os": info.os,
-            "device_class": info.device_class, "fingerprint": fp,
-        }
-        commands: list[Command] = [
-            # LT: a user's entry only ever moves down here (a new session never expires before
-            # the live ones); the sweep moves it up.
-            Command(("ZADD", self.keys.expiry_index, "LT", expiry, uk.tag)),
-            Command(("ZADD", self.keys.directory, 0, user_id)),
-            Command(("ZADD", self.keys.recent_users, now, user_id)),
-            Command(("ZREMRANGEBYRANK", self.keys.recent_users, 0, -s.recent_users_kept - 1)),
-            self._xadd("login", user_id, session_id, "info", now, login_details),
-        ]
-        for victim in evicted:
-            commands.append(self._xadd(
-                "session_evicted", user_id, uk.tag + victim, "info", now,
-                {"actor": SYSTEM_ACTOR, "reason": f"session limit ({s.max_sessions}) reached: "
-                 "the least recently active session made way for a new sign-in",
-                 "new_session_id": session_id},
-            ))
-        commands.extend(self._expired_commands(user_id, uk.tag, expired, now))
+        commands = self._returned_events(reply[13])
+        if not self._inline:
+            commands += [
+                # LT: a user's entry only ever moves down here (a new session never expires
+                # before the live ones); the sweep moves it up.
+                Command(("ZADD", self.keys.expiry_index, "LT", expiry, uk.tag)),
+                Command(("ZADD", self.keys.directory, 0, user_id)),
+                Command(("ZADD", self.keys.recent_users, now, user_id)),
+                Command(("ZREMRANGEBYRANK", self.keys.recent_users, 0,
+                         -s.recent_users_kept - 1)),
+                *self._retention_commands(now),
+            ]
         commands.extend(self._finding_event(f, user_id, session_id, now)
                         for f in evaluate_login(facts, s.detection))
-        commands.extend(self._retention_commands(now))
-        yield Batch(tuple(commands))
+        if commands:
+            yield Batch(tuple(commands))
         self._remember(session_id, now)
         session = Session(
             session_id=session_id, user_id=user_id, created_ms=now, last_active_ms=now,
@@ -352,9 +368,11 @@ class Core:
         uk = self.keys.for_tag(parsed.tag)
         try:
             reply = yield Eval(
-                "validate", (uk.session(parsed.rand), uk.record, uk.tombstone(parsed.rand)),
+                "validate", (uk.session(parsed.rand), uk.record, uk.tombstone(parsed.rand),
+                             *self._stream()),
                 (parsed.rand, parsed.secret_hash, self._now_arg(), s.idle_ms, s.touch_ms,
-                 class_key or "", self._mismatch_rule, s.tombstone_ms),
+                 class_key or "", self._mismatch_rule, s.tombstone_ms, self._bind_details,
+                 s.event_stream_maxlen),
             )
         except ScriptError as exc:
             log.warning("session %s skipped: %r", parsed.session_id, str(exc))
@@ -365,8 +383,8 @@ class Core:
             return None
         if status == "expired":
             self._remember(parsed.session_id, None)
-            yield Batch(tuple(self._expired_commands(text(reply[2]), parsed.tag,
-                                                     [parsed.rand], now)))
+            if returned := self._returned_events(reply[3]):
+                yield Batch(tuple(returned))
             return None
         if status == "revoked":
             self._remember(parsed.session_id, None)
@@ -391,13 +409,10 @@ class Core:
         if status in ("mismatch", "mismatch_revoked"):
             revoked = status == "mismatch_revoked"
             label = info.label if info else "Unknown/Unknown"
-            commands = [self._finding_event(
+            commands = self._returned_events(reply[3])  # the revocation, under 'bind'
+            commands.append(self._finding_event(
                 device_mismatch_finding(rules, device=label, ip=ip, revoked=revoked),
-                user_id, parsed.session_id, now)]
-            if revoked:
-                commands.append(self._xadd(
-                    "session_revoked", user_id, parsed.session_id, "info", now,
-                    {"actor": SYSTEM_ACTOR, "reason": "device_mismatch (bind_to_device)"}))
+                user_id, parsed.session_id, now))
             yield Batch(tuple(commands))
             if revoked:
                 return None
@@ -443,18 +458,14 @@ class Core:
         if parts[0] != uk.tag:
             return False  # a well-formed id of another user's session: nothing of this user's
         rand = parts[1]
-        reply = yield Eval("revoke", (uk.session(rand), uk.record, uk.tombstone(rand)),
-                           (rand, self._now_arg(), self.settings.tombstone_ms,
-                            reason_ or "revoked", self.settings.idle_ms))
-        outcome, now = int(reply[0]), int(reply[1])
-        if outcome == -1:
-            yield Batch(tuple(self._expired_commands(user_id, uk.tag, [rand], now)))
-        if outcome != 1:
-            return False
-        yield self._xadd("session_revoked", user_id, session_id, "info", now,
-                         {"actor": actor_, "reason": reason_, "ip": text(reply[2]),
-                          "fingerprint": text(reply[3])})
-        return True
+        reply = yield Eval(
+            "revoke", (uk.session(rand), uk.record, uk.tombstone(rand), *self._stream()),
+            (rand, self._now_arg(), self.settings.tombstone_ms, reason_ or "revoked",
+             self.settings.idle_ms, user_id, actor_, reason_ or "",
+             self.settings.event_stream_maxlen))
+        if returned := self._returned_events(reply[2]):
+            yield Batch(tuple(returned))
+        return int(reply[0]) == 1
 
     def revoke_all_sessions(
         self, user_id: str, *, except_token: str | None = None, actor: str | None = None,
@@ -468,30 +479,23 @@ class Core:
         keep_rand, keep_hash = ("", b"")
         if keep is not None and keep.tag == uk.tag:
             keep_rand, keep_hash = keep.rand, keep.secret_hash
-        reply = yield Eval("revoke_all", (uk.record,), (
+        reply = yield Eval("revoke_all", (uk.record, *self._stream()), (
             uk.base, self._now_arg(), self.settings.idle_ms, self.settings.tombstone_ms,
-            reason_ or "revoked", keep_rand, keep_hash,
+            reason_ or "revoked", keep_rand, keep_hash, user_id, actor_, reason_ or "",
+            self.settings.event_stream_maxlen,
         ))
-        now = int(reply[0])
-        revoked = [text(m) for m in reply[1]]
-        expired = [text(m) for m in reply[2]]
-        commands = self._expired_commands(user_id, uk.tag, expired, now)
-        for rand in revoked:
-            commands.append(self._xadd(
-                "session_revoked", user_id, uk.tag + rand, "info", now,
-                {"actor": actor_, "reason": reason_, "all": True,
-                 "kept_current": bool(int(reply[3]))}))
-        if commands:
-            yield Batch(tuple(commands))
-        return len(revoked)
+        if returned := self._returned_events(reply[4]):
+            yield Batch(tuple(returned))
+        return len(reply[1])
 
     def get_active_sessions(
         self, user_id: str, *, current_token: str | None = None
     ) -> Op[list[SessionView]]:
         uk = self._user_keys(user_id)
         current = parse_token(current_token) if current_token is not None else None
-        reply = yield Eval("list", (uk.record,),
-                           (uk.base, self._now_arg(), self.settings.idle_ms))
+        reply = yield Eval("list", (uk.record, *self._stream()),
+                           (uk.base, self._now_arg(), self.settings.idle_ms, user_id,
+                            self.settings.event_stream_maxlen))
         now = int(reply[0])
         devices: dict[str, dict[str, Any]] = {}
         flat_devices = reply[2]
@@ -516,9 +520,8 @@ class Core:
                 current=current is not None and current.session_id == session_id,
                 now=from_ms(now),
             ))
-        expired = [text(m) for m in reply[3]]
-        if expired:
-            yield Batch(tuple(self._expired_commands(user_id, uk.tag, expired, now)))
+        if returned := self._returned_events(reply[4]):
+            yield Batch(tuple(returned))
         return views
 
     # -- users, devices, events ------------------------------------------------------------
@@ -598,7 +601,9 @@ class Core:
                              "WITHSCORES", "LIMIT", 0, limit))
         users = [(text(member), score) for member, score in _score_pairs(due)]
         replies = (yield Batch(tuple(
-            Eval("sweep", (uk.record,), (uk.base, self._now_arg(), self.settings.idle_ms))
+            Eval("sweep", (uk.record, *self._stream()),
+                 (uk.base, self._now_arg(), self.settings.idle_ms,
+                  self.settings.event_stream_maxlen))
             for uk in (self.keys.for_tag(tag) for tag, _ in users)
         ))) if users else []
         commands: list[Command | Eval] = []
@@ -607,9 +612,9 @@ class Core:
             if isinstance(reply, Exception):
                 log.warning("sweep of user %r failed: %r", tag, str(reply))
                 continue
-            at, user_id, dead, next_expiry = int(reply[0]), text(reply[1]), reply[2], int(reply[3])
-            expired += len(dead)
-            commands.extend(self._expired_commands(user_id, tag, [text(m) for m in dead], at))
+            expired += len(reply[2])
+            next_expiry = int(reply[3])
+            commands.extend(self._returned_events(reply[4]))
             if next_expiry >= 0:
                 commands.append(Command(("ZADD", self.keys.expiry_index, next_expiry, tag)))
             else:
@@ -679,10 +684,6 @@ class Core:
                          {"actor": OWNER_ACTOR, "event_id": event_id, "scope": scope,
                           "revoked": count})
         return count
-
-
-# Fields of a session hash read by validate's fast path, in the order _read_session expects.
-# Session fields validate.lua returns after its status, time and user id, in this order.
 
 
 def _score_pairs(reply: Any) -> list[tuple[Any, str]]:

@@ -72,7 +72,10 @@ class _Facade(Generic[R]):
         _check_client(client)
         self.client = client
         self.settings = settings or Settings()
-        self.core = Core(self.settings, clock=clock)
+        inline = self.settings.scripts_write_events
+        if inline is None:
+            inline = not isinstance(client, redis.cluster.RedisCluster | aioredis.RedisCluster)
+        self.core = Core(self.settings, clock=clock, inline_events=inline)
 
     def _run(self, op: Op[Any]) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError

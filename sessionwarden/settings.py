@@ -99,6 +99,12 @@ class Settings:
     trims whole nodes); with ``event_retention`` set, entries older than that are also trimmed
     (``XTRIM MINID``) by the writers that run most: sign-ins and the expiry sweep.
 
+    ``scripts_write_events``: the scripts append their events to the stream (and sign-in its
+    global index entries) themselves, atomically with the change they report. ``None`` (the
+    default) means yes unless the client is a ``RedisCluster``, where those keys live in other
+    slots and the library appends them right after each script instead. Set ``False`` behind
+    a proxy that shards a standalone-looking connection (twemproxy, Envoy).
+
     ``recent_users_kept`` bounds the "most recently active users" index: each sign-in trims it
     to that many users, so it costs the same at 10,000 users as at 10 million (the directory
     of all users, for prefix search, keeps everyone).
@@ -118,6 +124,7 @@ class Settings:
     event_stream_maxlen: int = 100_000
     event_retention: timedelta | None = None
     recent_users_kept: int = 1000
+    scripts_write_events: bool | None = None
     tombstone_ttl: timedelta = timedelta(days=7)
     history_ttl: timedelta = timedelta(days=180)
     max_user_agent_length: int = 512
@@ -160,6 +167,8 @@ class Settings:
         if (not isinstance(self.recent_users_kept, int) or isinstance(self.recent_users_kept, bool)
                 or not 1 <= self.recent_users_kept <= 1_000_000):
             raise ValueError("recent_users_kept: must be an integer from 1 to 1000000")
+        if self.scripts_write_events not in (None, True, False):
+            raise ValueError("scripts_write_events: must be None, True or False")
         if self.event_retention is not None:
             _positive("event_retention", self.event_retention)
         if not 64 <= self.max_user_agent_length <= 4096:

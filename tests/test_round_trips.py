@@ -29,14 +29,17 @@ def test_round_trips_per_operation(backend: Backend, clock: Clock) -> None:
                           clock=clock)
     sent = counting(mgr)
     first = mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)
-    assert sent == ["Eval", "Batch"]  # create: the script, then one pipeline of global writes
+    # create: one script, which also writes the events and the global indexes
+    assert sent == ["Eval"]
 
     sent.clear()
     clock.advance(1)
-    mgr.create_session("alice", user_agent=IPHONE_SAFARI, ip=IP_US)
+    mgr.create_session("alice", user_agent=IPHONE_SAFARI, ip=IP_US)  # a new device: an alert
+    assert sent == ["Eval", "Batch"]  # the detection rules' findings follow the script
+    sent.clear()
     clock.advance(1)
     mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)  # at the limit: evicts first
-    assert sent == ["Eval", "Batch"] * 2
+    assert sent == ["Eval"]
 
     live = mgr.get_active_sessions("alice")
     sent.clear()
@@ -96,3 +99,34 @@ def test_scripts_flushed_from_the_server_cost_one_extra_round_trip(real_backend:
     assert real_backend.manager(mgr.settings).validate_session(token) is not None
     stats = raw.info("commandstats")
     assert stats["cmdstat_evalsha"]["calls"] == 1 and "cmdstat_eval" not in stats  # cached
+
+
+def test_deferred_event_writes_follow_each_script(backend: Backend, clock: Clock) -> None:
+    """With ``scripts_write_events=False`` (the Cluster way, also for sharding proxies) the
+    scripts return their events and the library appends them, and sign-in's global index
+    entries, in one pipeline right after: the same events, one more round trip."""
+    events_by_mode = {}
+    for inline in (True, False):
+        backend.raw().flushall()
+        mgr = backend.manager(settings(max_sessions=1, scripts_write_events=inline),
+                              clock=clock)
+        sent = counting(mgr)
+        a = mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)
+        clock.advance(1)
+        b = mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)  # evicts a
+        mgr.revoke_session("alice", b.session_id, actor="admin", reason="test")
+        assert sent == (["Eval"] * 3 if inline else ["Eval", "Batch"] * 3)
+        assert mgr.users() == ["alice"]
+        assert [u.user_id for u in mgr.recent_users()] == ["alice"]
+        names = {a.session_id: "a", b.session_id: "b"}
+        events_by_mode[inline] = [
+            (e.type, names[e.session_id],
+             {k: names.get(v, v) if isinstance(v, str) else v for k, v in e.details.items()})
+            for e in reversed(mgr.recent_events(10))]
+        clock.advance(1)
+    assert events_by_mode[True] == events_by_mode[False]
+    assert [(t, s) for t, s, _ in events_by_mode[True]] == [
+        ("login", "a"), ("login", "b"), ("session_evicted", "a"), ("session_revoked", "b")]
+    assert events_by_mode[True][2][2]["new_session_id"] == "b"
+    assert events_by_mode[True][3][2] == {"actor": "admin", "reason": "test", "ip": IP_US,
+                                          "fingerprint": b.session.fingerprint}

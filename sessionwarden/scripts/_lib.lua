@@ -90,3 +90,32 @@ local function read_user(key)
   end)
   return fields, sessions
 end
+
+-- Events. A script that changes sessions reports the change as stream entries built here
+-- (type, user, sid, sev, at, d = details JSON; the same fields codec.event_fields writes).
+-- With a standalone server the caller passes the stream key as the script's last key and the
+-- script appends the entries itself, atomically with the change: a crash cannot lose them. On
+-- a Cluster the stream lives in another slot, so the caller passes no key and appends the
+-- entries the script returns (its reply's last element) right after it.
+local EVENTS = {key = nil, maxlen = nil, out = {}}
+
+local function events_to(key, maxlen)
+  EVENTS.key, EVENTS.maxlen = key, maxlen
+end
+
+local function emit(kind, user, sid, now, details)
+  local fields = {'type', kind, 'user', user, 'sid', sid, 'sev', 'info', 'at', int(now),
+    'd', details}
+  if EVENTS.key then
+    redis.call('XADD', EVENTS.key, 'MAXLEN', '~', EVENTS.maxlen, '*', unpack(fields))
+  else
+    EVENTS.out[#EVENTS.out + 1] = fields
+  end
+end
+
+local EXPIRED = '{"reason":"idle or absolute timeout"}'
+
+-- The tag of a user's keys ('<p>:{<tag>}:...'): session ids are '<tag><rand>'.
+local function tag_of(key)
+  return string.match(key, '{([^}]*)}')
+end

@@ -2,16 +2,21 @@
 -- limit (evict the least recently active, or deny), write the session with its own expiry,
 -- record the device and login history, and return what the detection rules need.
 --
--- KEYS: 1 user record (profile, session index and devices: see read_user in _lib.lua)
+-- KEYS: 1 user record (profile, session index and devices: see read_user in _lib.lua);
+--       with a standalone server also 2 event stream, 3 expiry index, 4 user directory,
+--       5 recent users: the sign-in's events and global index entries are then written here
+--       (see events_to in _lib.lua), else returned / left to the caller.
 -- ARGV: 1 key base, 2 new rand, 3 user id, 4 token hash, 5 now ('' = server time),
 --       6 idle ms, 7 absolute ms, 8 max sessions, 9 on limit ('evict'|'deny'), 10 tombstone ms,
 --       11 history ms, 12 fingerprint, 13 class key, 14 device description, 15 ip, 16 country,
 --       17 network kind, 18 city, 19 lat, 20 lon, 21 email, 22 burst window ms, 23 max devices,
---       24 burst threshold K (more than K sign-ins in the window is a burst; 0 = rule off)
+--       24 burst threshold K (more than K sign-ins in the window is a burst; 0 = rule off),
+--       25 login event details (JSON), 26 eviction event details (JSON), 27 event stream
+--       MAXLEN, 28 event retention ms ('' = none), 29 recent users kept
 -- Returns {'ok', now, expiry, expired{}, evicted{}, known device, devices before,
 --          country known, countries before, previous login, logins in window, live{},
---          burst started (1|0)}
---      or {'denied', now, expired{}} when the limit is reached with on_limit = 'deny'.
+--          burst started (1|0), events{}}
+--      or {'denied', now, expired{}, events{}} when the limit is reached with on_limit = 'deny'.
 --      live = flat {rand, country, fingerprint, last active, ...} of the sessions now live.
 
 local base, rand, user, hash = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -21,6 +26,8 @@ local limit, tomb_ms, history_ms = tonumber(ARGV[8]), tonumber(ARGV[10]), tonumb
 local fp, class_key, description = ARGV[12], ARGV[13], ARGV[14]
 local ip, country, network, city = ARGV[15], ARGV[16], ARGV[17], ARGV[18]
 local window, threshold = tonumber(ARGV[22]), tonumber(ARGV[24])
+local tag = tag_of(KEYS[1])
+if KEYS[2] then events_to(KEYS[2], ARGV[27]) end
 
 -- Everything this login needs, in one read of the user record.
 local country_field = country ~= '' and 'c:' .. country or 'c:-'
@@ -52,7 +59,8 @@ local excess = #live - limit + 1
 if excess > 0 then
   if ARGV[9] == 'deny' then
     if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
-    return {'denied', now, expired}
+    for _, m in ipairs(expired) do emit('session_expired', user, tag .. m, now, EXPIRED) end
+    return {'denied', now, expired, EVENTS.out}
   end
   for j = 1, excess do
     local s = live[j]
@@ -155,5 +163,21 @@ end
 flat[#flat + 1] = rand; flat[#flat + 1] = country; flat[#flat + 1] = fp
 flat[#flat + 1] = int(now)
 
+-- The events, and with a standalone server the global indexes: the user directory, the recent
+-- users (trimmed to the most recent), and the expiry index (LT: a new session never expires
+-- before the live ones, so the user's entry only moves down here; the sweep moves it up).
+emit('login', user, tag .. rand, now, ARGV[25])
+for _, m in ipairs(evicted) do emit('session_evicted', user, tag .. m, now, ARGV[26]) end
+for _, m in ipairs(expired) do emit('session_expired', user, tag .. m, now, EXPIRED) end
+if KEYS[2] then
+  if ARGV[28] ~= '' then
+    redis.call('XTRIM', KEYS[2], 'MINID', '~', int(math.max(now - tonumber(ARGV[28]), 0)) .. '-0')
+  end
+  redis.call('ZADD', KEYS[3], 'LT', int(expiry), tag)
+  redis.call('ZADD', KEYS[4], 0, user)
+  redis.call('ZADD', KEYS[5], int(now), user)
+  redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -tonumber(ARGV[29]) - 1)
+end
+
 return {'ok', now, expiry, expired, evicted, known_device and 1 or 0, devices_before,
-  country_known, countries_before, previous, logins, flat, burst}
+  country_known, countries_before, previous, logins, flat, burst, EVENTS.out}
