@@ -185,7 +185,13 @@ class SessionManager(_Facade[Any]):
         if probe is None:
             return None
         if probe.read is not None:
-            found = self.core.validate_read(probe, self._execute(probe.read))
+            try:
+                raw = self._execute(probe.read)
+            except StoreUnavailable:
+                raise
+            except SessionWardenError:  # WRONGTYPE: a foreign key there; the script judges it
+                raw = None
+            found = self.core.validate_read(probe, raw)
             if found is not SLOW:
                 return found  # type: ignore[return-value]
         return self._run(self.core.validate_script(probe))
@@ -256,7 +262,13 @@ class AsyncSessionManager(_Facade[Any]):
         if probe is None:
             return None
         if probe.read is not None:
-            found = self.core.validate_read(probe, await self._execute(probe.read))
+            try:
+                raw = await self._execute(probe.read)
+            except StoreUnavailable:
+                raise
+            except SessionWardenError:  # WRONGTYPE: a foreign key there; the script judges it
+                raw = None
+            found = self.core.validate_read(probe, raw)
             if found is not SLOW:
                 return found  # type: ignore[return-value]
         return await self._run(self.core.validate_script(probe))

@@ -81,3 +81,35 @@ def test_async_redis_down_is_store_unavailable() -> None:
         await mgr.aclose()
 
     asyncio.run(scenario())
+
+
+def test_async_validate_takes_the_read_and_judges_a_foreign_key_by_script(
+        backend: Backend) -> None:
+    from sessionwarden.keys import KeySchema
+
+    async def scenario() -> None:
+        mgr = backend.async_manager()
+        sent: list[str] = []
+        original = mgr._execute
+
+        async def counting(request):
+            sent.append(type(request).__name__)
+            return await original(request)
+
+        mgr._execute = counting
+        try:
+            created = await mgr.create_session("dora", user_agent=MAC_CHROME, ip=IP_US)
+            sent.clear()
+            assert (await mgr.validate_session(created.token)).user_id == "dora"
+            assert sent == ["Command"]  # seen at creation: the one GET
+            key = KeySchema("sw").for_user("dora").session(created.session_id[16:])
+            raw = backend.raw()
+            raw.delete(key)
+            raw.hset(key, "h", "x")  # a hash where the record belongs
+            sent.clear()
+            assert await mgr.validate_session(created.token) is None
+            assert sent == ["Command", "Eval"]  # WRONGTYPE on the read: the script decides
+        finally:
+            await mgr.aclose()
+
+    asyncio.run(scenario())

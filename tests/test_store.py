@@ -563,3 +563,20 @@ def test_corrupt_device_fields_are_skipped_and_logged(backend: Backend, caplog) 
     views = {v.session_id: v for v in mgr.get_active_sessions("alice")}
     assert views[mac.session_id].device == "Mac/Chrome"  # its description is intact
     assert views[phone.session_id].device == "Unknown/Unknown"  # no description to show
+
+
+def test_a_session_key_of_another_type_is_refused_and_logged(backend: Backend, caplog) -> None:
+    """A hash where a session record belongs (the pre-release layout, or a foreign writer):
+    validate returns None and logs, from a process that has seen the session (read path) and
+    from one that has not (script path); listing skips it."""
+    mgr = backend.manager()
+    created = login(mgr)
+    raw = backend.raw()
+    key = KeySchema("sw").for_user("alice").session(created.session_id[16:])
+    raw.delete(key)
+    raw.hset(key, mapping={"h": "x" * 32, "a": "1"})
+    with caplog.at_level(logging.WARNING, logger="sessionwarden"):
+        assert mgr.validate_session(created.token) is None
+        assert backend.manager(mgr.settings).validate_session(created.token) is None
+        assert mgr.get_active_sessions("alice") == []
+    assert "SWCORRUPT" in caplog.text and "corrupt session" in caplog.text
