@@ -580,3 +580,19 @@ def test_a_session_key_of_another_type_is_refused_and_logged(backend: Backend, c
         assert backend.manager(mgr.settings).validate_session(created.token) is None
         assert mgr.get_active_sessions("alice") == []
     assert "SWCORRUPT" in caplog.text and "corrupt session" in caplog.text
+
+
+def test_touch_never_leaves_a_user_record_without_an_expiry(backend: Backend,
+                                                             clock: Clock) -> None:
+    """If the user record was deleted by hand while a session lives, the touch that writes the
+    session's index entry gives the new record an expiry (the session's own deadline)."""
+    mgr = backend.manager(settings(touch_interval=timedelta(seconds=60)), clock=clock)
+    created = login(mgr)
+    raw = backend.raw()
+    record = KeySchema("sw").for_user("alice").record
+    raw.delete(record)
+    clock.advance(61)
+    assert mgr.validate_session(created.token) is not None  # touches
+    assert indexed_sessions(raw, record) == [created.session_id[16:]]
+    absolute_ms = mgr.settings.absolute_ms
+    assert 0 < raw.pttl(record) <= absolute_ms - 61_000
