@@ -134,8 +134,8 @@ class Core:
         rules = settings.detection
         self._mismatch_rule = ("off" if not rules.enabled("device_mismatch")
                                else "bind" if rules.bind_to_device else "alert")
-        # session id -> last activity (ms) this process has seen: a routing hint only, so a
-        # validate that is due a touch goes straight to the script (one round trip, not two).
+        # session id -> last activity (ms) this process has seen: a routing hint only (see
+        # validate_probe), never a judge of validity; bounded, the longest remembered goes.
         self._activity: dict[str, int] = {}
 
     # -- helpers ---------------------------------------------------------------------------
