@@ -279,25 +279,25 @@ class Core:
             raise SessionWardenError(f"cannot create a session for this user: {exc}") from None
         status, now = text(reply[0]), self._observe(int(reply[1]))
         if status == "denied":
-            if returned := self._returned_events(reply[3]):
+            if returned := self._returned_events(reply[2]):
                 yield Batch(tuple(returned))
             raise SessionLimitExceeded(user_id, s.max_sessions)
 
         expiry = int(reply[2])
-        live_flat = [text(v) for v in reply[11]]
+        live_flat = [text(v) for v in reply[9]]
         facts = LoginFacts(
             session_id=session_id, at_ms=now, device=info, fingerprint=fp,
-            known_device=bool(int(reply[5])), devices_before=int(reply[6]), place=place, ip=ip,
-            country_known=bool(int(reply[7])), countries_before=int(reply[8]),
-            previous=self._previous_login(text(reply[9])), logins_in_window=int(reply[10]),
-            burst_started=bool(int(reply[12])),
+            known_device=bool(int(reply[3])), devices_before=int(reply[4]), place=place, ip=ip,
+            country_known=bool(int(reply[5])), countries_before=int(reply[6]),
+            previous=self._previous_login(text(reply[7])), logins_in_window=int(reply[8]),
+            burst_started=bool(int(reply[10])),
             live=tuple(
                 LiveSession(uk.tag + live_flat[i], live_flat[i + 1] or None, live_flat[i + 2],
                             int(float(live_flat[i + 3])))
                 for i in range(0, len(live_flat) - 3, 4)
             ),
         )
-        commands = self._returned_events(reply[13])
+        commands = self._returned_events(reply[11])
         if not self._inline:
             commands += [
                 # LT: a user's entry only ever moves down here (a new session never expires
@@ -383,7 +383,7 @@ class Core:
             return None
         if status == "expired":
             self._remember(parsed.session_id, None)
-            if returned := self._returned_events(reply[3]):
+            if returned := self._returned_events(reply[2]):
                 yield Batch(tuple(returned))
             return None
         if status == "revoked":
@@ -463,7 +463,7 @@ class Core:
             (rand, self._now_arg(), self.settings.tombstone_ms, reason_ or "revoked",
              self.settings.idle_ms, user_id, actor_, reason_ or "",
              self.settings.event_stream_maxlen))
-        if returned := self._returned_events(reply[2]):
+        if returned := self._returned_events(reply[1]):
             yield Batch(tuple(returned))
         return int(reply[0]) == 1
 
@@ -484,9 +484,9 @@ class Core:
             reason_ or "revoked", keep_rand, keep_hash, user_id, actor_, reason_ or "",
             self.settings.event_stream_maxlen,
         ))
-        if returned := self._returned_events(reply[4]):
+        if returned := self._returned_events(reply[1]):
             yield Batch(tuple(returned))
-        return len(reply[1])
+        return int(reply[0])
 
     def get_active_sessions(
         self, user_id: str, *, current_token: str | None = None
@@ -520,7 +520,7 @@ class Core:
                 current=current is not None and current.session_id == session_id,
                 now=from_ms(now),
             ))
-        if returned := self._returned_events(reply[4]):
+        if returned := self._returned_events(reply[3]):
             yield Batch(tuple(returned))
         return views
 
@@ -612,9 +612,9 @@ class Core:
             if isinstance(reply, Exception):
                 log.warning("sweep of user %r failed: %r", tag, str(reply))
                 continue
-            expired += len(reply[2])
-            next_expiry = int(reply[3])
-            commands.extend(self._returned_events(reply[4]))
+            expired += int(reply[0])
+            next_expiry = int(reply[1])
+            commands.extend(self._returned_events(reply[2]))
             if next_expiry >= 0:
                 commands.append(Command(("ZADD", self.keys.expiry_index, next_expiry, tag)))
             else:

@@ -13,10 +13,9 @@
 --       24 burst threshold K (more than K sign-ins in the window is a burst; 0 = rule off),
 --       25 login event details (JSON), 26 eviction event details (JSON), 27 event stream
 --       MAXLEN, 28 event retention ms ('' = none), 29 recent users kept
--- Returns {'ok', now, expiry, expired{}, evicted{}, known device, devices before,
---          country known, countries before, previous login, logins in window, live{},
---          burst started (1|0), events{}}
---      or {'denied', now, expired{}, events{}} when the limit is reached with on_limit = 'deny'.
+-- Returns {'ok', now, expiry, known device, devices before, country known, countries before,
+--          previous login, logins in window, live{}, burst started (1|0), events{}}
+--      or {'denied', now, events{}} when the limit is reached with on_limit = 'deny'.
 --      live = flat {rand, country, fingerprint, last active, ...} of the sessions now live.
 
 local base, rand, user, hash = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -60,7 +59,7 @@ if excess > 0 then
   if ARGV[9] == 'deny' then
     if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
     for _, m in ipairs(expired) do emit('session_expired', user, tag .. m, now, EXPIRED) end
-    return {'denied', now, expired, EVENTS.out}
+    return {'denied', now, EVENTS.out}
   end
   for j = 1, excess do
     local s = live[j]
@@ -179,5 +178,5 @@ if KEYS[2] then
   redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -tonumber(ARGV[29]) - 1)
 end
 
-return {'ok', now, expiry, expired, evicted, known_device and 1 or 0, devices_before,
-  country_known, countries_before, previous, logins, flat, burst, EVENTS.out}
+return {'ok', now, expiry, known_device and 1 or 0, devices_before, country_known,
+  countries_before, previous, logins, flat, burst, EVENTS.out}

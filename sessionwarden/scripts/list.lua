@@ -2,16 +2,16 @@
 -- round trip; sessions found dead are pruned and returned so the caller can report the expiry.
 -- KEYS: 1 user record, with a standalone server 2 event stream (see events_to in _lib.lua)
 -- ARGV: 1 key base, 2 now ('' = server time), 3 idle ms, 4 user id, 5 event stream MAXLEN
--- Returns {now, sessions{rand, record, ...}, devices{fingerprint, description, ...},
--- expired{}, events{}}; a record that does not parse comes back as it is ('' when not a
--- string) for the caller to report.
+-- Returns {now, sessions{rand, record, ...}, devices{fingerprint, description, ...}, events{}}
+-- (expired sessions are pruned and reported as events); a record that does not parse comes
+-- back as it is ('' when not a string) for the caller to report.
 
 local base = ARGV[1]
 local now = now_ms(ARGV[2])
 local idle = tonumber(ARGV[3])
 if KEYS[2] then events_to(KEYS[2], ARGV[5]) end
 local rec, indexed = read_user(KEYS[1])
-local sessions, devices, expired, seen = {}, {}, {}, {}
+local sessions, devices, seen = {}, {}, {}
 for i = #indexed, 1, -1 do
   local m = indexed[i][1]
   local key = base .. 's:' .. m
@@ -32,8 +32,7 @@ for i = #indexed, 1, -1 do
     end
   else
     redis.call('HDEL', KEYS[1], 's:' .. m)
-    expired[#expired + 1] = m
     emit('session_expired', ARGV[4], tag_of(KEYS[1]) .. m, now, EXPIRED)
   end
 end
-return {now, sessions, devices, expired, EVENTS.out}
+return {now, sessions, devices, EVENTS.out}

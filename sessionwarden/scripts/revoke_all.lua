@@ -4,7 +4,7 @@
 -- ARGV: 1 key base, 2 now ('' = server time), 3 idle ms, 4 tombstone ms, 5 tombstone reason,
 --       6 rand to keep ('' = none), 7 token hash of the kept session, 8 user id, 9 actor,
 --       10 reason for the events ('' = none), 11 event stream MAXLEN
--- Returns {now, revoked{}, expired{}, kept (1|0), events{}}.
+-- Returns {number of sessions revoked, events{}}.
 
 local base = ARGV[1]
 local now = now_ms(ARGV[2])
@@ -33,4 +33,4 @@ for _, m in ipairs(expired) do emit('session_expired', ARGV[8], tag .. m, now, E
 local details = cjson.encode({actor = ARGV[9], reason = ARGV[10] ~= '' and ARGV[10] or cjson.null,
   all = true, kept_current = kept == 1})
 for _, m in ipairs(revoked) do emit('session_revoked', ARGV[8], tag .. m, now, details) end
-return {now, revoked, expired, kept, EVENTS.out}
+return {#revoked, EVENTS.out}

@@ -3,7 +3,7 @@
 -- the earliest expiry of the sessions still live, the user's new score in the expiry index.
 -- KEYS: 1 user record, with a standalone server 2 event stream (see events_to in _lib.lua)
 -- ARGV: 1 key base, 2 now ('' = server time), 3 idle ms, 4 event stream MAXLEN
--- Returns {now, user id, expired{}, next expiry ms or -1 when no session is live, events{}}
+-- Returns {number of sessions expired, next expiry ms or -1 when no session is live, events{}}
 
 local base = ARGV[1]
 local now = now_ms(ARGV[2])
@@ -22,4 +22,4 @@ for _, m in ipairs(indexed) do
     emit('session_expired', rec.id or '', tag_of(KEYS[1]) .. m[1], now, EXPIRED)
   end
 end
-return {now, rec.id or '', expired, next_expiry, EVENTS.out}
+return {#expired, next_expiry, EVENTS.out}

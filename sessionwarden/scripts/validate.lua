@@ -14,7 +14,7 @@
 --          session record as it now stands (see _lib.lua),
 --      or {'revoked', now, "<ms>|<reason>", user id, same kind of device (1|0)} when a token of
 --         a revoked or evicted session is presented again (once per kind: same / other),
---      or {'expired', now, user id} when this call found the session dead by its fields,
+--      or {'expired', now, events{}} when this call found the session dead by its fields,
 --      or {'none', now} for anything else (unknown session, wrong secret).
 
 local rand, hash = ARGV[1], ARGV[2]
@@ -50,7 +50,7 @@ if now >= deadline or now - a >= idle then
   redis.call('DEL', KEYS[1])
   if redis.call('HDEL', KEYS[2], 's:' .. rand) == 1 then
     emit('session_expired', r[11], tag_of(KEYS[1]) .. rand, now, EXPIRED)
-    return {'expired', now, r[11], EVENTS.out}
+    return {'expired', now, EVENTS.out}
   end
   return {'none', now, EVENTS.out}
 end
