@@ -9,6 +9,7 @@ argument, and nothing is written.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -77,9 +78,16 @@ def require_ip(ip: object, name: str = "ip") -> str:
     if not isinstance(ip, str) or not 0 < len(ip) <= 64:
         raise ValueError(f"{name}: expected an IPv4 or IPv6 address, got {_preview(ip)}")
     try:
-        return ipaddress.ip_address(ip).compressed
+        return _canonical_ip(ip)
     except ValueError:
         raise ValueError(f"{name}: not a valid IPv4 or IPv6 address: {_preview(ip)}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_ip(ip: str) -> str:
+    """Memoised: validate may check the client's address on every request, and a session's
+    requests come from few addresses (parsing one costs ~3 µs, a hit ~0.1)."""
+    return ipaddress.ip_address(ip).compressed
 
 
 def require_email(email: object) -> str:
