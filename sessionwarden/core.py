@@ -71,6 +71,8 @@ log = logging.getLogger("sessionwarden")
 
 MAX_DEVICES_PER_USER = 50
 MAX_REMEMBERED = 50_000  # sessions whose last activity one process keeps as a routing hint
+MAX_CACHED_UA = 1024  # longer user agents (hostile ones) are cleaned and parsed every time
+MAX_DECODED = 10_000  # session records validate's read path keeps decoded (~0.6 KB each)
 MAX_LIST = 10_000
 MAX_ACTOR_LENGTH = 64
 MAX_REASON_LENGTH = 200
@@ -96,6 +98,18 @@ def _float_or_none(value: str) -> float | None:
 
 
 SLOW = object()  # validate_read's answer when the script must decide
+
+
+class _Decoded(NamedTuple):
+    """A session record as validate's read path last decoded it."""
+
+    raw: bytes
+    token_hash: bytes
+    active_ms: int
+    deadline_ms: int
+    class_key: bytes
+    reported: bytes
+    session: Session
 
 
 class ValidateProbe(NamedTuple):
@@ -137,8 +151,26 @@ class Core:
         # session id -> last activity (ms) this process has seen: a routing hint only (see
         # validate_probe), never a judge of validity; bounded, the longest remembered goes.
         self._activity: dict[str, int] = {}
+        self._decoded: dict[str, _Decoded] = {}
+        self._presenters: dict[str, tuple[DeviceInfo | None, str | None]] = {}
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _presenter(self, user_agent: object) -> tuple[DeviceInfo | None, str | None]:
+        """The parsed device and class key of a user agent, memoised by the raw string: a
+        session's requests carry the same user agent, and cleaning, parsing and keying it
+        cost validate more than the rest of its Python."""
+        cacheable = isinstance(user_agent, str) and len(user_agent) <= MAX_CACHED_UA
+        found = self._presenters.get(user_agent) if cacheable else None  # type: ignore[arg-type]
+        if found is None:
+            ua = self._user_agent(user_agent)  # TypeError for a non-string
+            info = parse_user_agent(ua) if ua else None
+            found = (info, self._class_key(info) if info is not None else None)
+            if cacheable:  # bounded: 4096 strings of at most 1024 characters
+                if len(self._presenters) >= 4096:
+                    del self._presenters[next(iter(self._presenters))]
+                self._presenters[user_agent] = found  # type: ignore[index]
+        return found
 
     def _class_key(self, info: DeviceInfo) -> str:
         """`device_class_key`, memoised: validate computes it on every request that passes a
@@ -344,9 +376,7 @@ class Core:
         parsed = parse_token(token)
         info = class_key = None
         if user_agent is not None:
-            ua = self._user_agent(user_agent)
-            info = parse_user_agent(ua) if ua else None
-            class_key = self._class_key(info) if info is not None else None
+            info, class_key = self._presenter(user_agent)
         if parsed is None:
             return None
         # The read is sent only when this process saw the session's last activity less than a
@@ -425,26 +455,31 @@ class Core:
         parsed, class_key = probe.parsed, probe.class_key
         if raw is None:
             return SLOW  # revoked (tombstone), expired, or never existed
-        try:
-            stored_hash, fields = split_session_record(raw)
-            active, deadline = int(fields[1]), int(fields[2])
-        except (CorruptRecord, ValueError):
-            return SLOW  # the script reports it
-        if not hmac.compare_digest(stored_hash, parsed.secret_hash):
+        # A record is decoded once per change: the same bytes decode to the same session, and
+        # a busy session's record changes only at a touch. The check of the token against the
+        # stored hash, and of time, runs on every call.
+        decoded = self._decoded.get(parsed.session_id)
+        if decoded is None or decoded.raw != raw:
+            try:
+                stored_hash, fields = split_session_record(raw)
+                decoded = _Decoded(raw, stored_hash, int(fields[1]), int(fields[2]), fields[8],
+                                   fields[9], session_from_record(
+                                       parsed.session_id, fields, idle_ms=self.settings.idle_ms))
+            except (CorruptRecord, ValueError):
+                return SLOW  # the script reports it
+            if len(self._decoded) >= MAX_DECODED:
+                del self._decoded[next(iter(self._decoded))]
+            self._decoded[parsed.session_id] = decoded
+        if not hmac.compare_digest(decoded.token_hash, parsed.secret_hash):
             return None
         now = probe.now_ms
-        if now - active >= self.settings.touch_ms or now >= deadline:
+        if now - decoded.active_ms >= self.settings.touch_ms or now >= decoded.deadline_ms:
             return SLOW
-        if class_key and self._mismatch_rule != "off" and fields[8]:
+        if class_key and self._mismatch_rule != "off" and decoded.class_key:
             presented = class_key.encode()
-            if presented != fields[8] and presented not in fields[9]:
+            if presented != decoded.class_key and presented not in decoded.reported:
                 return SLOW
-        try:
-            session = session_from_record(parsed.session_id, fields,
-                                          idle_ms=self.settings.idle_ms)
-        except CorruptRecord:
-            return SLOW
-        return session
+        return decoded.session
 
     def revoke_session(
         self, user_id: str, session_id: str, *, actor: str | None = None,

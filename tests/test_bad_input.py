@@ -202,3 +202,17 @@ def test_production_requires_a_secret(monkeypatch) -> None:
 ])
 def test_clean_text_never_ends_on_a_cut_space(text: str, limit: int, expected: str) -> None:
     assert clean_text(text, limit) == expected
+
+
+def test_validate_with_hostile_user_agents_stays_bounded_and_correct(backend: Backend) -> None:
+    """validate memoises what it learns from a user agent; a flood of huge or distinct ones
+    must neither grow that memory without bound nor change the answer."""
+    mgr = backend.manager()
+    created = mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)
+    for i in range(5000):
+        assert mgr.validate_session(created.token, user_agent=f"{MAC_CHROME} x{i}") is not None
+    assert mgr.validate_session(created.token, user_agent="\x1b[2J" + "A" * 100_000) is not None
+    assert len(mgr.core._presenters) <= 4096
+    assert all(len(ua) <= 1024 for ua in mgr.core._presenters)
+    with pytest.raises(TypeError, match="user_agent"):
+        mgr.validate_session(created.token, user_agent=b"bytes")  # type: ignore[arg-type]

@@ -596,3 +596,18 @@ def test_touch_never_leaves_a_user_record_without_an_expiry(backend: Backend,
     assert indexed_sessions(raw, record) == [created.session_id[16:]]
     absolute_ms = mgr.settings.absolute_ms
     assert 0 < raw.pttl(record) <= absolute_ms - 61_000
+
+
+def test_the_read_path_never_answers_from_a_stale_decode(backend: Backend) -> None:
+    """validate's read path keeps the last decoded record per session, keyed by its exact bytes:
+    any change to the stored record is seen on the next call, and the token is checked on
+    every call."""
+    mgr = backend.manager()
+    created = login(mgr, city="Paris")
+    key = KeySchema("sw").for_user("alice").session(created.session_id[16:])
+    assert mgr.validate_session(created.token).city == "Paris"
+    set_record_fields(backend.raw(), key, ct="Lyon")
+    assert mgr.validate_session(created.token).city == "Lyon"
+    wrong = created.token[:-4] + ("AAAA" if not created.token.endswith("AAAA") else "BBBB")
+    assert mgr.validate_session(wrong) is None
+    assert mgr.validate_session(created.token).city == "Lyon"
