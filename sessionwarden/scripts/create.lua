@@ -132,13 +132,20 @@ if country ~= '' and country_known == 0 then
 end
 local logins, burst = 0, 0
 if threshold > 0 then
-  local times = {}
+  -- 'lt' holds the times in seconds: the first in full, the others as offsets from it
+  -- ("1795742606,3,40"), so K + 1 = 11 times stay within the 64 bytes of the compact
+  -- encoding (11 times in ms would take 153).
+  local times, first = {}, nil
   for t in string.gmatch(rec.lt or '', '%d+') do
-    if tonumber(t) >= now - window then times[#times + 1] = t end
+    local s = tonumber(t)
+    if first then s = first + s else first = s end
+    if s * 1000 >= now - window then times[#times + 1] = s end
   end
-  times[#times + 1] = int(now)
+  times[#times + 1] = math.floor(now / 1000)
   while #times > threshold + 1 do table.remove(times, 1) end
-  update[#update + 1] = 'lt'; update[#update + 1] = table.concat(times, ',')
+  local packed = {int(times[1])}
+  for j = 2, #times do packed[j] = int(times[j] - times[1]) end
+  update[#update + 1] = 'lt'; update[#update + 1] = table.concat(packed, ',')
   logins = #times
   -- A burst is reported when the count first exceeds K; every sign-in while it lasts pushes
   -- 'bq' (quiet until) a window ahead, so a sustained run is one alert, and a new burst after
