@@ -8,6 +8,7 @@ write the global keys (event stream, expiry index, user directory) with idempote
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -78,6 +79,17 @@ MAX_ACTOR_LENGTH = 64
 MAX_REASON_LENGTH = 200
 SYSTEM_ACTOR = "sessionwarden"
 OWNER_ACTOR = "account-owner"
+
+
+def bounded_put(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """``memo[key] = value``, first dropping the longest-held entry when the memo is full.
+
+    A manager is shared by threads, so another thread may evict first: the eviction then
+    gives way (the bound may be passed by one entry per racing thread, never more)."""
+    if key not in memo and len(memo) >= limit:
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+            del memo[next(iter(memo))]
+    memo[key] = value
 
 
 def _bounded_limit(limit: object, name: str = "limit") -> int:
@@ -167,9 +179,7 @@ class Core:
             info = parse_user_agent(ua) if ua else None
             found = (info, self._class_key(info) if info is not None else None)
             if cacheable:  # bounded: 4096 strings of at most 1024 characters
-                if len(self._presenters) >= 4096:
-                    del self._presenters[next(iter(self._presenters))]
-                self._presenters[user_agent] = found  # type: ignore[index]
+                bounded_put(self._presenters, user_agent, found, 4096)  # type: ignore[arg-type]
         return found
 
     def _class_key(self, info: DeviceInfo) -> str:
@@ -200,9 +210,7 @@ class Core:
         if active_ms is None:
             self._activity.pop(session_id, None)
             return
-        if session_id not in self._activity and len(self._activity) >= MAX_REMEMBERED:
-            del self._activity[next(iter(self._activity))]  # the longest remembered goes
-        self._activity[session_id] = active_ms
+        bounded_put(self._activity, session_id, active_ms, MAX_REMEMBERED)
 
     def _observe(self, server_now: int) -> int:
         if self._clock is None:
@@ -467,9 +475,7 @@ class Core:
                                        parsed.session_id, fields, idle_ms=self.settings.idle_ms))
             except (CorruptRecord, ValueError):
                 return SLOW  # the script reports it
-            if len(self._decoded) >= MAX_DECODED:
-                del self._decoded[next(iter(self._decoded))]
-            self._decoded[parsed.session_id] = decoded
+            bounded_put(self._decoded, parsed.session_id, decoded, MAX_DECODED)
         if not hmac.compare_digest(decoded.token_hash, parsed.secret_hash):
             return None
         now = probe.now_ms

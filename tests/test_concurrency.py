@@ -51,3 +51,29 @@ def test_20_threads_x_5_logins(backend: Backend) -> None:
     earliest = min(int(session_record(raw, keys.session(m))["a"]) + mgr.settings.idle_ms
                    for m in members)
     assert score is not None and score <= earliest
+
+
+def test_bounded_memos_survive_threads_racing_to_evict() -> None:
+    """validate's memos (routing hint, decoded records, user agents) are shared by a manager's
+    threads; when full, racing evictions must neither raise nor let the memo grow unbounded."""
+    import threading
+
+    from sessionwarden.core import bounded_put
+
+    memo: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def hammer(worker: int) -> None:
+        try:
+            for i in range(20_000):
+                bounded_put(memo, f"{worker}:{i}", i, 100)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert 100 <= len(memo) <= 100 + len(threads)
