@@ -56,6 +56,7 @@ def test_20_threads_x_5_logins(backend: Backend) -> None:
 def test_bounded_memos_survive_threads_racing_to_evict() -> None:
     """validate's memos (routing hint, decoded records, user agents) are shared by a manager's
     threads; when full, racing evictions must neither raise nor let the memo grow unbounded."""
+    import sys
     import threading
 
     from sessionwarden.core import bounded_put
@@ -70,10 +71,15 @@ def test_bounded_memos_survive_threads_racing_to_evict() -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=hammer, args=(w,)) for w in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: provoke the races
+    try:
+        threads = [threading.Thread(target=hammer, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
     assert errors == []
     assert 100 <= len(memo) <= 100 + len(threads)
