@@ -45,18 +45,20 @@ end
 -- nor past its absolute deadline. A key that Redis has not yet expired but is dead by its fields
 -- (a caller clock ahead of the server) is deleted here. A key that does not parse is reported as
 -- alive with no record, so the caller sees it and reports it as corrupt instead of losing it.
--- Returns alive, the record (nil when corrupt or gone), its activity and its deadline.
+-- Returns alive, the record (nil when corrupt or gone), its activity, its deadline, and the
+-- value as read ('' when it is not a string).
 local function alive(key, now, idle)
   local v = redis.pcall('GET', key)
   if not v then return false end
+  if type(v) ~= 'string' then return true, nil, nil, nil, '' end
   local r = read_session(v)
   local a, e = r and tonumber(r[2]), r and tonumber(r[3])
-  if not (a and e) then return true end
+  if not (a and e) then return true, nil, nil, nil, v end
   if now >= e or now - a >= idle then
     redis.call('DEL', key)
-    return false, r, a, e
+    return false, r, a, e, v
   end
-  return true, r, a, e
+  return true, r, a, e, v
 end
 
 -- Tombstone of a session about to be revoked or evicted, from its record: its 32-byte token

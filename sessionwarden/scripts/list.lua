@@ -15,20 +15,14 @@ local sessions, devices, seen = {}, {}, {}
 for i = #indexed, 1, -1 do
   local m = indexed[i][1]
   local key = base .. 's:' .. m
-  local live, r = alive(key, now, idle)
+  local live, r, _, _, v = alive(key, now, idle)
   if live then
     sessions[#sessions + 1] = m
-    if r then
-      sessions[#sessions + 1] = write_session(r)
-      local fp = r[8]
-      if not seen[fp] then
-        seen[fp] = true
-        devices[#devices + 1] = fp
-        devices[#devices + 1] = rec['n:' .. fp] or ''
-      end
-    else
-      local v = redis.pcall('GET', key)
-      sessions[#sessions + 1] = type(v) == 'string' and v or ''
+    sessions[#sessions + 1] = v
+    if r and not seen[r[8]] then
+      seen[r[8]] = true
+      devices[#devices + 1] = r[8]
+      devices[#devices + 1] = rec['n:' .. r[8]] or ''
     end
   else
     redis.call('HDEL', KEYS[1], 's:' .. m)
