@@ -50,4 +50,4 @@ def parse_token(token: object) -> ParsedToken | None:
         return None
     session_id = token[:SESSION_ID_LEN]
     return ParsedToken(session_id, token[:TAG_LEN], session_id[TAG_LEN:],
-                       hashlib.sha256(token[SESSION_ID_LEN + 1:].encode()).digest())
+                       hash_secret(token[SESSION_ID_LEN + 1:]))
