@@ -33,8 +33,11 @@ def pairs(flat: list[Any]) -> dict[str, Any]:
 
 
 # A session record (see ``scripts/_lib.lua``, which writes it): the 32-byte token hash, then
-# these fields joined by the unit separator, the user id last so that it may hold any byte.
-SESSION_FIELDS = ("created", "active", "deadline", "ip", "country", "network", "city",
+# these fields joined by the unit separator. No field may hold the separator or a control
+# character (the script's write_session refuses one), so a record splits into exactly these.
+# ``deadline`` and ``idle`` are the absolute deadline and idle window the session was created
+# with: its liveness is judged by them alone, never by a reader's settings.
+SESSION_FIELDS = ("created", "active", "deadline", "idle", "ip", "country", "network", "city",
                   "fingerprint", "class_key", "reported", "user_id")
 _SEP = b"\x1f"
 _MIN_RECORD = 32 + len(SESSION_FIELDS) - 1
@@ -44,29 +47,30 @@ def split_session_record(raw: Any) -> tuple[bytes, list[bytes]]:
     """(token hash, fields in `SESSION_FIELDS` order) of a stored session record."""
     if not isinstance(raw, bytes) or len(raw) < _MIN_RECORD:
         raise CorruptRecord("session record: too short or not a string")
-    fields = raw[32:].split(_SEP, len(SESSION_FIELDS) - 1)
+    fields = raw[32:].split(_SEP)
     if len(fields) != len(SESSION_FIELDS):
         raise CorruptRecord(f"session record: {len(fields)} fields, not {len(SESSION_FIELDS)}")
     return raw[:32], fields
 
 
-def session_from_record(session_id: str, fields: list[bytes], *, idle_ms: int) -> Session:
-    """A `Session` from the fields of `split_session_record`; the expiry is recomputed from
-    them (min(last activity + idle, deadline))."""
-    if not fields[3] or not fields[7]:
-        raise CorruptRecord(f"session {session_id}: no {'ip' if not fields[3] else 'device'}")
+def session_from_record(session_id: str, fields: list[bytes]) -> Session:
+    """A `Session` from the fields of `split_session_record`; its expiry is the record's own:
+    min(last activity + the record's idle window, the record's deadline)."""
+    if not fields[4] or not fields[8]:
+        raise CorruptRecord(f"session {session_id}: no {'ip' if not fields[4] else 'device'}")
     try:
-        created, active, deadline = int(fields[0]), int(fields[1]), int(fields[2])
-        return Session(session_id, fields[10].decode(), created, active,
-                       min(active + idle_ms, deadline), deadline, fields[3].decode(),
-                       fields[4].decode() or None, fields[5].decode() or "public",
-                       fields[6].decode() or None, fields[7].decode())
+        created, active, deadline, idle = (int(fields[0]), int(fields[1]), int(fields[2]),
+                                           int(fields[3]))
+        return Session(session_id, fields[11].decode(), created, active,
+                       min(active + idle, deadline), deadline, fields[4].decode(),
+                       fields[5].decode() or None, fields[6].decode() or "public",
+                       fields[7].decode() or None, fields[8].decode())
     except (ValueError, OverflowError, OSError) as exc:  # bad digits or UTF-8, absurd times
         raise CorruptRecord(f"session {session_id}: {type(exc).__name__}") from None
 
 
-def session_from_raw(session_id: str, raw: Any, *, idle_ms: int) -> Session:
-    return session_from_record(session_id, split_session_record(raw)[1], idle_ms=idle_ms)
+def session_from_raw(session_id: str, raw: Any) -> Session:
+    return session_from_record(session_id, split_session_record(raw)[1])
 
 
 # A device is two fields of the user record (see docs/redis-schema.md): ``d:<fp>`` =

@@ -31,3 +31,14 @@ class SessionLimitExceeded(SessionWardenError):
 
 class InvalidAlertAction(SessionWardenError):
     """An alert action token is malformed, forged, expired or already used."""
+
+
+class SecretRequired(SessionWardenError):
+    """The operation needs the deployment's secret (it computes device fingerprints or signs
+    alert links), and this manager was built without one: an operator manager (CLI, console)
+    may list, revoke and read, never issue or validate sessions."""
+
+    def __init__(self, operation: str, env: str) -> None:
+        super().__init__(f"{operation} need the deployment secret: set Settings(secret=...) or "
+                         f"{env} to the secret the web app uses")
+        self.operation = operation

@@ -5,16 +5,12 @@ Every duration is a `timedelta`; every error names the field it is about.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-
-log = logging.getLogger("sessionwarden")
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -110,9 +106,16 @@ class Settings:
     of all users, for prefix search, keeps everyone).
 
     ``secret`` keys device fingerprints and alert-action links. It falls back to the
-    ``SESSIONWARDEN_SECRET`` environment variable; with ``production=True`` a missing secret is
-    an error, otherwise a random one is generated for this process (fine for tests and the demo,
-    wrong for a fleet: every process would see every device as new).
+    ``SESSIONWARDEN_SECRET`` environment variable. Without one (and ``production=False``) the
+    settings serve an *operator* process (CLI, console): listing, revoking, sweeping and
+    reading events work, while creating or validating sessions and signing or redeeming alert
+    links raise `SecretRequired`; no random stand-in is ever generated, since its fingerprints
+    and links would match nobody's. With ``production=True`` a missing secret is an error here.
+
+    ``idle_timeout`` and ``absolute_lifetime`` apply to sessions *created* with these settings:
+    each session record carries its own idle window and deadline, and every process judges a
+    session by its record alone. Changing them changes new sessions only; end existing ones
+    with `revoke_all_sessions` where the old window must not run out.
     """
 
     max_sessions: int = 5
@@ -129,7 +132,7 @@ class Settings:
     history_ttl: timedelta = timedelta(days=180)
     max_user_agent_length: int = 512
     socket_timeout: float = 2.0
-    secret: str | bytes | None = field(default=None, repr=False)
+    secret: str | bytes | None = field(default=None, repr=False)  # bytes or None once built
     production: bool = False
     mmdb_path: str | None = None
     alert_action_ttl: timedelta = timedelta(days=3)
@@ -185,7 +188,7 @@ class Settings:
         ):
             object.__setattr__(self, name, _ms(source))
 
-    def _resolve_secret(self) -> bytes:
+    def _resolve_secret(self) -> bytes | None:
         secret = self.secret if self.secret is not None else os.environ.get(SECRET_ENV)
         if secret is None or secret in ("", b""):
             if self.production:
@@ -193,11 +196,10 @@ class Settings:
                     f"secret: required in production (set Settings(secret=...) or {SECRET_ENV});"
                     " generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
                 )
-            log.warning(
-                "no secret configured: generated a random one for this process; device "
-                "fingerprints will not match across processes (set %s)", SECRET_ENV
-            )
-            return secrets.token_bytes(MIN_SECRET_BYTES)
+            # No random stand-in: fingerprints and alert links made with one would never match
+            # the app's. Without a secret the managers are operator managers (list, revoke,
+            # read), and what needs the secret raises SecretRequired.
+            return None
         raw = secret.encode() if isinstance(secret, str) else bytes(secret)
         if len(raw) < MIN_SECRET_BYTES:
             raise ValueError(f"secret: must be at least {MIN_SECRET_BYTES} bytes, got {len(raw)}")

@@ -172,7 +172,7 @@ def clock() -> Clock:
 
 # -- the stored session record, as docs/redis-schema.md describes it ---------------------------
 
-RECORD_FIELDS = ("c", "a", "e", "ip", "cc", "nw", "ct", "d", "k", "mm", "u")
+RECORD_FIELDS = ("c", "a", "e", "i", "ip", "cc", "nw", "ct", "d", "k", "mm", "u")
 
 
 def session_record(raw: Any, key: str) -> dict[str, bytes]:

@@ -14,51 +14,72 @@ local function int(n)
   return string.format('%d', n)
 end
 
--- A session record is one string: the 32-byte token hash (fixed width, so it may hold any
--- byte), then these fields joined by the unit separator \31, the user id last so that it may
--- hold any byte too: 1 created ms, 2 last activity ms, 3 absolute deadline ms, 4 ip,
--- 5 country, 6 network kind ('' = public), 7 city, 8 device fingerprint, 9 device-class key,
--- 10 class keys already reported as a device mismatch (comma-separated), 11 user id.
--- Every other field is cleaned text or digits, which never contain \31.
-local SEP = '\31'
+-- Keys and arguments by name: each script declares its KEYS and ARGV once, in order, with
+-- named(KEYS, ...) and named(ARGV, ...); sessionwarden/scripts/calls.py lists the same names and
+-- a test holds the two against each other.
+local function named(values, ...)
+  local t = {}
+  for i, name in ipairs({...}) do t[name] = values[i] end
+  return t
+end
 
--- The record's parts {h = hash, [1..11] = fields}, or nil when the value does not have that
+-- A session record is one string: the 32-byte token hash (fixed width, so it may hold any
+-- byte), then these fields joined by the unit separator \31: 1 created ms, 2 last activity ms,
+-- 3 absolute deadline ms, 4 idle window ms, 5 ip, 6 country, 7 network kind ('' = public),
+-- 8 city, 9 device fingerprint, 10 device-class key, 11 class keys already reported as a
+-- device mismatch (comma-separated), 12 user id. The deadline and the idle window are the
+-- ones the session was created with: every script judges a session by its record alone, so no
+-- process's settings can change which sessions are alive.
+local SEP = '\31'
+local FIELDS = 12
+
+-- The record's parts {h = hash, [1..12] = fields}, or nil when the value does not have that
 -- shape (or is not a string at all: a hostile or foreign key of another type).
 local function read_session(v)
-  if type(v) ~= 'string' or #v < 32 + 10 then return nil end
+  if type(v) ~= 'string' or #v < 32 + FIELDS - 1 then return nil end
   local r, pos = {h = string.sub(v, 1, 32)}, 33
-  for i = 1, 10 do
+  for i = 1, FIELDS - 1 do
     local j = string.find(v, SEP, pos, true)
     if not j then return nil end
     r[i] = string.sub(v, pos, j - 1)
     pos = j + 1
   end
-  r[11] = string.sub(v, pos)
+  r[FIELDS] = string.sub(v, pos)
+  if string.find(r[FIELDS], SEP, 1, true) then return nil end
   return r
 end
 
+-- The one place a record is written: a field holding the separator or a control character
+-- (C0, DEL, or C1 in UTF-8) is refused, loudly, so no field can ever split a record.
 local function write_session(r)
-  return r.h .. table.concat(r, SEP, 1, 11)
+  for i = 1, FIELDS do
+    local f = r[i]
+    if string.find(f, '%c') or string.find(f, '\194[\128-\159]') then
+      return error({err = 'SWFIELD session record field ' .. i .. ' holds a control character'})
+    end
+  end
+  return r.h .. table.concat(r, SEP, 1, FIELDS)
 end
 
--- A session key is alive when it exists and, by its own fields, is neither idle for `idle` ms
--- nor past its absolute deadline. A key that Redis has not yet expired but is dead by its fields
--- (a caller clock ahead of the server) is deleted here. A key that does not parse is reported as
--- alive with no record, so the caller sees it and reports it as corrupt instead of losing it.
--- Returns alive, the record (nil when corrupt or gone), its activity, its deadline, and the
--- value as read ('' when it is not a string).
-local function alive(key, now, idle)
+-- A session key is alive when it exists and, by its own fields, is neither idle for its idle
+-- window nor past its absolute deadline. A key that Redis has not yet expired but is dead by its
+-- fields (a caller clock ahead of the server) is deleted here. A key that does not parse is
+-- reported as alive with no record, so the caller sees it and reports it as corrupt instead of
+-- losing it. Returns alive, the record (nil when corrupt or gone), its activity, its expiry
+-- (min(activity + idle window, deadline)), and the value as read ('' when not a string).
+local function alive(key, now)
   local v = redis.pcall('GET', key)
   if not v then return false end
   if type(v) ~= 'string' then return true, nil, nil, nil, '' end
   local r = read_session(v)
-  local a, e = r and tonumber(r[2]), r and tonumber(r[3])
-  if not (a and e) then return true, nil, nil, nil, v end
-  if now >= e or now - a >= idle then
+  local a, e, i = r and tonumber(r[2]), r and tonumber(r[3]), r and tonumber(r[4])
+  if not (a and e and i) then return true, nil, nil, nil, v end
+  local expiry = math.min(a + i, e)
+  if now >= expiry then
     redis.call('DEL', key)
-    return false, r, a, e, v
+    return false, r, a, expiry, v
   end
-  return true, r, a, e, v
+  return true, r, a, expiry, v
 end
 
 -- Tombstone of a session about to be revoked or evicted, from its record: its 32-byte token
@@ -67,7 +88,7 @@ end
 -- Kept `ttl` ms for the revoked_token_used rule. A corrupt record (nil) leaves none.
 local function bury(tomb_key, r, now, reason, ttl)
   if r then
-    local class = string.sub(r[9] .. '--------', 1, 8)
+    local class = string.sub(r[10] .. '--------', 1, 8)
     redis.call('SET', tomb_key, r.h .. '0' .. class .. int(now) .. '|' .. reason, 'PX', ttl)
   end
 end

@@ -1,36 +1,40 @@
 -- Create a session atomically: prune expired members of the user's index, enforce the session
--- limit (evict the least recently active, or deny), write the session with its own expiry,
--- record the device and login history, and return what the detection rules need.
+-- limit (evict the least recently active, or deny), write the session with its own expiry and
+-- the idle window and deadline it lives by, record the device and login history, and return
+-- what the detection rules need.
 --
--- KEYS: 1 user record (profile, session index and devices: see read_user in _lib.lua);
---       with a standalone server also 2 event stream, 3 expiry index, 4 user directory,
---       5 recent users: the sign-in's events and global index entries are then written here
---       (see events_to in _lib.lua), else returned / left to the caller.
--- ARGV: 1 key base, 2 new rand, 3 user id, 4 token hash, 5 now ('' = server time),
---       6 idle ms, 7 absolute ms, 8 max sessions, 9 on limit ('evict'|'deny'), 10 tombstone ms,
---       11 history ms, 12 fingerprint, 13 class key, 14 device description, 15 ip, 16 country,
---       17 network kind, 18 city, 19 lat, 20 lon, 21 email, 22 burst window ms, 23 max devices,
---       24 burst threshold K (more than K sign-ins in the window is a burst; 0 = rule off),
---       25 login event details (JSON), 26 eviction event details (JSON), 27 event stream
---       MAXLEN, 28 event retention ms ('' = none), 29 recent users kept
+-- KEYS (CreateKeys in calls.py): the user record (profile, session index and devices: see
+--   read_user in _lib.lua); with a standalone server also the event stream, the expiry index,
+--   the user directory and the recent users: the sign-in's events and global index entries are
+--   then written here (see events_to in _lib.lua), else returned / left to the caller.
+-- ARGV (CreateArgs): now '' = server time; on_limit 'evict' | 'deny'; burst_threshold K (more
+--   than K sign-ins in the window is a burst; 0 = rule off); login/evicted details are JSON;
+--   retention_ms '' = none.
 -- Returns {'ok', now, expiry, known device, devices before, country known, countries before,
 --          previous login, logins in window, live{}, burst started (1|0), events{}}
 --      or {'denied', now, events{}} when the limit is reached with on_limit = 'deny'.
 --      live = flat {rand, country, fingerprint, last active, ...} of the sessions now live.
 
-local base, rand, user, hash = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now = now_ms(ARGV[5])
-local idle, absolute = tonumber(ARGV[6]), tonumber(ARGV[7])
-local limit, tomb_ms, history_ms = tonumber(ARGV[8]), tonumber(ARGV[10]), tonumber(ARGV[11])
-local fp, class_key, description = ARGV[12], ARGV[13], ARGV[14]
-local ip, country, network, city = ARGV[15], ARGV[16], ARGV[17], ARGV[18]
-local window, threshold = tonumber(ARGV[22]), tonumber(ARGV[24])
-local tag = tag_of(KEYS[1])
-if KEYS[2] then events_to(KEYS[2], ARGV[27]) end
+local K = named(KEYS, 'record', 'events', 'expiry_index', 'directory', 'recent_users')
+local A = named(ARGV, 'base', 'rand', 'user_id', 'token_hash', 'now', 'idle_ms', 'absolute_ms',
+  'max_sessions', 'on_limit', 'tombstone_ms', 'history_ms', 'fingerprint', 'class_key',
+  'description', 'ip', 'country', 'network', 'city', 'lat', 'lon', 'email', 'burst_window_ms',
+  'max_devices', 'burst_threshold', 'login_details', 'evicted_details', 'stream_maxlen',
+  'retention_ms', 'recent_users_kept')
+local base, rand, user, hash = A.base, A.rand, A.user_id, A.token_hash
+local now = now_ms(A.now)
+local idle, absolute = tonumber(A.idle_ms), tonumber(A.absolute_ms)
+local limit, tomb_ms, history_ms = tonumber(A.max_sessions), tonumber(A.tombstone_ms),
+  tonumber(A.history_ms)
+local fp, class_key, description = A.fingerprint, A.class_key, A.description
+local ip, country, network, city = A.ip, A.country, A.network, A.city
+local window, threshold = tonumber(A.burst_window_ms), tonumber(A.burst_threshold)
+local tag = tag_of(K.record)
+if K.events then events_to(K.events, A.stream_maxlen) end
 
 -- Everything this login needs, in one read of the user record.
 local country_field = country ~= '' and 'c:' .. country or 'c:-'
-local rec, indexed = read_user(KEYS[1])
+local rec, indexed = read_user(K.record)
 if rec.id and rec.id ~= user then
   return redis.error_reply('SWCOLLISION two user ids share a key tag')
 end
@@ -42,10 +46,10 @@ local country_known = (country ~= '' and rec[country_field]) and 1 or 0
 -- session also gives what eviction and the detection summary need.
 local expired, live, drop = {}, {}, {}
 for _, m in ipairs(indexed) do
-  local ok, r, a = alive(base .. 's:' .. m[1], now, idle)
+  local ok, r, a = alive(base .. 's:' .. m[1], now)
   if ok then
     -- a corrupt record (r = nil) stays, for the reader to report
-    live[#live + 1] = {m[1], r and r[5] or '', r and r[8] or '', a or now, r}
+    live[#live + 1] = {m[1], r and r[6] or '', r and r[9] or '', a or now, r}
   else
     drop[#drop + 1] = 's:' .. m[1]
     expired[#expired + 1] = m[1]
@@ -56,8 +60,8 @@ end
 local evicted = {}
 local excess = #live - limit + 1
 if excess > 0 then
-  if ARGV[9] == 'deny' then
-    if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
+  if A.on_limit == 'deny' then
+    if #drop > 0 then redis.call('HDEL', K.record, unpack(drop)) end
     for _, m in ipairs(expired) do emit('session_expired', user, tag .. m, now, EXPIRED) end
     return {'denied', now, EVENTS.out}
   end
@@ -74,7 +78,7 @@ end
 local deadline = now + absolute
 local expiry = math.min(now + idle, deadline)
 redis.call('SET', base .. 's:' .. rand, write_session({h = hash, int(now), int(now),
-  int(deadline), ip, country, network ~= 'public' and network or '', city, fp, class_key, '',
+  int(deadline), int(idle), ip, country, network ~= 'public' and network or '', city, fp, class_key, '',
   user}), 'PX', expiry - now)
 
 -- Two fields per device, each short enough for Redis to keep the record in its compact listpack
@@ -96,7 +100,7 @@ update[#update + 1] = int(first) .. '|' .. int(now_s) .. '|' .. country .. '|' .
 if not known_device then
   update[#update + 1] = 'n:' .. fp; update[#update + 1] = description
 end
-if not known_device and devices_before + 1 > tonumber(ARGV[23]) then
+if not known_device and devices_before + 1 > tonumber(A.max_devices) then
   local in_use = {[fp] = true}
   for j = excess > 0 and excess + 1 or 1, #live do in_use[live[j][3]] = true end
   local oldest, oldest_seen = nil, nil
@@ -118,14 +122,14 @@ end
 -- for the travel rule), countries seen, and the sign-in times of the burst window: the last
 -- K + 1 of them are all "more than K within the window" needs.
 update[#update + 1] = 'id'; update[#update + 1] = user
-if ARGV[19] ~= '' then
+if A.lat ~= '' then
   -- the address in a field of its own: with an IPv6 address one value would pass the 64
   -- bytes up to which Redis keeps the hash compact
   update[#update + 1] = 'll'
-  update[#update + 1] = int(now) .. '|' .. ARGV[19] .. '|' .. ARGV[20] .. '|' .. country
+  update[#update + 1] = int(now) .. '|' .. A.lat .. '|' .. A.lon .. '|' .. country
   update[#update + 1] = 'li'; update[#update + 1] = ip
 end
-if ARGV[21] ~= '' then update[#update + 1] = 'em'; update[#update + 1] = ARGV[21] end
+if A.email ~= '' then update[#update + 1] = 'em'; update[#update + 1] = A.email end
 if country ~= '' and country_known == 0 then
   update[#update + 1] = country_field; update[#update + 1] = int(now)
   update[#update + 1] = 'nc'; update[#update + 1] = int(countries_before + 1)
@@ -155,9 +159,9 @@ if threshold > 0 then
     update[#update + 1] = 'bq'; update[#update + 1] = int(now + window)
   end
 end
-if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
-redis.call('HSET', KEYS[1], unpack(update))
-redis.call('PEXPIRE', KEYS[1], history_ms)
+if #drop > 0 then redis.call('HDEL', K.record, unpack(drop)) end
+redis.call('HSET', K.record, unpack(update))
+redis.call('PEXPIRE', K.record, history_ms)
 
 -- The sessions now live, for the shared-account rule.
 local flat = {}
@@ -172,17 +176,18 @@ flat[#flat + 1] = int(now)
 -- The events, and with a standalone server the global indexes: the user directory, the recent
 -- users (trimmed to the most recent), and the expiry index (LT: a new session never expires
 -- before the live ones, so the user's entry only moves down here; the sweep moves it up).
-emit('login', user, tag .. rand, now, ARGV[25])
-for _, m in ipairs(evicted) do emit('session_evicted', user, tag .. m, now, ARGV[26]) end
+emit('login', user, tag .. rand, now, A.login_details)
+for _, m in ipairs(evicted) do emit('session_evicted', user, tag .. m, now, A.evicted_details) end
 for _, m in ipairs(expired) do emit('session_expired', user, tag .. m, now, EXPIRED) end
-if KEYS[2] then
-  if ARGV[28] ~= '' then
-    redis.call('XTRIM', KEYS[2], 'MINID', '~', int(math.max(now - tonumber(ARGV[28]), 0)) .. '-0')
+if K.events then
+  if A.retention_ms ~= '' then
+    redis.call('XTRIM', K.events, 'MINID', '~',
+      int(math.max(now - tonumber(A.retention_ms), 0)) .. '-0')
   end
-  redis.call('ZADD', KEYS[3], 'LT', int(expiry), tag)
-  redis.call('ZADD', KEYS[4], 0, user)
-  redis.call('ZADD', KEYS[5], int(now), user)
-  redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -tonumber(ARGV[29]) - 1)
+  redis.call('ZADD', K.expiry_index, 'LT', int(expiry), tag)
+  redis.call('ZADD', K.directory, 0, user)
+  redis.call('ZADD', K.recent_users, int(now), user)
+  redis.call('ZREMRANGEBYRANK', K.recent_users, 0, -tonumber(A.recent_users_kept) - 1)
 end
 
 return {'ok', now, expiry, known_device and 1 or 0, devices_before, country_known,

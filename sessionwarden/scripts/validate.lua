@@ -1,13 +1,13 @@
 -- Validate a token and touch its session, in one round trip.
--- The session's own key holds its expiry; a touch (at most once per touch interval) moves it to
--- min(now + idle, absolute deadline), so activity never outlives the absolute lifetime.
+-- The session's own key holds its expiry; a touch (at most once per the caller's touch interval)
+-- moves it to min(now + the record's idle window, the record's deadline), so activity never
+-- outlives the absolute lifetime the session was created with.
 --
--- KEYS: 1 session, 2 user record (its 's:<rand>' field is the index entry), 3 tombstone,
---       with a standalone server 4 event stream (see events_to in _lib.lua)
--- ARGV: 1 rand, 2 token hash, 3 now ('' = server time), 4 idle ms, 5 touch ms,
---       6 class key of the presenting user agent ('' = not given),
---       7 device mismatch rule ('off' | 'alert' | 'bind': alert and revoke), 8 tombstone ms,
---       9 details of the revocation event of 'bind' (JSON), 10 event stream MAXLEN
+-- KEYS (ValidateKeys in calls.py): the session, the user record (its 's:<rand>' field is the
+--   index entry), the tombstone, with a standalone server the event stream (see events_to).
+-- ARGV (ValidateArgs): now '' = server time; class_key of the presenting user agent ('' = not
+--   given); mismatch_rule 'off' | 'alert' | 'bind' (alert and revoke); bind_details: the
+--   revocation event's details under 'bind' (JSON).
 -- Every reply ends with the events left for the caller to append (none with a stream key).
 -- Returns {status, now, record} with status 'ok' | 'mismatch' (first use from another kind of
 --          device) | 'mismatch_revoked' (bind to device: the session is now revoked), and the
@@ -17,22 +17,24 @@
 --      or {'expired', now, events{}} when this call found the session dead by its fields,
 --      or {'none', now} for anything else (unknown session, wrong secret).
 
-local rand, hash = ARGV[1], ARGV[2]
-local now = now_ms(ARGV[3])
-local idle = tonumber(ARGV[4])
-local presented, mismatch_rule = ARGV[6], ARGV[7]
-if KEYS[4] then events_to(KEYS[4], ARGV[10]) end
-local v = redis.pcall('GET', KEYS[1])
+local K = named(KEYS, 'session', 'record', 'tombstone', 'events')
+local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'mismatch_rule',
+  'tombstone_ms', 'bind_details', 'stream_maxlen')
+local rand, hash = A.rand, A.token_hash
+local now = now_ms(A.now)
+local presented, mismatch_rule = A.class_key, A.mismatch_rule
+if K.events then events_to(K.events, A.stream_maxlen) end
+local v = redis.pcall('GET', K.session)
 
 if not v then
-  local t = redis.call('GET', KEYS[3])
+  local t = redis.call('GET', K.tombstone)
   if t and string.sub(t, 1, 32) == hash then
     -- One report per kind of presenter: the signed-out device itself ('1'), or another ('2').
     local same = presented ~= '' and presented == string.sub(t, 34, 41)
     local level = same and '1' or '2'
     if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
-    redis.call('SET', KEYS[3], string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
-    return {'revoked', now, string.sub(t, 42), redis.call('HGET', KEYS[2], 'id') or '',
+    redis.call('SET', K.tombstone, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
+    return {'revoked', now, string.sub(t, 42), redis.call('HGET', K.record, 'id') or '',
       same and 1 or 0, EVENTS.out}
   end
   return {'none', now, EVENTS.out}
@@ -42,51 +44,51 @@ local r = read_session(v)
 if r and r.h ~= hash then
   return {'none', now, EVENTS.out}
 end
-local a, deadline = r and tonumber(r[2]), r and tonumber(r[3])
-if not (a and deadline) then
+local a, deadline, idle = r and tonumber(r[2]), r and tonumber(r[3]), r and tonumber(r[4])
+if not (a and deadline and idle) then
   return redis.error_reply('SWCORRUPT session record does not parse')
 end
 if now >= deadline or now - a >= idle then
-  redis.call('DEL', KEYS[1])
-  if redis.call('HDEL', KEYS[2], 's:' .. rand) == 1 then
-    emit('session_expired', r[11], tag_of(KEYS[1]) .. rand, now, EXPIRED)
+  redis.call('DEL', K.session)
+  if redis.call('HDEL', K.record, 's:' .. rand) == 1 then
+    emit('session_expired', r[12], tag_of(K.session) .. rand, now, EXPIRED)
     return {'expired', now, EVENTS.out}
   end
   return {'none', now, EVENTS.out}
 end
 
 local status, changed = 'ok', false
-if mismatch_rule ~= 'off' and presented ~= '' and r[9] ~= '' and presented ~= r[9] then
+if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and presented ~= r[10] then
   if mismatch_rule == 'bind' then
-    bury(KEYS[3], r, now, 'device_mismatch', tonumber(ARGV[8]))
-    redis.call('DEL', KEYS[1])
-    redis.call('HDEL', KEYS[2], 's:' .. rand)
-    emit('session_revoked', r[11], tag_of(KEYS[1]) .. rand, now, ARGV[9])
+    bury(K.tombstone, r, now, 'device_mismatch', tonumber(A.tombstone_ms))
+    redis.call('DEL', K.session)
+    redis.call('HDEL', K.record, 's:' .. rand)
+    emit('session_revoked', r[12], tag_of(K.session) .. rand, now, A.bind_details)
     return {'mismatch_revoked', now, v, EVENTS.out}
   end
-  -- Field 10 lists the kinds already reported for this session (bounded), one alert per kind.
-  if not string.find(r[10], presented, 1, true) then
-    if #r[10] < 90 then
-      r[10] = r[10] .. presented .. ','
+  -- Field 11 lists the kinds already reported for this session (bounded), one alert per kind.
+  if not string.find(r[11], presented, 1, true) then
+    if #r[11] < 90 then
+      r[11] = r[11] .. presented .. ','
       changed = true
     end
     status = 'mismatch'
   end
 end
 
-if now - a >= tonumber(ARGV[5]) then
+if now - a >= tonumber(A.touch_ms) then
   r[2] = int(now)
   v = write_session(r)
-  redis.call('SET', KEYS[1], v, 'PX', math.min(now + idle, deadline) - now)
-  if redis.call('HSET', KEYS[2], 's:' .. rand, int(now)) == 1
-      and redis.call('PTTL', KEYS[2]) < 0 then
+  redis.call('SET', K.session, v, 'PX', math.min(now + idle, deadline) - now)
+  if redis.call('HSET', K.record, 's:' .. rand, int(now)) == 1
+      and redis.call('PTTL', K.record) < 0 then
     -- the user record was gone (deleted by hand): never leave a record without an expiry
-    redis.call('PEXPIRE', KEYS[2], deadline - now)
+    redis.call('PEXPIRE', K.record, deadline - now)
   end
   return {status, now, v, EVENTS.out}
 end
 if changed then
   v = write_session(r)
-  redis.call('SET', KEYS[1], v, 'KEEPTTL')
+  redis.call('SET', K.session, v, 'KEEPTTL')
 end
 return {status, now, v, EVENTS.out}

@@ -1,0 +1,212 @@
+"""What every operation shares: settings, key schema, clocks, memos and event helpers.
+
+`CoreBase` holds no connection and does no I/O; the operation mixins of this package build on
+it, and `sessionwarden.core.Core` combines them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..codec import details_json, event_fields, text
+from ..detection import Finding
+from ..devices import DeviceInfo, device_class_key, parse_user_agent
+from ..errors import SecretRequired
+from ..geo import GeoResolver
+from ..keys import KeySchema, UserKeys
+from ..protocol import Command
+from ..sanitize import clean_text, require_user_id
+from ..settings import SECRET_ENV, Settings
+from .memo import bounded_put
+
+log = logging.getLogger("sessionwarden")
+
+MAX_REMEMBERED = 50_000  # sessions whose last activity one process keeps as a routing hint
+MAX_CACHED_UA = 1024  # longer user agents (hostile ones) are cleaned and parsed every time
+MAX_LIST = 10_000
+MAX_ACTOR_LENGTH = 64
+MAX_REASON_LENGTH = 200
+SYSTEM_ACTOR = "sessionwarden"
+OWNER_ACTOR = "account-owner"
+
+
+def bounded_limit(limit: object, name: str = "limit") -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIST:
+        raise ValueError(f"{name}: must be an integer from 1 to {MAX_LIST}, got {limit!r}")
+    return limit
+
+
+def score_pairs(reply: Any) -> list[tuple[Any, str]]:
+    """``(member, score)`` pairs of a WITHSCORES reply, flat or already paired by redis-py."""
+    if reply and isinstance(reply[0], list | tuple):
+        return [(m, str(score)) for m, score in reply]
+    return [(reply[i], text(reply[i + 1])) for i in range(0, len(reply) - 1, 2)]
+
+
+def is_stream_id(value: str) -> bool:
+    ms, dash, seq = value.partition("-")
+    return len(value) <= 41 and ms.isdigit() and (not dash or seq.isdigit())
+
+
+class CoreBase:
+    """Operations over one `Settings`; holds no connection and does no I/O."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] | None = None, *,
+                 inline_events: bool = True) -> None:
+        """``inline_events``: scripts append their events (and sign-in's global index entries)
+        themselves, atomically with the change — right for a standalone server. On a Cluster
+        those keys live in other slots, so the caller appends what the scripts return.
+
+        Without ``settings.secret`` this is an *operator* core: it lists, revokes, sweeps and
+        reads events and the directory, and refuses (`SecretRequired`) what needs the
+        deployment's secret: issuing and validating sessions and alert links."""
+        self.settings = settings
+        self._inline = inline_events
+        self._bind_details = details_json(
+            {"actor": SYSTEM_ACTOR, "reason": "device_mismatch (bind_to_device)"})
+        self.keys = KeySchema(settings.key_prefix)
+        self._clock = clock
+        secret = settings.secret
+        assert secret is None or isinstance(secret, bytes)
+        self._fp_key = (hmac.new(secret, b"sessionwarden/fingerprint", hashlib.sha256).digest()
+                        if secret else None)
+        self._action_key = (hmac.new(secret, b"sessionwarden/alert-action",
+                                     hashlib.sha256).digest() if secret else None)
+        self.geo = GeoResolver(settings.mmdb_path)
+        self._class_keys: dict[DeviceInfo, str] = {}
+        self._skew_ms = 0
+        rules = settings.detection
+        self._mismatch_rule = ("off" if not rules.enabled("device_mismatch")
+                               else "bind" if rules.bind_to_device else "alert")
+        # session id -> last activity (ms) this process has seen: a routing hint only (see
+        # validate_probe), never a judge of validity; bounded, the longest remembered goes.
+        self._activity: dict[str, int] = {}
+        self._presenters: dict[str, tuple[DeviceInfo | None, str | None]] = {}
+
+    @property
+    def can_issue(self) -> bool:
+        """Whether this core has the deployment's secret (may create and validate sessions and
+        sign or redeem alert links), rather than being an operator core."""
+        return self._fp_key is not None
+
+    def _fingerprint_key(self, operation: str) -> bytes:
+        if self._fp_key is None:
+            raise SecretRequired(operation, SECRET_ENV)
+        return self._fp_key
+
+    def _alert_key(self, operation: str) -> bytes:
+        if self._action_key is None:
+            raise SecretRequired(operation, SECRET_ENV)
+        return self._action_key
+
+    # -- memos -----------------------------------------------------------------------------
+
+    def _presenter(self, user_agent: object) -> tuple[DeviceInfo | None, str | None]:
+        """The parsed device and class key of a user agent, memoised by the raw string: a
+        session's requests carry the same user agent, and cleaning, parsing and keying it
+        cost validate more than the rest of its Python."""
+        cacheable = isinstance(user_agent, str) and len(user_agent) <= MAX_CACHED_UA
+        found = self._presenters.get(user_agent) if cacheable else None  # type: ignore[arg-type]
+        if found is None:
+            ua = self._user_agent(user_agent)  # TypeError for a non-string
+            info = parse_user_agent(ua) if ua else None
+            found = (info, self._class_key(info) if info is not None else None)
+            if cacheable:  # bounded: 4096 strings of at most 1024 characters
+                bounded_put(self._presenters, user_agent, found, 4096)  # type: ignore[arg-type]
+        return found
+
+    def _class_key(self, info: DeviceInfo) -> str:
+        """`device_class_key`, memoised: validate computes it on every request that passes a
+        user agent, and a process sees few distinct kinds of device."""
+        key = self._class_keys.get(info)
+        if key is None:
+            if len(self._class_keys) >= 4096:
+                self._class_keys.clear()
+            key = self._class_keys[info] = device_class_key(
+                self._fingerprint_key("device class keys"), info)
+        return key
+
+    def _remember(self, session_id: str, active_ms: int | None) -> None:
+        if active_ms is None:
+            self._activity.pop(session_id, None)
+            return
+        bounded_put(self._activity, session_id, active_ms, MAX_REMEMBERED)
+
+    # -- clocks ----------------------------------------------------------------------------
+
+    def _now_arg(self) -> str:
+        """The caller's clock for scripts ('' = the Redis server's own clock)."""
+        return "" if self._clock is None else str(int(self._clock() * 1000))
+
+    def _now_ms(self) -> int:
+        return int((self._clock or time.time)() * 1000)
+
+    def _server_now_ms(self) -> int:
+        """Our best estimate of the scripts' "now": the local clock corrected by the offset
+        seen in the last script reply, so validate's fast path judges "touch due" on the same
+        clock as the script that does the touch (a skewed app server would otherwise send every
+        request down the slow path without the touch ever becoming due)."""
+        return self._now_ms() + self._skew_ms
+
+    def _observe(self, server_now: int) -> int:
+        if self._clock is None:
+            self._skew_ms = server_now - self._now_ms()
+        return server_now
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _xadd(self, type_: str, user_id: str, session_id: str | None, severity: str,
+              at_ms: int, details: dict[str, Any]) -> Command:
+        return Command((
+            "XADD", self.keys.events, "MAXLEN", "~", self.settings.event_stream_maxlen, "*",
+            *event_fields(type_, user_id, session_id, severity, at_ms, details),
+        ))
+
+    def _retention_commands(self, now_ms: int) -> list[Command]:
+        retention = self.settings.event_retention
+        if retention is None:
+            return []
+        oldest = max(now_ms - int(retention.total_seconds() * 1000), 0)
+        return [Command(("XTRIM", self.keys.events, "MINID", "~", f"{oldest}-0"))]
+
+    def _finding_event(self, finding: Finding, user_id: str, session_id: str | None,
+                       at_ms: int) -> Command:
+        return self._xadd(finding.type, user_id, session_id, finding.severity, at_ms,
+                          finding.details)
+
+    def _stream(self) -> str | None:
+        """The event stream as a script's key, when scripts append their own events."""
+        return self.keys.events if self._inline else None
+
+    def _returned_events(self, entries: Any) -> list[Command]:
+        """Appends of the events a script returned (on a Cluster; none come back otherwise)."""
+        return [Command(("XADD", self.keys.events, "MAXLEN", "~",
+                         self.settings.event_stream_maxlen, "*", *fields))
+                for fields in entries or ()]
+
+    # -- arguments -------------------------------------------------------------------------
+
+    def _user_keys(self, user_id: str) -> UserKeys:
+        return self.keys.for_user(require_user_id(user_id))
+
+    @staticmethod
+    def _actor(actor: object) -> str:
+        if actor is not None and not isinstance(actor, str):
+            raise TypeError(f"actor: expected str, got {type(actor).__name__}")
+        return clean_text(actor, MAX_ACTOR_LENGTH) or "app"
+
+    @staticmethod
+    def _reason(reason: object) -> str | None:
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(f"reason: expected str, got {type(reason).__name__}")
+        return clean_text(reason, MAX_REASON_LENGTH)
+
+    def _user_agent(self, user_agent: object) -> str:
+        if user_agent is not None and not isinstance(user_agent, str):
+            raise TypeError(f"user_agent: expected str, got {type(user_agent).__name__}")
+        return clean_text(user_agent, self.settings.max_user_agent_length) or ""

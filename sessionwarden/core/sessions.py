@@ -1,0 +1,240 @@
+"""Issuing, listing and ending sessions: create (with the detection rules), revoke, revoke-all,
+list. Each is one script on the user's slot; on a Cluster its events follow in one pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..codec import (
+    CorruptRecord,
+    details_json,
+    encode_description,
+    session_from_raw,
+    session_view,
+    split_description,
+    text,
+)
+from ..detection import LiveSession, LoginFacts, PreviousLogin, evaluate_login
+from ..devices import fingerprint, parse_user_agent
+from ..errors import SessionLimitExceeded, SessionWardenError
+from ..keys import split_session_id
+from ..models import CreatedSession, Session, SessionView, from_ms
+from ..protocol import Batch, Command, Op, ScriptError
+from ..sanitize import MAX_DEVICE_ID_LENGTH, clean_text, require_email, require_ip
+from ..scripts.calls import (
+    CountReply,
+    CreateArgs,
+    CreateKeys,
+    CreateReply,
+    ListArgs,
+    ListKeys,
+    ListReply,
+    RevokeAllArgs,
+    RevokeAllKeys,
+    RevokeArgs,
+    RevokeKeys,
+    call,
+)
+from ..tokens import new_rand, new_token, parse_token
+from .base import SYSTEM_ACTOR, CoreBase, log
+
+MAX_DEVICES_PER_USER = 50
+
+
+def _coordinate(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _float_or_none(value: str) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _previous_login(raw: str) -> PreviousLogin | None:
+    parts = raw.split("|")
+    if len(parts) != 5 or not parts[0].isdigit():
+        return None
+    return PreviousLogin(int(parts[0]), _float_or_none(parts[1]), _float_or_none(parts[2]),
+                         parts[3] or None, parts[4])
+
+
+class SessionOps(CoreBase):
+    def create_session(
+        self, user_id: str, *, user_agent: str | None, ip: str, country: str | None = None,
+        city: str | None = None, device_id: str | None = None, email: str | None = None,
+    ) -> Op[CreatedSession]:
+        s = self.settings
+        fp_key = self._fingerprint_key("create_session")
+        uk = self._user_keys(user_id)
+        ip = require_ip(ip)
+        ua = self._user_agent(user_agent)
+        mail = require_email(email) if email is not None else ""
+        if device_id is not None and not isinstance(device_id, str):
+            raise TypeError(f"device_id: expected str, got {type(device_id).__name__}")
+        device_id = clean_text(device_id, MAX_DEVICE_ID_LENGTH)
+        place = self.geo.locate(ip, country_hint=country, city_hint=city)
+        info = parse_user_agent(ua)
+        fp = fingerprint(fp_key, info, device_id)
+        rand = new_rand()
+        session_id = uk.tag + rand
+        token, token_hash = new_token(session_id)
+        login_details = {
+            "ip": ip, "country": place.country, "network": place.network, "city": place.city,
+            "device": info.label, "browser": info.browser, "os": info.os,
+            "device_class": info.device_class, "fingerprint": fp,
+        }
+        evicted_details = {
+            "actor": SYSTEM_ACTOR, "reason": f"session limit ({s.max_sessions}) reached: the "
+            "least recently active session made way for a new sign-in",
+            "new_session_id": session_id,
+        }
+        retention = s.event_retention
+        keys = (CreateKeys(uk.record, self.keys.events, self.keys.expiry_index,
+                           self.keys.directory, self.keys.recent_users)
+                if self._inline else CreateKeys(uk.record))
+        args = CreateArgs(
+            base=uk.base, rand=rand, user_id=user_id, token_hash=token_hash,
+            now=self._now_arg(), idle_ms=s.idle_ms, absolute_ms=s.absolute_ms,
+            max_sessions=s.max_sessions, on_limit="deny" if s.on_limit == "deny" else "evict",
+            tombstone_ms=s.tombstone_ms, history_ms=s.history_ms, fingerprint=fp,
+            class_key=self._class_key(info),
+            description=encode_description(info.label, info.browser, info.os,
+                                           info.device_class),
+            ip=ip, country=place.country or "", network=place.network, city=place.city or "",
+            lat=_coordinate(place.lat), lon=_coordinate(place.lon), email=mail,
+            burst_window_ms=int(s.detection.burst_window.total_seconds() * 1000),
+            max_devices=MAX_DEVICES_PER_USER,
+            burst_threshold=(s.detection.burst_logins
+                             if s.detection.enabled("login_burst") else 0),
+            login_details=details_json(login_details),
+            evicted_details=details_json(evicted_details),
+            stream_maxlen=s.event_stream_maxlen,
+            retention_ms=int(retention.total_seconds() * 1000) if retention is not None else "",
+            recent_users_kept=s.recent_users_kept,
+        )
+        try:
+            reply = CreateReply.of((yield call("create", keys, args)))
+        except ScriptError as exc:
+            raise SessionWardenError(f"cannot create a session for this user: {exc}") from None
+        now = self._observe(reply.now)
+        if reply.status == "denied":
+            if returned := self._returned_events(reply.events):
+                yield Batch(tuple(returned))
+            raise SessionLimitExceeded(user_id, s.max_sessions)
+
+        expiry = reply.expiry
+        facts = LoginFacts(
+            session_id=session_id, at_ms=now, device=info, fingerprint=fp,
+            known_device=reply.known_device, devices_before=reply.devices_before, place=place,
+            ip=ip, country_known=reply.country_known, countries_before=reply.countries_before,
+            previous=_previous_login(reply.previous), logins_in_window=reply.logins_in_window,
+            burst_started=reply.burst_started,
+            live=tuple(LiveSession(uk.tag + rand_, country_ or None, fp_, active)
+                       for rand_, country_, fp_, active in reply.live),
+        )
+        commands = self._returned_events(reply.events)
+        if not self._inline:
+            commands += [
+                # LT: a user's entry only ever moves down here (a new session never expires
+                # before the live ones); the sweep moves it up.
+                Command(("ZADD", self.keys.expiry_index, "LT", expiry, uk.tag)),
+                Command(("ZADD", self.keys.directory, 0, user_id)),
+                Command(("ZADD", self.keys.recent_users, now, user_id)),
+                Command(("ZREMRANGEBYRANK", self.keys.recent_users, 0,
+                         -s.recent_users_kept - 1)),
+                *self._retention_commands(now),
+            ]
+        commands.extend(self._finding_event(f, user_id, session_id, now)
+                        for f in evaluate_login(facts, s.detection))
+        if commands:
+            yield Batch(tuple(commands))
+        self._remember(session_id, now)
+        session = Session(
+            session_id=session_id, user_id=user_id, created_ms=now, last_active_ms=now,
+            expires_ms=expiry, absolute_expires_ms=now + s.absolute_ms, ip=ip,
+            country=place.country,
+            network=place.network, city=place.city, fingerprint=fp,
+        )
+        return CreatedSession(session_id=session_id, token=token, session=session)
+
+    def revoke_session(
+        self, user_id: str, session_id: str, *, actor: str | None = None,
+        reason: str | None = None,
+    ) -> Op[bool]:
+        uk = self._user_keys(user_id)
+        parts = split_session_id(session_id)
+        if parts is None:
+            raise ValueError("session_id: not a session id of this library")
+        actor_, reason_ = self._actor(actor), self._reason(reason)
+        if parts[0] != uk.tag:
+            return False  # a well-formed id of another user's session: nothing of this user's
+        rand = parts[1]
+        reply = CountReply.of((yield call(
+            "revoke", RevokeKeys(uk.session(rand), uk.record, uk.tombstone(rand), self._stream()),
+            RevokeArgs(rand=rand, now=self._now_arg(), tombstone_ms=self.settings.tombstone_ms,
+                       tombstone_reason=reason_ or "revoked", user_id=user_id, actor=actor_,
+                       reason=reason_ or "", stream_maxlen=self.settings.event_stream_maxlen))))
+        if returned := self._returned_events(reply.events):
+            yield Batch(tuple(returned))
+        return reply.count == 1
+
+    def revoke_all_sessions(
+        self, user_id: str, *, except_token: str | None = None, actor: str | None = None,
+        reason: str | None = None,
+    ) -> Op[int]:
+        """Revoke every session; ``except_token`` keeps its session only if the token is valid
+        for this user (an invalid or foreign token keeps nothing)."""
+        uk = self._user_keys(user_id)
+        actor_, reason_ = self._actor(actor), self._reason(reason)
+        keep = parse_token(except_token) if except_token is not None else None
+        keep_rand, keep_hash = ("", b"")
+        if keep is not None and keep.tag == uk.tag:
+            keep_rand, keep_hash = keep.rand, keep.secret_hash
+        reply = CountReply.of((yield call(
+            "revoke_all", RevokeAllKeys(uk.record, self._stream()),
+            RevokeAllArgs(base=uk.base, now=self._now_arg(),
+                          tombstone_ms=self.settings.tombstone_ms,
+                          tombstone_reason=reason_ or "revoked", keep_rand=keep_rand,
+                          keep_hash=keep_hash, user_id=user_id, actor=actor_,
+                          reason=reason_ or "", stream_maxlen=self.settings.event_stream_maxlen),
+        )))
+        if returned := self._returned_events(reply.events):
+            yield Batch(tuple(returned))
+        return reply.count
+
+    def get_active_sessions(
+        self, user_id: str, *, current_token: str | None = None
+    ) -> Op[list[SessionView]]:
+        uk = self._user_keys(user_id)
+        current = parse_token(current_token) if current_token is not None else None
+        reply = ListReply.of((yield call(
+            "list", ListKeys(uk.record, self._stream()),
+            ListArgs(base=uk.base, now=self._now_arg(), user_id=user_id,
+                     stream_maxlen=self.settings.event_stream_maxlen))))
+        devices: dict[str, dict[str, Any]] = {}
+        flat_devices = reply.devices
+        for i in range(0, len(flat_devices) - 1, 2):
+            fp = text(flat_devices[i])
+            try:
+                devices[fp] = split_description(flat_devices[i + 1])
+            except CorruptRecord as exc:
+                log.warning("user %s: skipped corrupt device %r: %r", uk.tag, fp, str(exc))
+        views: list[SessionView] = []
+        flat_sessions = reply.sessions
+        for i in range(0, len(flat_sessions) - 1, 2):
+            session_id = uk.tag + text(flat_sessions[i])
+            try:
+                session = session_from_raw(session_id, flat_sessions[i + 1])
+            except CorruptRecord as exc:
+                log.warning("skipped corrupt session: %r", str(exc))
+                continue
+            views.append(session_view(
+                session, devices.get(session.fingerprint),
+                current=current is not None and current.session_id == session_id,
+                now=from_ms(reply.now),
+            ))
+        if returned := self._returned_events(reply.events):
+            yield Batch(tuple(returned))
+        return views

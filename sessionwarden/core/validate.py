@@ -1,0 +1,173 @@
+"""Validate, the library's hottest path: a probe with no I/O, then either one GET judged in
+Python (`validate_read`) or the atomic script (`validate_script`) — one round trip either way.
+
+Validate is split in three steps rather than one generator because the drivers run its fast
+path without the generator machinery, which costs as much as the rest of it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, NamedTuple
+
+from ..codec import CorruptRecord, session_from_record, split_session_record
+from ..detection import device_mismatch_finding, revoked_token_finding
+from ..devices import DeviceInfo
+from ..models import Session
+from ..protocol import Batch, Command, Op, ScriptError
+from ..sanitize import require_ip
+from ..scripts.calls import ValidateArgs, ValidateKeys, ValidateReply, call
+from ..tokens import ParsedToken, parse_token
+from .base import CoreBase, log
+from .memo import bounded_put
+
+MAX_DECODED = 10_000  # session records validate's read path keeps decoded (~0.6 KB each)
+
+SLOW = object()  # validate_read's answer when the script must decide
+
+
+class _Decoded(NamedTuple):
+    """A session record as validate's read path last decoded it."""
+
+    raw: bytes
+    token_hash: bytes
+    active_ms: int
+    expiry_ms: int  # min(activity + the record's idle window, its deadline)
+    class_key: bytes
+    reported: bytes
+    session: Session
+
+
+class ValidateProbe(NamedTuple):
+    """What `ValidateOps.validate_probe` learnt: the token, the cleaned context, and the read to
+    send first (``None``: go straight to the script)."""
+
+    parsed: ParsedToken
+    ip: str | None
+    info: DeviceInfo | None
+    class_key: str | None
+    read: Command | None
+    now_ms: int  # the probe's estimate of the server's clock
+
+
+class ValidateOps(CoreBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._decoded: dict[str, _Decoded] = {}
+
+    def validate_probe(self, token: object, *, ip: str | None = None,
+                       user_agent: str | None = None) -> ValidateProbe | None:
+        """Check validate's input and choose its route; ``None`` for a token that cannot be
+        valid (any type or shape), decided before anything else is looked at — no user-agent
+        parsing, no HMAC, no I/O — so unauthenticated junk costs next to nothing. Raises
+        ``ValueError`` for a malformed ``ip`` of a well-formed token, `SecretRequired` on an
+        operator core."""
+        self._fingerprint_key("validate_session")
+        parsed = parse_token(token)
+        if parsed is None:
+            return None
+        if ip is not None:
+            ip = require_ip(ip)
+        info = class_key = None
+        if user_agent is not None:
+            info, class_key = self._presenter(user_agent)
+        # The read is sent only when this process saw the session's last activity less than a
+        # touch interval ago (the record can only be more recent, so no touch is due); a
+        # session it has not seen, or one due a touch, goes to the script: one round trip
+        # either way.
+        read = None
+        now = self._server_now_ms()
+        seen = self._activity.get(parsed.session_id)
+        if seen is not None and now - seen < self.settings.touch_ms:
+            read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
+        return ValidateProbe(parsed, ip, info, class_key, read, now)
+
+    def validate_script(self, probe: ValidateProbe) -> Op[Session | None]:
+        """Validate by the atomic script: touch, tombstone, expiry, mismatch, corruption."""
+        s = self.settings
+        parsed, ip, info, class_key = probe.parsed, probe.ip, probe.info, probe.class_key
+        rules = s.detection
+        uk = self.keys.for_tag(parsed.tag)
+        try:
+            reply = ValidateReply.of((yield call(
+                "validate", ValidateKeys(uk.session(parsed.rand), uk.record,
+                                         uk.tombstone(parsed.rand), self._stream()),
+                ValidateArgs(rand=parsed.rand, token_hash=parsed.secret_hash,
+                             now=self._now_arg(), touch_ms=s.touch_ms,
+                             class_key=class_key or "", mismatch_rule=self._mismatch_rule,
+                             tombstone_ms=s.tombstone_ms, bind_details=self._bind_details,
+                             stream_maxlen=s.event_stream_maxlen))))
+        except ScriptError as exc:
+            log.warning("session %s skipped: %r", parsed.session_id, str(exc))
+            return None
+        status, now = reply.status, self._observe(reply.now)
+        if status == "none":
+            self._remember(parsed.session_id, None)
+            return None
+        if status == "expired":
+            self._remember(parsed.session_id, None)
+            if returned := self._returned_events(reply.events):
+                yield Batch(tuple(returned))
+            return None
+        if status == "revoked":
+            self._remember(parsed.session_id, None)
+            revoked_ms, _, reason = reply.tombstone.partition("|")
+            finding = revoked_token_finding(
+                rules, reason=reason, revoked_ms=int(revoked_ms), at_ms=now, ip=ip,
+                device=info.label if info else None, same_device=reply.same_device,
+            )
+            if finding:
+                yield self._finding_event(finding, reply.user_id, parsed.session_id, now)
+            return None
+        # The script parsed this record (it refuses one it cannot), so it splits here too.
+        fields = split_session_record(reply.record)[1]
+        user_id = fields[11].decode("utf-8", "replace")
+        session: Session | None = None
+        try:
+            session = session_from_record(parsed.session_id, fields)
+        except CorruptRecord as exc:
+            log.warning("session skipped: %r", str(exc))
+        self._remember(parsed.session_id, int(fields[1]) if status != "mismatch_revoked"
+                       and session is not None else None)
+        if status in ("mismatch", "mismatch_revoked"):
+            revoked = status == "mismatch_revoked"
+            label = info.label if info else "Unknown/Unknown"
+            commands = self._returned_events(reply.events)  # the revocation, under 'bind'
+            commands.append(self._finding_event(
+                device_mismatch_finding(rules, device=label, ip=ip, revoked=revoked),
+                user_id, parsed.session_id, now))
+            yield Batch(tuple(commands))
+            if revoked:
+                return None
+        return session
+
+    def validate_read(self, probe: ValidateProbe, raw: Any) -> Session | object | None:
+        """The session from the reply to ``probe.read``; ``None`` for a wrong secret; `SLOW`
+        when the script must decide (missing, due a touch, dead or dying by its own fields,
+        corrupt, or presented by a new kind of device)."""
+        parsed, class_key = probe.parsed, probe.class_key
+        if raw is None:
+            return SLOW  # revoked (tombstone), expired, or never existed
+        # A record is decoded once per change: the same bytes decode to the same session, and
+        # a busy session's record changes only at a touch. The check of the token against the
+        # stored hash, and of time, runs on every call.
+        decoded = self._decoded.get(parsed.session_id)
+        if decoded is None or decoded.raw != raw:
+            try:
+                stored_hash, fields = split_session_record(raw)
+                session = session_from_record(parsed.session_id, fields)
+                decoded = _Decoded(raw, stored_hash, session.last_active_ms,
+                                   session.expires_ms, fields[9], fields[10], session)
+            except (CorruptRecord, ValueError):
+                return SLOW  # the script reports it
+            bounded_put(self._decoded, parsed.session_id, decoded, MAX_DECODED)
+        if not hmac.compare_digest(decoded.token_hash, parsed.secret_hash):
+            return None
+        now = probe.now_ms
+        if now - decoded.active_ms >= self.settings.touch_ms or now >= decoded.expiry_ms:
+            return SLOW
+        if class_key and self._mismatch_rule != "off" and decoded.class_key:
+            presented = class_key.encode()
+            if presented != decoded.class_key and presented not in decoded.reported:
+                return SLOW
+        return decoded.session

@@ -1,0 +1,269 @@
+"""The contract of each script: its KEYS and ARGV as typed records, and its reply decoded.
+
+A script names its keys and arguments once, in its first lines (``named(KEYS, 'record', ...)``
+and ``named(ARGV, 'base', ...)`` in the ``.lua`` file); the records here list the same names in
+the same order, and ``tests/test_script_calls.py`` holds the two against each other. So a
+positional mismatch between Python and Lua fails a test instead of corrupting a record.
+
+Keys a script takes only on a standalone server (the event stream and the global indexes,
+written inside the script there) are the trailing fields that default to ``None``; `call`
+drops them, and the script sees fewer keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from ..protocol import Eval
+
+
+def call(script: str, keys: tuple[str | None, ...], args: tuple[Any, ...]) -> Eval:
+    """The request that runs ``script`` with these typed keys and arguments."""
+    present = tuple(k for k in keys if k is not None)
+    if len(present) != len(keys) and keys[: len(present)] != present:
+        raise ValueError(f"{script}: only trailing keys may be left out")
+    return Eval(script, present, tuple(args))
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+# -- create -----------------------------------------------------------------------------------
+
+
+class CreateKeys(NamedTuple):
+    record: str
+    events: str | None = None
+    expiry_index: str | None = None
+    directory: str | None = None
+    recent_users: str | None = None
+
+
+class CreateArgs(NamedTuple):
+    base: str
+    rand: str
+    user_id: str
+    token_hash: bytes
+    now: str
+    idle_ms: int
+    absolute_ms: int
+    max_sessions: int
+    on_limit: str
+    tombstone_ms: int
+    history_ms: int
+    fingerprint: str
+    class_key: str
+    description: str
+    ip: str
+    country: str
+    network: str
+    city: str
+    lat: str
+    lon: str
+    email: str
+    burst_window_ms: int
+    max_devices: int
+    burst_threshold: int
+    login_details: str
+    evicted_details: str
+    stream_maxlen: int
+    retention_ms: int | str
+    recent_users_kept: int
+
+
+class CreateReply(NamedTuple):
+    """``status`` 'ok' or 'denied' (the limit with on_limit='deny': only ``now`` and
+    ``events`` are meaningful then)."""
+
+    status: str
+    now: int
+    expiry: int = 0
+    known_device: bool = False
+    devices_before: int = 0
+    country_known: bool = False
+    countries_before: int = 0
+    previous: str = ""
+    logins_in_window: int = 0
+    live: tuple[tuple[str, str, str, int], ...] = ()  # (rand, country, fingerprint, active ms)
+    burst_started: bool = False
+    events: Any = ()
+
+    @classmethod
+    def of(cls, reply: Any) -> CreateReply:
+        status, now = _text(reply[0]), int(reply[1])
+        if status == "denied":
+            return cls(status, now, events=reply[2])
+        flat = [_text(v) for v in reply[9]]
+        live = tuple((flat[i], flat[i + 1], flat[i + 2], int(float(flat[i + 3])))
+                     for i in range(0, len(flat) - 3, 4))
+        return cls(status, now, int(reply[2]), bool(int(reply[3])), int(reply[4]),
+                   bool(int(reply[5])), int(reply[6]), _text(reply[7]), int(reply[8]), live,
+                   bool(int(reply[10])), reply[11])
+
+
+# -- validate ---------------------------------------------------------------------------------
+
+
+class ValidateKeys(NamedTuple):
+    session: str
+    record: str
+    tombstone: str
+    events: str | None = None
+
+
+class ValidateArgs(NamedTuple):
+    rand: str
+    token_hash: bytes
+    now: str
+    touch_ms: int
+    class_key: str
+    mismatch_rule: str
+    tombstone_ms: int
+    bind_details: str
+    stream_maxlen: int
+
+
+class ValidateReply(NamedTuple):
+    """``status``: 'ok' | 'mismatch' | 'mismatch_revoked' (``record`` as it now stands),
+    'revoked' (``tombstone`` "<ms>|<reason>", ``user_id``, ``same_device``), 'expired' or
+    'none'. ``events``: what the caller appends (on a Cluster)."""
+
+    status: str
+    now: int
+    record: bytes = b""
+    tombstone: str = ""
+    user_id: str = ""
+    same_device: bool = False
+    events: Any = ()
+
+    @classmethod
+    def of(cls, reply: Any) -> ValidateReply:
+        status, now = _text(reply[0]), int(reply[1])
+        if status in ("ok", "mismatch", "mismatch_revoked"):
+            return cls(status, now, record=reply[2], events=reply[3])
+        if status == "revoked":
+            return cls(status, now, tombstone=_text(reply[2]), user_id=_text(reply[3]),
+                       same_device=bool(int(reply[4])), events=reply[5])
+        return cls(status, now, events=reply[2])
+
+
+# -- revoke, revoke_all -----------------------------------------------------------------------
+
+
+class RevokeKeys(NamedTuple):
+    session: str
+    record: str
+    tombstone: str
+    events: str | None = None
+
+
+class RevokeArgs(NamedTuple):
+    rand: str
+    now: str
+    tombstone_ms: int
+    tombstone_reason: str
+    user_id: str
+    actor: str
+    reason: str
+    stream_maxlen: int
+
+
+class RevokeAllKeys(NamedTuple):
+    record: str
+    events: str | None = None
+
+
+class RevokeAllArgs(NamedTuple):
+    base: str
+    now: str
+    tombstone_ms: int
+    tombstone_reason: str
+    keep_rand: str
+    keep_hash: bytes
+    user_id: str
+    actor: str
+    reason: str
+    stream_maxlen: int
+
+
+class CountReply(NamedTuple):
+    """``{count, events{}}``: revoke (1 revoked, -1 had expired, 0 none) and revoke_all."""
+
+    count: int
+    events: Any
+
+    @classmethod
+    def of(cls, reply: Any) -> CountReply:
+        return cls(int(reply[0]), reply[1])
+
+
+# -- list -------------------------------------------------------------------------------------
+
+
+class ListKeys(NamedTuple):
+    record: str
+    events: str | None = None
+
+
+class ListArgs(NamedTuple):
+    base: str
+    now: str
+    user_id: str
+    stream_maxlen: int
+
+
+class ListReply(NamedTuple):
+    now: int
+    sessions: list[Any]  # flat {rand, record as read, ...}
+    devices: list[Any]  # flat {fingerprint, description, ...}
+    events: Any
+
+    @classmethod
+    def of(cls, reply: Any) -> ListReply:
+        return cls(int(reply[0]), reply[1], reply[2], reply[3])
+
+
+# -- sweep, unindex ---------------------------------------------------------------------------
+
+
+class SweepKeys(NamedTuple):
+    record: str
+    events: str | None = None
+
+
+class SweepArgs(NamedTuple):
+    base: str
+    now: str
+    stream_maxlen: int
+
+
+class SweepReply(NamedTuple):
+    expired: int
+    next_expiry: int  # -1: no session left live
+    events: Any
+
+    @classmethod
+    def of(cls, reply: Any) -> SweepReply:
+        return cls(int(reply[0]), int(reply[1]), reply[2])
+
+
+class UnindexKeys(NamedTuple):
+    expiry_index: str
+
+
+class UnindexArgs(NamedTuple):
+    member: str
+    score: str
+
+
+#: script name -> (keys record, args record), for the contract test.
+CONTRACTS: dict[str, tuple[type[tuple[Any, ...]], type[tuple[Any, ...]]]] = {
+    "create": (CreateKeys, CreateArgs),
+    "validate": (ValidateKeys, ValidateArgs),
+    "revoke": (RevokeKeys, RevokeArgs),
+    "revoke_all": (RevokeAllKeys, RevokeAllArgs),
+    "list": (ListKeys, ListArgs),
+    "sweep": (SweepKeys, SweepArgs),
+    "unindex": (UnindexKeys, UnindexArgs),
+}
