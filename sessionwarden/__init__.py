@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .errors import (
     InvalidAlertAction,
+    SecretRequired,
     SessionLimitExceeded,
     SessionWardenError,
     StoreUnavailable,
@@ -23,6 +24,7 @@ __all__ = [
     "Device",
     "Event",
     "InvalidAlertAction",
+    "SecretRequired",
     "Session",
     "SessionLimitExceeded",
     "SessionManager",
