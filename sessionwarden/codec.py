@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .geo import place_label
-from .models import Device, Event, Session, SessionView, ago, from_ms
+from .models import AuditEntry, Device, Event, Session, SessionView, ago, from_ms
 
 log = logging.getLogger("sessionwarden")
 
@@ -202,3 +202,31 @@ def decode_entries(entries: list[Any]) -> tuple[list[Event], str | None]:
         except CorruptRecord as exc:
             log.warning("skipped corrupt event: %r", str(exc))
     return events, last
+
+
+def audit_fields(kind: str, actor: str, user_id: str | None, session_id: str | None,
+                 reason: str | None, at_ms: int, details: dict[str, Any]) -> list[str]:
+    """Field/value list of an audit entry (the scripts' ``audit`` in ``_lib.lua`` writes the
+    same fields)."""
+    return ["kind", kind, "actor", actor, "user", user_id or "", "sid", session_id or "",
+            "reason", reason or "", "at", str(at_ms), "d", details_json(details)]
+
+
+def audit_entries_from(entries: list[Any]) -> list[AuditEntry]:
+    """Decode audit stream entries, skipping (and logging) the ones that do not decode."""
+    found = []
+    for entry_id, flat in entries or []:
+        fields = pairs(flat) if isinstance(flat, list) else {text(k): v for k, v in flat.items()}
+        try:
+            details = json.loads(text(fields.get("d")) or "{}")
+            if not isinstance(details, dict):
+                raise ValueError("details are not an object")
+            found.append(AuditEntry(
+                id=text(entry_id), kind=text(fields["kind"]), actor=text(fields["actor"]),
+                user_id=text(fields.get("user")) or None,
+                session_id=text(fields.get("sid")) or None,
+                reason=text(fields.get("reason")) or None, at=from_ms(int(fields["at"])),
+                details=details))
+        except (KeyError, ValueError, TypeError, OverflowError, OSError) as exc:
+            log.warning("skipped corrupt audit entry %s: %r", text(entry_id), str(exc))
+    return found

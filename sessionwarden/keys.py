@@ -56,6 +56,10 @@ class UserKeys:
     def tombstone(self, rand: str) -> str:  # string "<hash><flag><class><ms>|<reason>", PX
         return self.base + "x:" + rand
 
+    @property
+    def audit(self) -> str:  # stream: this user's audit entries (capped), PX = history_ttl
+        return self.base + "a"
+
 
 @dataclass(frozen=True, slots=True)
 class KeySchema:
@@ -86,6 +90,10 @@ class KeySchema:
     @property
     def events(self) -> str:  # stream of Event records
         return f"{self.prefix}:events"
+
+    @property
+    def audit(self) -> str:  # stream of AuditEntry records (what actors did), trimmed by age only
+        return f"{self.prefix}:audit"
 
     def used_action(self, nonce: str) -> str:  # string, PX = remaining action lifetime
         return f"{self.prefix}:aa:{nonce}"

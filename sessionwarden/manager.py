@@ -11,6 +11,7 @@ may have run: a retried create could make two sessions.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import redis
@@ -21,6 +22,7 @@ from redis.retry import Retry
 from .core import SLOW, Core
 from .errors import SessionWardenError, StoreUnavailable
 from .models import (
+    AuditEntry,
     CreatedSession,
     Device,
     Event,
@@ -145,6 +147,25 @@ class _Facade(Generic[R]):
         """Sweep up to ``limit`` (1-10000) due users of the expiry index (the daemon's job):
         reports each expired session once and returns how many expired."""
         return self._run(self.core.sweep_expired(limit=limit))
+
+    def record_audit(self, kind: str, *, actor: str, user_id: str | None = None,
+                     session_id: str | None = None, reason: str | None = None,
+                     details: dict[str, Any] | None = None) -> str:
+        """Append an entry to the audit trail (global, and the user's own when ``user_id`` is
+        given); returns its global id. ``ValueError`` naming the argument for a bad kind
+        (1-40 of ``[a-z0-9_]``), a blank actor, a malformed user or session id, or details
+        that are not a JSON-safe dict of at most 4 KB; nothing is written then."""
+        return self._run(self.core.record_audit(kind, actor=actor, user_id=user_id,
+                                                session_id=session_id, reason=reason,
+                                                details=details))
+
+    def audit_trail(self, *, user_id: str | None = None,
+                    since: datetime | timedelta | None = None,
+                    limit: int = 100) -> list[AuditEntry]:
+        """Audit entries newest first: the user's own trail (its last ~200) or the global one,
+        from ``since`` (a datetime, or a timedelta back from now), at most ``limit``
+        (1-10000). Revocations appear here with their actor and reason."""
+        return self._run(self.core.audit_trail(user_id=user_id, since=since, limit=limit))
 
     def create_alert_action(self, event_id: str, *, scope: str = "session") -> str:
         """A signed, single-use, expiring "this wasn't me" token for an event (for an email

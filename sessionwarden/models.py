@@ -121,6 +121,27 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One entry of the audit trail: what an actor (an operator, the app, the account owner,
+    the daemon) did, and why. ``id`` is the entry's stream id; a user's own trail and the
+    global one hold the same entries under different ids."""
+
+    id: str
+    kind: str
+    actor: str
+    user_id: str | None
+    session_id: str | None
+    reason: str | None
+    at: datetime
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class EventPage:
     """Events read from the stream, and the cursor to read on from (``events_after``).
 

@@ -202,11 +202,12 @@ def test_all_keys_of_a_user_share_one_slot_on_its_master(
     cluster: list[int], client: RedisCluster
 ) -> None:
     mgr = manager(client, max_sessions=2)
-    tokens = {}
+    tokens, revoked = {}, {}
     for user in SPREAD:
         tokens[user] = [login(mgr, user), login(mgr, user, IPHONE_SAFARI),
                         login(mgr, user, WINDOWS_EDGE)]  # evicts one: a tombstone key too
-        mgr.revoke_session(user, tokens[user][1].session_id)  # another tombstone
+        # another tombstone, and an audit entry (unless that session was the evicted one)
+        revoked[user] = mgr.revoke_session(user, tokens[user][1].session_id)
     stored = keys_per_node(cluster)
     for user in SPREAD:
         tag = user_tag(user).encode()
@@ -215,7 +216,8 @@ def test_all_keys_of_a_user_share_one_slot_on_its_master(
         mine = {node: {k for k in keys if b"{" + tag + b"}" in k} for node, keys in stored.items()}
         assert {node for node, keys in mine.items() if keys} == {home}
         kinds = {k.split(b"}:", 1)[1][:1] for k in mine[home]}
-        assert kinds == {b"s", b"x", b"u"}, mine[home]
+        # a: the revocation's audit entry in the user's own trail
+        assert kinds == {b"s", b"x", b"u"} | ({b"a"} if revoked[user] else set()), mine[home]
         assert {client.keyslot(k) for k in mine[home]} == {slot}
     every_key = set().union(*stored.values())
     assert set(GLOBAL_KEYS) <= {k.decode() for k in every_key}
@@ -532,6 +534,11 @@ def test_async_cluster_create_validate_revoke(cluster: list[int], client: RedisC
             assert types.count("session_revoked") == 2 * len(SPREAD)
             assert types.count("revoked_token_used") == 2 * len(SPREAD)
             assert await mgr.users() == sorted(SPREAD)
+            # the global audit trail (another slot) is appended after each revoke script
+            trail = await mgr.audit_trail()
+            assert sorted(e.reason or "" for e in trail) == sorted(["lost", ""] * len(SPREAD))
+            for user in SPREAD:
+                assert len(await mgr.audit_trail(user_id=user)) == 2
         finally:
             await mgr.aclose()
 

@@ -7,12 +7,11 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from conftest import IP_NL, IP_US, MAC_CHROME, TEST_SECRET, Backend, Clock, session_record
+from conftest import settings as make_settings
 
 from sessionwarden import SecretRequired, Settings
 from sessionwarden.settings import SECRET_ENV
-
-from conftest import IP_NL, IP_US, MAC_CHROME, TEST_SECRET, Backend, Clock, session_record
-from conftest import settings as make_settings
 
 DAY = 24 * 3600
 

@@ -36,7 +36,8 @@ from ..scripts.calls import (
     call,
 )
 from ..tokens import new_rand, new_token, parse_token
-from .base import SYSTEM_ACTOR, CoreBase, log
+from .audit import AuditOps
+from .base import SYSTEM_ACTOR, log
 
 MAX_DEVICES_PER_USER = 50
 
@@ -60,7 +61,15 @@ def _previous_login(raw: str) -> PreviousLogin | None:
                          parts[3] or None, parts[4])
 
 
-class SessionOps(CoreBase):
+class SessionOps(AuditOps):
+    def _global_streams(self) -> tuple[str | None, str | None]:
+        """The event stream and the global audit trail as a revoke script's last keys, when
+        scripts write them themselves."""
+        return (self.keys.events, self.keys.audit) if self._inline else (None, None)
+
+    def _returned(self, reply: CountReply) -> list[Command]:
+        return self._returned_events(reply.events) + self._returned_audit(reply.audit)
+
     def create_session(
         self, user_id: str, *, user_agent: str | None, ip: str, country: str | None = None,
         city: str | None = None, device_id: str | None = None, email: str | None = None,
@@ -172,11 +181,13 @@ class SessionOps(CoreBase):
             return False  # a well-formed id of another user's session: nothing of this user's
         rand = parts[1]
         reply = CountReply.of((yield call(
-            "revoke", RevokeKeys(uk.session(rand), uk.record, uk.tombstone(rand), self._stream()),
+            "revoke", RevokeKeys(uk.session(rand), uk.record, uk.tombstone(rand), uk.audit,
+                                 *self._global_streams()),
             RevokeArgs(rand=rand, now=self._now_arg(), tombstone_ms=self.settings.tombstone_ms,
                        tombstone_reason=reason_ or "revoked", user_id=user_id, actor=actor_,
-                       reason=reason_ or "", stream_maxlen=self.settings.event_stream_maxlen))))
-        if returned := self._returned_events(reply.events):
+                       reason=reason_ or "", stream_maxlen=self.settings.event_stream_maxlen,
+                       audit_ttl_ms=self.settings.history_ms))))
+        if returned := self._returned(reply):
             yield Batch(tuple(returned))
         return reply.count == 1
 
@@ -193,14 +204,15 @@ class SessionOps(CoreBase):
         if keep is not None and keep.tag == uk.tag:
             keep_rand, keep_hash = keep.rand, keep.secret_hash
         reply = CountReply.of((yield call(
-            "revoke_all", RevokeAllKeys(uk.record, self._stream()),
+            "revoke_all", RevokeAllKeys(uk.record, uk.audit, *self._global_streams()),
             RevokeAllArgs(base=uk.base, now=self._now_arg(),
                           tombstone_ms=self.settings.tombstone_ms,
                           tombstone_reason=reason_ or "revoked", keep_rand=keep_rand,
                           keep_hash=keep_hash, user_id=user_id, actor=actor_,
-                          reason=reason_ or "", stream_maxlen=self.settings.event_stream_maxlen),
+                          reason=reason_ or "", stream_maxlen=self.settings.event_stream_maxlen,
+                          audit_ttl_ms=self.settings.history_ms),
         )))
-        if returned := self._returned_events(reply.events):
+        if returned := self._returned(reply):
             yield Batch(tuple(returned))
         return reply.count
 

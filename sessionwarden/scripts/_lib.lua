@@ -138,6 +138,30 @@ end
 
 local EXPIRED = '{"reason":"idle or absolute timeout"}'
 
+-- The audit trail: what an actor did (a revocation by an operator, the app or the account
+-- owner) is also recorded, apart from the event stream and never trimmed with it. Each entry is
+-- {kind, actor, user, sid, reason, at, d} (codec.audit_fields writes the same). The user's own
+-- audit stream is in the user's slot, so the script always writes it (capped, expiring with the
+-- user's history); the global audit stream is written here on a standalone server, else its
+-- entries are returned (the reply's last element) for the caller to append.
+local AUDIT = {user = nil, key = nil, ttl = nil, out = {}}
+
+local function audit_to(user_key, ttl, global_key)
+  AUDIT.user, AUDIT.ttl, AUDIT.key = user_key, ttl, global_key
+end
+
+local function audit(kind, user, sid, now, actor, reason, details)
+  local fields = {'kind', kind, 'actor', actor, 'user', user, 'sid', sid, 'reason', reason,
+    'at', int(now), 'd', details}
+  redis.call('XADD', AUDIT.user, 'MAXLEN', '~', 200, '*', unpack(fields))
+  redis.call('PEXPIRE', AUDIT.user, AUDIT.ttl)
+  if AUDIT.key then
+    redis.call('XADD', AUDIT.key, '*', unpack(fields))
+  else
+    AUDIT.out[#AUDIT.out + 1] = fields
+  end
+end
+
 -- The tag of a user's keys ('<p>:{<tag>}:...'): session ids are '<tag><rand>'.
 local function tag_of(key)
   return string.match(key, '{([^}]*)}')

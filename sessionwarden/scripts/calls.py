@@ -155,7 +155,9 @@ class RevokeKeys(NamedTuple):
     session: str
     record: str
     tombstone: str
+    user_audit: str
     events: str | None = None
+    audit: str | None = None
 
 
 class RevokeArgs(NamedTuple):
@@ -167,11 +169,14 @@ class RevokeArgs(NamedTuple):
     actor: str
     reason: str
     stream_maxlen: int
+    audit_ttl_ms: int
 
 
 class RevokeAllKeys(NamedTuple):
     record: str
+    user_audit: str
     events: str | None = None
+    audit: str | None = None
 
 
 class RevokeAllArgs(NamedTuple):
@@ -185,17 +190,20 @@ class RevokeAllArgs(NamedTuple):
     actor: str
     reason: str
     stream_maxlen: int
+    audit_ttl_ms: int
 
 
 class CountReply(NamedTuple):
-    """``{count, events{}}``: revoke (1 revoked, -1 had expired, 0 none) and revoke_all."""
+    """``{count, events{}, audit{}}``: revoke (1 revoked, -1 had expired, 0 none) and
+    revoke_all; ``audit``: global audit entries for the caller to append (on a Cluster)."""
 
     count: int
     events: Any
+    audit: Any
 
     @classmethod
     def of(cls, reply: Any) -> CountReply:
-        return cls(int(reply[0]), reply[1])
+        return cls(int(reply[0]), reply[1], reply[2])
 
 
 # -- list -------------------------------------------------------------------------------------

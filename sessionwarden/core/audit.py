@@ -1,0 +1,89 @@
+"""The audit trail: what actors did (revocations with actor and reason, alert
+acknowledgements, alert-link uses, dead letters), kept apart from the event stream and never
+trimmed with it.
+
+Revocations are recorded by the revoke scripts themselves (atomically with the change); other
+parts (the console's acknowledgements, the daemon's dead letters) call `record_audit`. Each
+entry goes to the global trail and, when it concerns a user, to that user's own capped trail,
+so a user's history is read without scanning the global stream.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..codec import audit_entries_from, audit_fields, details_json
+from ..keys import split_session_id
+from ..models import AuditEntry
+from ..protocol import Batch, Command, Op
+from ..sanitize import require_user_id
+from .base import CoreBase, bounded_limit
+
+USER_AUDIT_KEPT = 200  # entries of a user's own trail (approximately: MAXLEN ~)
+MAX_AUDIT_DETAILS = 4096  # bytes of an entry's details JSON
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+class AuditOps(CoreBase):
+    def _returned_audit(self, entries: Any) -> list[Command]:
+        """Appends to the global trail of the entries a script returned (on a Cluster)."""
+        return [Command(("XADD", self.keys.audit, "*", *fields)) for fields in entries or ()]
+
+    def record_audit(self, kind: str, *, actor: str, user_id: str | None = None,
+                     session_id: str | None = None, reason: str | None = None,
+                     details: dict[str, Any] | None = None) -> Op[str]:
+        """Append one entry; returns its id in the global trail. ``kind``: 1-40 characters
+        ``[a-z0-9_]`` starting with a letter; ``actor``: who did it (required, cleaned, at most
+        64 characters); ``session_id`` must be a session id of this library; ``details``: a
+        JSON-safe dict of at most 4 KB once encoded, its strings cleaned. Anything else is a
+        ``ValueError`` naming the argument, and nothing is written."""
+        if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+            raise ValueError("kind: 1-40 characters a-z, 0-9 and _, starting with a letter")
+        if not isinstance(actor, str) or not actor.strip():
+            raise ValueError("actor: required (who did it)")
+        actor_, reason_ = self._actor(actor), self._reason(reason)
+        if user_id is not None:
+            require_user_id(user_id)
+        if session_id is not None and split_session_id(session_id) is None:
+            raise ValueError("session_id: not a session id of this library")
+        if details is not None and not isinstance(details, dict):
+            raise ValueError("details: must be a dict")
+        try:
+            encoded = details_json(details or {})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"details: not JSON-safe: {exc}") from None
+        if len(encoded.encode("utf-8", "surrogatepass")) > MAX_AUDIT_DETAILS:
+            raise ValueError(f"details: longer than {MAX_AUDIT_DETAILS} bytes once encoded")
+        fields = audit_fields(kind, actor_, user_id, session_id, reason_, self._now_ms(),
+                              details or {})
+        commands = [Command(("XADD", self.keys.audit, "*", *fields))]
+        if user_id is not None:
+            user_audit = self.keys.for_user(user_id).audit
+            commands += [
+                Command(("XADD", user_audit, "MAXLEN", "~", USER_AUDIT_KEPT, "*", *fields)),
+                Command(("PEXPIRE", user_audit, self.settings.history_ms)),
+            ]
+        replies = yield Batch(tuple(commands))
+        entry_id = replies[0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    def audit_trail(self, *, user_id: str | None = None,
+                    since: datetime | timedelta | None = None,
+                    limit: int = 100) -> Op[list[AuditEntry]]:
+        """Audit entries, newest first: the user's own trail when ``user_id`` is given (its
+        last ~200 entries), else the global one. ``since``: a datetime, or a timedelta back
+        from now; ``limit`` 1-10000."""
+        limit = bounded_limit(limit)
+        key = self._user_keys(user_id).audit if user_id is not None else self.keys.audit
+        low = "-"
+        if since is not None:
+            if isinstance(since, timedelta):
+                low = str(max(self._now_ms() - int(since.total_seconds() * 1000), 0))
+            elif isinstance(since, datetime):
+                low = str(max(int(since.timestamp() * 1000), 0))
+            else:
+                raise ValueError("since: a datetime or a timedelta")
+        reply = yield Command(("XREVRANGE", key, "+", low, "COUNT", limit))
+        return audit_entries_from(reply)
