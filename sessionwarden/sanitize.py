@@ -100,6 +100,7 @@ _USER_ID_REFUSED = {
 
 MAX_IP_LENGTH = 45  # the longest address text: "0000:0000:0000:0000:0000:ffff:255.255.255.255"
 _IP_TEXT = re.compile(r"[0-9A-Fa-f:.]+")
+_SEPARATORS = "\x1c\x1d\x1e\x1f"  # white space to str.isspace, but not to a reader
 
 
 def require_ip(ip: object, name: str = "ip") -> str:
@@ -131,7 +132,7 @@ def _canonical_ip(ip: str) -> str:
     if not _IP_TEXT.fullmatch(ip):
         if "%" in ip:
             raise ValueError("an IPv6 zone id (%...) is not accepted")
-        if ip != ip.strip():
+        if any(end.isspace() and end not in _SEPARATORS for end in (ip[0], ip[-1])):
             raise ValueError("surrounding white space is not accepted")
         raise ValueError("not a valid IPv4 or IPv6 address")
     try:
