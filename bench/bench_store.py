@@ -104,14 +104,14 @@ class Profile:
 FULL = Profile(
     rounds=7,
     n={"get": 5000, "validate": 5000, "validate_touch": 5000, "validate_ua": 5000,
-       "create": 1500, "create_evict": 1000, "list": 2000, "revoke": 1000},
+       "validate_junk": 2000, "create": 1500, "create_evict": 1000, "list": 2000, "revoke": 1000},
     validate_sessions=2000, list_users=200, evict_users=500, rt_ops=300,
     memory=((5000, 4), (20000, 1)),
 )
 QUICK = Profile(
     rounds=3,
     n={"get": 1500, "validate": 1500, "validate_touch": 1000, "validate_ua": 1000,
-       "create": 400, "create_evict": 300, "list": 500, "revoke": 300},
+       "validate_junk": 500, "create": 400, "create_evict": 300, "list": 500, "revoke": 300},
     validate_sessions=500, list_users=50, evict_users=100, rt_ops=100,
     memory=((500, 4), (2000, 1)),
 )
@@ -294,6 +294,7 @@ class Workload:
     create_plan: list[tuple[str, str, str]] = field(default_factory=list)
     user_home: dict[str, tuple[str, str]] = field(default_factory=dict)
     revoke_counter: int = 0
+    junk_counter: int = 0
     evict_calls: int = 0
     pool_generation: int = 0
     pool_made_at: float = 0.0
@@ -374,6 +375,8 @@ class Workload:
             return cycle(self.tokens)
         if op == "validate_ua":
             return cycle(self.token_ua_ip)
+        if op == "validate_junk":
+            return self.junk_requests(n)
         if op == "create":
             start = 200 + round_no * n  # the first 200 are for the warm-up
             return self.create_plan[start:start + n]
@@ -385,6 +388,17 @@ class Workload:
         if op == "revoke":
             return self.fresh_sessions(n)
         raise ValueError(op)
+
+    def junk_requests(self, n: int) -> list[tuple[str, str, str]]:
+        """Unauthenticated junk: a token of no valid shape with a user agent never seen before
+        (512 characters, the most that is parsed), as a scanner or a flood sends. Each is
+        novel, so no cache of this process helps."""
+        out = []
+        for i in range(self.junk_counter, self.junk_counter + n):
+            ua = f"{self.rng.choice(USER_AGENTS)} junk/{i} "
+            out.append((f"junk-{i}", (ua + "x" * 512)[:512], "203.0.113.7"))
+        self.junk_counter += n
+        return out
 
     def fresh_sessions(self, n: int) -> list[tuple[str, str]]:
         """``n`` new sessions to revoke (made untimed, before the round), 4 per user."""
@@ -403,7 +417,7 @@ class Workload:
             return mgr.validate_session
         if name == "validate_touch":
             return self.mgr_touch.validate_session
-        if name == "validate_ua":
+        if name in ("validate_ua", "validate_junk"):
             return lambda a: mgr.validate_session(a[0], user_agent=a[1], ip=a[2])
         if name in ("create", "create_evict"):
             return self.create
@@ -420,6 +434,7 @@ class Workload:
             "validate": lambda r: r is not None,
             "validate_touch": lambda r: r is not None,
             "validate_ua": lambda r: r is not None,
+            "validate_junk": lambda r: r is None,
             "create": lambda r: r.token,
             "create_evict": lambda r: r.token,
             "list": lambda r: len(r) == 5,
@@ -429,12 +444,14 @@ class Workload:
             raise AssertionError(f"{name}: unexpected result {result!r}")
 
 
-OPS = ("validate", "validate_touch", "validate_ua", "create", "create_evict", "list", "revoke")
+OPS = ("validate", "validate_touch", "validate_ua", "validate_junk", "create", "create_evict",
+       "list", "revoke")
 LABELS = {
     "get": "GET 300 B (baseline)",
     "validate": "validate_session(token)",
     "validate_touch": "validate, touch every call",
     "validate_ua": "validate(token, ip, user_agent)",
+    "validate_junk": "validate(junk token, novel UA)",
     "create": "create_session (below limit)",
     "create_evict": "create_session at limit (evicts)",
     "list": "get_active_sessions (5 live)",
@@ -810,6 +827,11 @@ def print_report(result: dict[str, Any]) -> None:
     print("touch writes (HSET) per validate: "
           + ", ".join(f"{name} {tp[name]['hset_calls_per_op']:.3f}"
                       for name in ("validate", "validate_touch", "validate_ua")))
+    junk, get = tp["validate_junk"], tp["get"]
+    print(f"unauthenticated junk (no valid token shape, a novel 512-character user agent): "
+          f"{junk['p50_us']:.1f} us per call at p50 ({junk['client_cpu_us_per_op']:.1f} us CPU), "
+          f"a bare GET {get['p50_us']:.1f} us; round trips "
+          f"{rt['validate_junk']['round_trips_max']}")
     print("right after SCRIPT FLUSH (a restart, a failover): validate "
           f"{rt['validate_after_script_flush']['round_trips']} round trips, validate with a "
           f"touch due {rt['validate_touch_after_script_flush']['round_trips']}")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime
 from typing import Any
 
 from .geo import place_label
 from .models import AuditEntry, Device, Event, Session, SessionView, ago, from_ms
+from .sanitize import clean_text
 
 log = logging.getLogger("sessionwarden")
 
@@ -41,6 +43,44 @@ SESSION_FIELDS = ("created", "active", "deadline", "idle", "ip", "country", "net
                   "fingerprint", "class_key", "reported", "user_id")
 _SEP = b"\x1f"
 _MIN_RECORD = 32 + len(SESSION_FIELDS) - 1
+
+
+# What no stored field may hold: the separator \x1f (it would split the record, so that the
+# text after it is read as the next fields), every other C0 control, DEL, the C1 controls, and
+# lone surrogates (not valid Unicode: they cannot be encoded to be sent at all).
+_NOT_IN_RECORD = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def record_text(argument: str, value: object) -> str:
+    """``value`` if it may be written into a stored record field, else ``ValueError`` naming
+    ``argument`` (the message starts with ``"<argument>:"``).
+
+    The one boundary every text field of the session record passes on its way to Redis (the
+    separator-joined fields: the user id, ip, country, network, city, fingerprint, device-class
+    key; and the device description). It refuses, loudly, rather than strips: whatever put a
+    control character there is a bug or an attack, and a silently changed value would be stored
+    as if it were the one given. Cleaning display text is `sanitize.clean_text`'s job, before.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"{argument}: expected str for a stored field, got "
+                         f"{type(value).__name__}")
+    if value.isascii() and value.isprintable():  # the common case: U+0020-U+007E only
+        return value
+    found = _NOT_IN_RECORD.search(value)
+    if found is not None:
+        ch = found.group()
+        what = ("the record separator" if ch == "\x1f"
+                else "a lone surrogate" if "\ud800" <= ch <= "\udfff"
+                else "a control character")
+        raise ValueError(f"{argument}: must not contain {what} (U+{ord(ch):04X}) "
+                         f"at position {found.start()}")
+    return value
+
+
+def check_record_fields(**fields: object) -> None:
+    """`record_text` for each named field: ``check_record_fields(ip=ip, city=city)``."""
+    for argument, value in fields.items():
+        record_text(argument, value)
 
 
 def split_session_record(raw: Any) -> tuple[bytes, list[bytes]]:
@@ -82,6 +122,7 @@ _UNIT = "\x1f"
 
 
 def encode_description(label: str, browser: str, os: str, device_class: str) -> str:
+    check_record_fields(label=label, browser=browser, os=os, device_class=device_class)
     return _UNIT.join((label, browser, os, device_class))
 
 
@@ -162,9 +203,29 @@ def event_fields(
     ]
 
 
+# Details are cleaned, not cut: the bound only keeps one absurd value from bloating the stream.
+MAX_DETAIL_TEXT = 4096
+
+
 def details_json(details: dict[str, Any]) -> str:
-    """An event's details as stored (compact JSON)."""
-    return json.dumps(details, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    """An event's details as stored (compact JSON), every string in them (keys and values, at
+    any depth of dicts and lists) cleaned by `sanitize.clean_text`: no control character, no
+    escape sequence, no format character, white space collapsed, at most `MAX_DETAIL_TEXT`
+    characters. So whatever a caller puts in, an event shown in a console or an email is plain
+    text; no caller has to remember to clean. Tuples become lists (as JSON has them anyway)."""
+    return json.dumps(_clean_details(details), separators=(",", ":"), ensure_ascii=False,
+                      sort_keys=True)
+
+
+def _clean_details(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value, MAX_DETAIL_TEXT) or ""
+    if isinstance(value, dict):
+        return {(clean_text(k, MAX_DETAIL_TEXT) or "") if isinstance(k, str) else k:
+                _clean_details(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_details(v) for v in value]
+    return value
 
 
 def event_from_entry(entry_id: Any, flat: Any) -> Event:

@@ -17,7 +17,8 @@ from sessionwarden.keys import KeySchema, user_tag
 from sessionwarden.manager import SessionManager
 from sessionwarden.sanitize import clean_text
 
-BAD_USER_IDS = ["", "x" * 257, "é" * 129, "a\x00b", "line\nbreak", "\x1b[2J"]
+BAD_USER_IDS = ["", "x" * 257, "é" * 129, "a\x00b", "line\nbreak", "\x1b[2J", "\u202eadmin",
+                "a\u200bb", "   ", "a\u2028b"]
 
 
 @pytest.mark.parametrize("user_id", BAD_USER_IDS)
@@ -44,7 +45,7 @@ def test_non_string_user_id_is_a_type_error(backend: Backend) -> None:
 
 
 @pytest.mark.parametrize("ip", ["", "999.1.1.1", "localhost", "1.2.3", "::g", "1.2.3.4\n",
-                                "x" * 1000, None])
+                                "x" * 1000, None, "fe80::1%eth0", " 1.2.3.4", "\udcff", 42])
 def test_bad_ip_rejected_nothing_written(backend: Backend, ip) -> None:
     mgr = backend.manager()
     with pytest.raises(ValueError, match=r"^ip:"):

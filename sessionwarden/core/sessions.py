@@ -7,6 +7,7 @@ from typing import Any
 
 from ..codec import (
     CorruptRecord,
+    check_record_fields,
     details_json,
     encode_description,
     session_from_raw,
@@ -86,6 +87,12 @@ class SessionOps(AuditOps):
         place = self.geo.locate(ip, country_hint=country, city_hint=city)
         info = parse_user_agent(ua)
         fp = fingerprint(fp_key, info, device_id)
+        class_key = self._class_key(info)
+        # The one boundary of the packed record: no separator, control or surrogate in any of
+        # its text fields, whatever produced them (ValueError naming the field, nothing sent).
+        check_record_fields(user_id=user_id, ip=ip, country=place.country or "",
+                            network=place.network, city=place.city or "", fingerprint=fp,
+                            class_key=class_key)
         rand = new_rand()
         session_id = uk.tag + rand
         token, token_hash = new_token(session_id)
@@ -108,7 +115,7 @@ class SessionOps(AuditOps):
             now=self._now_arg(), idle_ms=s.idle_ms, absolute_ms=s.absolute_ms,
             max_sessions=s.max_sessions, on_limit="deny" if s.on_limit == "deny" else "evict",
             tombstone_ms=s.tombstone_ms, history_ms=s.history_ms, fingerprint=fp,
-            class_key=self._class_key(info),
+            class_key=class_key,
             description=encode_description(info.label, info.browser, info.os,
                                            info.device_class),
             ip=ip, country=place.country or "", network=place.network, city=place.city or "",
