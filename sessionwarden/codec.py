@@ -38,7 +38,8 @@ def pairs(flat: list[Any]) -> dict[str, Any]:
 # these fields joined by the unit separator. No field may hold the separator or a control
 # character (the script's write_session refuses one), so a record splits into exactly these.
 # ``deadline`` and ``idle`` are the absolute deadline and idle window the session was created
-# with: its liveness is judged by them alone, never by a reader's settings.
+# with: its liveness is judged by them alone, never by a reader's settings. The four times are
+# milliseconds in base 36 (`b36`): 8 characters where decimal takes 13.
 SESSION_FIELDS = ("created", "active", "deadline", "idle", "ip", "country", "network", "city",
                   "fingerprint", "class_key", "reported", "user_id")
 _SEP = b"\x1f"
@@ -83,6 +84,28 @@ def check_record_fields(**fields: object) -> None:
         record_text(argument, value)
 
 
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def b36(n: int) -> str:
+    """A non-negative integer in base 36, lower case (as ``b36`` in ``_lib.lua`` writes it)."""
+    if n <= 0:
+        return "0"
+    out = []
+    while n:
+        n, d = divmod(n, 36)
+        out.append(_B36[d])
+    return "".join(reversed(out))
+
+
+def from_b36(raw: bytes) -> int:
+    """The integer of a base-36 record time; ``ValueError`` for anything but ``[0-9a-z]+``
+    (``int(x, 36)`` alone would also take signs, spaces and underscores)."""
+    if not raw or not raw.isalnum() or (not raw.islower() and not raw.isdigit()):
+        raise ValueError("not a base-36 time")
+    return int(raw, 36)
+
+
 def split_session_record(raw: Any) -> tuple[bytes, list[bytes]]:
     """(token hash, fields in `SESSION_FIELDS` order) of a stored session record."""
     if not isinstance(raw, bytes) or len(raw) < _MIN_RECORD:
@@ -99,8 +122,8 @@ def session_from_record(session_id: str, fields: list[bytes]) -> Session:
     if not fields[4] or not fields[8]:
         raise CorruptRecord(f"session {session_id}: no {'ip' if not fields[4] else 'device'}")
     try:
-        created, active, deadline, idle = (int(fields[0]), int(fields[1]), int(fields[2]),
-                                           int(fields[3]))
+        created, active, deadline, idle = (from_b36(fields[0]), from_b36(fields[1]),
+                                           from_b36(fields[2]), from_b36(fields[3]))
         return Session(session_id, fields[11].decode(), created, active,
                        min(active + idle, deadline), deadline, fields[4].decode(),
                        fields[5].decode() or None, fields[6].decode() or "public",

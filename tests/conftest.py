@@ -177,11 +177,17 @@ RECORD_FIELDS = ("c", "a", "e", "i", "ip", "cc", "nw", "ct", "d", "k", "mm", "u"
 
 def session_record(raw: Any, key: str) -> dict[str, bytes]:
     """The fields of a stored session record by their schema names, plus ``h`` (token hash).
-    Parsed here by the documented layout, not by the library's decoder."""
+    Parsed here by the documented layout, not by the library's decoder (the times ``c``, ``a``,
+    ``e``, ``i`` are base-36 milliseconds: read them with `record_ms`)."""
     value = raw.get(key)
     fields = value[32:].split(b"\x1f", len(RECORD_FIELDS) - 1)
     assert len(fields) == len(RECORD_FIELDS), value
     return {"h": value[:32], **dict(zip(RECORD_FIELDS, fields, strict=True))}
+
+
+def record_ms(value: bytes) -> int:
+    """A base-36 time of a session record (documented layout), as an int of milliseconds."""
+    return int(value, 36)
 
 
 def set_record_fields(raw: Any, key: str, **changes: str | bytes) -> None:

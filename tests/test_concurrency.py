@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import threading
 
-from conftest import IP_US, MAC_CHROME, Backend, indexed_sessions, session_record, settings
+from conftest import (
+    IP_US,
+    MAC_CHROME,
+    Backend,
+    indexed_sessions,
+    record_ms,
+    session_record,
+    settings,
+)
 
 from sessionwarden.keys import KeySchema
 
@@ -48,7 +56,7 @@ def test_20_threads_x_5_logins(backend: Backend) -> None:
     assert sum(e.type == "session_evicted" for e in events) == 95
     # One expiry-index entry for the user, at or below the earliest live session's expiry.
     score = raw.zscore("sw:exp", keys.tag)
-    earliest = min(int(session_record(raw, keys.session(m))["a"]) + mgr.settings.idle_ms
+    earliest = min(record_ms(session_record(raw, keys.session(m))["a"]) + mgr.settings.idle_ms
                    for m in members)
     assert score is not None and score <= earliest
 

@@ -127,7 +127,7 @@ class ValidateOps(CoreBase):
             session = session_from_record(parsed.session_id, fields)
         except CorruptRecord as exc:
             log.warning("session skipped: %r", str(exc))
-        self._remember(parsed.session_id, int(fields[1]) if status != "mismatch_revoked"
+        self._remember(parsed.session_id, session.last_active_ms if status != "mismatch_revoked"
                        and session is not None else None)
         if status in ("mismatch", "mismatch_revoked"):
             revoked = status == "mismatch_revoked"

@@ -14,6 +14,28 @@ local function int(n)
   return string.format('%d', n)
 end
 
+-- The times of a session record are base-36 integers of milliseconds: 8 characters for a time
+-- where decimal takes 13. With the idle window the record gained a field, and base 36 keeps
+-- its value inside the allocation size class it had before (see docs/performance.md).
+local B36 = '0123456789abcdefghijklmnopqrstuvwxyz'
+
+local function b36(n)
+  n = math.floor(n)
+  if n <= 0 then return '0' end
+  local out = {}
+  while n > 0 do
+    local d = n % 36
+    table.insert(out, 1, string.sub(B36, d + 1, d + 1))
+    n = (n - d) / 36
+  end
+  return table.concat(out)
+end
+
+local function from_b36(s)
+  if type(s) ~= 'string' or not string.find(s, '^[0-9a-z]+$') then return nil end
+  return tonumber(s, 36)
+end
+
 -- Keys and arguments by name: each script declares its KEYS and ARGV once, in order, with
 -- named(KEYS, ...) and named(ARGV, ...); sessionwarden/scripts/calls.py lists the same names and
 -- a test holds the two against each other.
@@ -24,8 +46,8 @@ local function named(values, ...)
 end
 
 -- A session record is one string: the 32-byte token hash (fixed width, so it may hold any
--- byte), then these fields joined by the unit separator \31: 1 created ms, 2 last activity ms,
--- 3 absolute deadline ms, 4 idle window ms, 5 ip, 6 country, 7 network kind ('' = public),
+-- byte), then these fields joined by the unit separator \31: 1 created, 2 last activity,
+-- 3 absolute deadline, 4 idle window (all four ms, base 36: b36 above), 5 ip, 6 country, 7 network kind ('' = public),
 -- 8 city, 9 device fingerprint, 10 device-class key, 11 class keys already reported as a
 -- device mismatch (comma-separated), 12 user id. The deadline and the idle window are the
 -- ones the session was created with: every script judges a session by its record alone, so no
@@ -72,7 +94,7 @@ local function alive(key, now)
   if not v then return false end
   if type(v) ~= 'string' then return true, nil, nil, nil, '' end
   local r = read_session(v)
-  local a, e, i = r and tonumber(r[2]), r and tonumber(r[3]), r and tonumber(r[4])
+  local a, e, i = r and from_b36(r[2]), r and from_b36(r[3]), r and from_b36(r[4])
   if not (a and e and i) then return true, nil, nil, nil, v end
   local expiry = math.min(a + i, e)
   if now >= expiry then

@@ -77,8 +77,8 @@ end
 -- The session itself: its key expires on its own at min(now + idle, now + absolute).
 local deadline = now + absolute
 local expiry = math.min(now + idle, deadline)
-redis.call('SET', base .. 's:' .. rand, write_session({h = hash, int(now), int(now),
-  int(deadline), int(idle), ip, country, network ~= 'public' and network or '', city, fp, class_key, '',
+redis.call('SET', base .. 's:' .. rand, write_session({h = hash, b36(now), b36(now),
+  b36(deadline), b36(idle), ip, country, network ~= 'public' and network or '', city, fp, class_key, '',
   user}), 'PX', expiry - now)
 
 -- Two fields per device, each short enough for Redis to keep the record in its compact listpack

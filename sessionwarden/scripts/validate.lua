@@ -44,7 +44,7 @@ local r = read_session(v)
 if r and r.h ~= hash then
   return {'none', now, EVENTS.out}
 end
-local a, deadline, idle = r and tonumber(r[2]), r and tonumber(r[3]), r and tonumber(r[4])
+local a, deadline, idle = r and from_b36(r[2]), r and from_b36(r[3]), r and from_b36(r[4])
 if not (a and deadline and idle) then
   return redis.error_reply('SWCORRUPT session record does not parse')
 end
@@ -77,7 +77,7 @@ if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and presented ~= r
 end
 
 if now - a >= tonumber(A.touch_ms) then
-  r[2] = int(now)
+  r[2] = b36(now)
   v = write_session(r)
   redis.call('SET', K.session, v, 'PX', math.min(now + idle, deadline) - now)
   if redis.call('HSET', K.record, 's:' .. rand, int(now)) == 1
