@@ -6,10 +6,15 @@
 
 from __future__ import annotations
 
+from .connection import RedisSettings
 from .errors import (
     InvalidAlertAction,
+    ManagerClosed,
+    PoolExhausted,
     SessionLimitExceeded,
     SessionWardenError,
+    StoreAuthFailed,
+    StoreRefused,
     StoreUnavailable,
 )
 from .manager import AsyncSessionManager, SessionManager
@@ -23,12 +28,17 @@ __all__ = [
     "Device",
     "Event",
     "InvalidAlertAction",
+    "ManagerClosed",
+    "PoolExhausted",
+    "RedisSettings",
     "Session",
     "SessionLimitExceeded",
     "SessionManager",
     "SessionView",
     "SessionWardenError",
     "Settings",
+    "StoreAuthFailed",
+    "StoreRefused",
     "StoreUnavailable",
     "UserSummary",
 ]
