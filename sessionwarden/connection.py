@@ -168,8 +168,8 @@ class _ConnectOnly:
                 raise
             self.disconnect()  # type: ignore[attr-defined]
             self.connect_check_health(check_health=False)
-            self.next_health_check = (  # type: ignore[attr-defined]
-                time.monotonic() + self.health_check_interval)  # type: ignore[attr-defined]
+            interval = self.health_check_interval  # type: ignore[attr-defined]
+            self.next_health_check = time.monotonic() + interval
 
 
 class _AsyncConnectOnly:
@@ -206,9 +206,8 @@ class _AsyncConnectOnly:
                 raise
             await self.disconnect()  # type: ignore[attr-defined]
             await self.connect_check_health(check_health=False)
-            self.next_health_check = (  # type: ignore[attr-defined]
-                asyncio.get_running_loop().time()
-                + self.health_check_interval)  # type: ignore[attr-defined]
+            interval = self.health_check_interval  # type: ignore[attr-defined]
+            self.next_health_check = asyncio.get_running_loop().time() + interval
 
 
 class _Conn(_ConnectOnly, redis.Connection):

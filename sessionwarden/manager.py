@@ -382,7 +382,8 @@ class SessionManager(_Base):
             for item in request.items:
                 _queue(pipe, item)
             replies = _checked(request, pipe.execute(raise_on_error=False))
-            return [self._eval(item, missing=True) if _noscript(reply) else reply
+            return [self._eval(item, missing=True) if isinstance(item, Eval) and _noscript(reply)
+                    else reply
                     for item, reply in zip(request.items, replies, strict=True)]
         except SessionWardenError:
             raise
@@ -557,7 +558,8 @@ class AsyncSessionManager(_Base):
             for item in request.items:
                 _queue(pipe, item)
             replies = _checked(request, await pipe.execute(raise_on_error=False))
-            return [await self._eval(item, missing=True) if _noscript(reply) else reply
+            return [await self._eval(item, missing=True)
+                    if isinstance(item, Eval) and _noscript(reply) else reply
                     for item, reply in zip(request.items, replies, strict=True)]
         except SessionWardenError:
             raise
