@@ -19,6 +19,7 @@ demo: $(BIN)/activate
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(BIN)/activate
 	$(BIN)/python bench/bench_store.py

@@ -6,24 +6,41 @@
 
 from __future__ import annotations
 
+from .connection import RedisSettings
 from .errors import (
     InvalidAlertAction,
+    ManagerClosed,
+    PoolExhausted,
     SecretRequired,
     SessionLimitExceeded,
     SessionWardenError,
+    StoreAuthFailed,
+    StoreRefused,
     StoreUnavailable,
 )
 from .manager import AsyncSessionManager, SessionManager
-from .models import CreatedSession, Device, Event, Session, SessionView, UserSummary
+from .models import (
+    AuditEntry,
+    CreatedSession,
+    Device,
+    Event,
+    Session,
+    SessionView,
+    UserSummary,
+)
 from .settings import DetectionSettings, Settings
 
 __all__ = [
     "AsyncSessionManager",
+    "AuditEntry",
     "CreatedSession",
     "DetectionSettings",
     "Device",
     "Event",
     "InvalidAlertAction",
+    "ManagerClosed",
+    "PoolExhausted",
+    "RedisSettings",
     "SecretRequired",
     "Session",
     "SessionLimitExceeded",
@@ -31,6 +48,8 @@ __all__ = [
     "SessionView",
     "SessionWardenError",
     "Settings",
+    "StoreAuthFailed",
+    "StoreRefused",
     "StoreUnavailable",
     "UserSummary",
 ]

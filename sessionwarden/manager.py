@@ -1,26 +1,43 @@
 """The public faces: `SessionManager` (blocking) and `AsyncSessionManager` (asyncio).
 
-Both run the same `Core` operations; they differ only in how a request reaches Redis. Methods
-of `AsyncSessionManager` return coroutines (``await mgr.create_session(...)``).
+Both run the same `Core` operations; they differ only in how a request reaches Redis. Each
+face declares its own methods with their own types (``SessionManager.validate_session`` returns
+``Session | None``, ``AsyncSessionManager.validate_session`` is a coroutine of it); every
+method is one line handing a `Core` operation to the face's driver, and
+``tests/test_typing.py`` keeps the two lists of signatures identical.
 
-Failure policy: any connection error or timeout becomes `StoreUnavailable` (fail closed). The
-client is built with short socket timeouts and retries only *connecting*, never a command that
-may have run: a retried create could make two sessions.
+Failure policy (see ``README.md``, "Failures and connections"):
+
+- store trouble of any kind becomes `StoreUnavailable` or a subclass (`StoreRefused`,
+  `StoreAuthFailed`, `PoolExhausted`), so callers fail closed with one ``except``;
+- a command is sent once. Only *connecting* is retried (``RedisSettings.connect_attempts``);
+  a reply lost after sending is `StoreUnavailable`, because the command may have run;
+- a closed manager stays closed: every later call raises `ManagerClosed`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 import redis.asyncio as aioredis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
+from .connection import PoolTimeout, RedisSettings, async_client, sync_client
 from .core import SLOW, Core
-from .errors import SessionWardenError, StoreUnavailable
+from .errors import (
+    ManagerClosed,
+    PoolExhausted,
+    SessionWardenError,
+    StoreAuthFailed,
+    StoreRefused,
+    StoreUnavailable,
+)
 from .models import (
     AuditEntry,
     CreatedSession,
@@ -35,20 +52,19 @@ from .protocol import Batch, Command, Eval, Op, Request, ScriptError
 from .scripts import SCRIPTS
 from .settings import Settings
 
-R = TypeVar("R")
-_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
-
-def _client_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "socket_timeout": settings.socket_timeout,
-        "socket_connect_timeout": settings.socket_timeout,
-        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2,
-                       supported_errors=(redis.ConnectionError,)),
-        "retry_on_timeout": False,
-        "decode_responses": False,
-        "health_check_interval": 30,
-    }
+#: How long ``close()`` waits for calls in flight when the manager does not know its socket
+#: timeout (a client brought by the caller).
+_DEFAULT_DRAIN = 2.0
+_CODES: tuple[tuple[type[BaseException], str], ...] = (
+    (redis.exceptions.OutOfMemoryError, "OOM"),
+    (redis.exceptions.ReadOnlyError, "READONLY"),
+    (redis.exceptions.MasterDownError, "MASTERDOWN"),
+    (redis.BusyLoadingError, "LOADING"),
+    (redis.exceptions.NoPermissionError, "NOPERM"),
+)
 
 
 def _check_client(client: Any) -> None:
@@ -58,29 +74,173 @@ def _check_client(client: Any) -> None:
                          "(token hashes are stored as raw bytes)")
 
 
-def _unavailable(exc: BaseException) -> StoreUnavailable:
-    return StoreUnavailable(f"Redis unavailable: {type(exc).__name__}: {exc}")
+def _code(exc: redis.RedisError) -> str:
+    for kind, code in _CODES:
+        if isinstance(exc, kind):
+            return code
+    status = getattr(exc, "status_code", None)
+    if status:
+        return str(status)
+    first = str(exc).split(" ", 1)[0]
+    return first if first.isalpha() and first.isupper() else "ERR"
 
 
-class _Facade(Generic[R]):
-    """The API, written once. ``_run`` executes an operation: directly (sync) or as a
-    coroutine (async)."""
+def _store_error(exc: BaseException) -> SessionWardenError:
+    """The library's exception for what redis-py (or the socket) raised."""
+    if isinstance(exc, PoolTimeout):
+        return PoolExhausted(str(exc))
+    if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthorizationError):
+        code = "NOAUTH" if "required" in str(exc).lower() else "WRONGPASS"
+        return StoreAuthFailed(f"Redis refused the credentials: {code} {exc}", code)
+    if isinstance(exc, redis.BusyLoadingError):
+        return StoreRefused(f"Redis refused a command: LOADING {exc}", "LOADING")
+    if isinstance(exc, redis.ResponseError):
+        code = _code(exc)
+        text = str(exc)
+        message = text if text.startswith(code) else f"{code} {text}"
+        return StoreRefused(f"Redis refused a command: {message}", code)
+    if isinstance(exc, redis.exceptions.InvalidResponse):
+        return StoreUnavailable(f"the server does not speak the Redis protocol: {exc}")
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError):
+        return StoreUnavailable(f"Redis unavailable: {type(exc).__name__}: {exc}")
+    return SessionWardenError(f"redis-py refused the request: {type(exc).__name__}: {exc}")
+
+
+def _script_error(exc: redis.ResponseError) -> ScriptError | None:
+    message = str(exc)
+    return ScriptError(message) if message.startswith("SW") else None
+
+
+def _foreign_key(exc: StoreRefused) -> bool:
+    """validate's plain read met a key of another type: the script judges it."""
+    return exc.code == "WRONGTYPE"
+
+
+class _Base:
+    """What both faces share: construction, the closed state, error translation."""
 
     def __init__(self, client: Any, settings: Settings | None = None, *,
                  clock: Callable[[], float] | None = None) -> None:
-        """``client``: a redis-py client (``decode_responses=False``). ``clock``: seconds since
-        the epoch, for tests and simulations only; by default scripts use the Redis server's
-        clock so every app server agrees on "now"."""
+        """``client``: a redis-py client (``decode_responses=False``; ``ValueError``
+        otherwise), used as it is: its own retry policy and pool are the caller's. Prefer
+        `from_url` / `from_settings`, which build one that never resends a command.
+        ``clock``: seconds since the epoch, for tests and simulations only; by default scripts
+        use the Redis server's clock so every app server agrees on "now"."""
         _check_client(client)
         self.client = client
         self.settings = settings or Settings()
+        #: The connection options the client was built with (``None`` for a client brought by
+        #: the caller).
+        self.redis_settings: RedisSettings | None = None
         inline = self.settings.scripts_write_events
         if inline is None:
             inline = not isinstance(client, redis.cluster.RedisCluster | aioredis.RedisCluster)
         self.core = Core(self.settings, clock=clock, inline_events=inline)
+        self._closed = False      # no new call may start
+        self._torn_down = False   # the client is closed: nothing may be sent
+        self._inflight = 0
+        self._guard = threading.Lock()
 
-    def _run(self, op: Op[Any]) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @property
+    def closed(self) -> bool:
+        """``True`` once ``close()`` / ``aclose()`` has begun."""
+        return self._closed
+
+    def _enter(self) -> None:
+        with self._guard:
+            if self._closed:
+                raise ManagerClosed("this SessionManager was closed; build a new one")
+            self._inflight += 1
+
+    def _leave(self) -> None:
+        with self._guard:
+            self._inflight -= 1
+
+    def _begin_close(self) -> bool:
+        with self._guard:
+            if self._closed:
+                return False
+            self._closed = True
+            return True
+
+    def _drain_seconds(self) -> float:
+        rs = self.redis_settings
+        return rs.socket_timeout + 0.5 if rs is not None else _DEFAULT_DRAIN
+
+    def _translate(self, exc: BaseException) -> SessionWardenError:
+        if self._torn_down:
+            return ManagerClosed("the manager was closed while this call was in flight; it "
+                                 "may or may not have run")
+        return _store_error(exc)
+
+    def _check_sendable(self) -> None:
+        if self._torn_down:
+            raise ManagerClosed("the manager was closed while this call was in flight")
+
+
+def _legacy(url: str, settings: Settings, redis_settings: RedisSettings | None
+            ) -> RedisSettings:
+    if redis_settings is not None:
+        if not isinstance(redis_settings, RedisSettings):
+            raise TypeError("redis: expected a RedisSettings")
+        return redis_settings
+    # Settings.socket_timeout predates RedisSettings; without a RedisSettings it still sets
+    # both timeouts, as it always did.
+    timeout = settings.socket_timeout
+    return RedisSettings(url=url, socket_timeout=timeout, connect_timeout=timeout)
+
+
+class SessionManager(_Base):
+    """Blocking manager over ``redis.Redis`` (thread-safe: redis-py pools connections).
+
+    ``SessionManager(client, settings)`` uses a client the caller built (its retry policy and
+    pool are the caller's); `from_url` / `from_settings` build one from `RedisSettings`.
+    """
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings | None = None, *,
+                 redis: RedisSettings | None = None,
+                 clock: Callable[[], float] | None = None) -> SessionManager:
+        """A manager on the Redis at ``url`` (``redis://``, ``rediss://``, ``unix://``), with
+        the timeouts, pool and TLS files of ``redis`` (``redis.url`` is ignored here: the
+        ``url`` argument wins). Without ``redis``, ``RedisSettings()`` defaults with
+        ``Settings.socket_timeout`` as both timeouts. ``ValueError`` for a malformed URL
+        (including a database that is not a number, ``redis://host/abc``) or TLS files with a
+        URL that is not ``rediss://``; no connection is made until the first call."""
+        settings = settings or Settings()
+        options = _legacy(url, settings, redis)
+        mgr = cls(sync_client(url, options), settings, clock=clock)
+        mgr.redis_settings = options
+        return mgr
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None, redis: RedisSettings, *,
+                      clock: Callable[[], float] | None = None) -> SessionManager:
+        """As `from_url`, on ``redis.url``."""
+        if not isinstance(redis, RedisSettings):
+            raise TypeError("redis: expected a RedisSettings")
+        return cls.from_url(redis.url, settings, redis=redis, clock=clock)
+
+    def close(self) -> None:
+        """Close the manager: new calls raise `ManagerClosed` at once; calls in flight get up
+        to the socket timeout to finish, then the connections are closed (a call still running
+        then raises `ManagerClosed`). Idempotent; a closed manager never reconnects."""
+        if not self._begin_close():
+            return
+        deadline = time.monotonic() + self._drain_seconds()
+        while self._inflight and time.monotonic() < deadline:
+            time.sleep(0.002)
+        self._torn_down = True
+        try:
+            self.client.close()
+        except Exception as exc:  # closing must not fail the caller's shutdown
+            log.warning("closing the Redis client failed: %r", exc)
+
+    def __enter__(self) -> SessionManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def create_session(self, user_id: str, *, user_agent: str | None, ip: str,
                        country: str | None = None, city: str | None = None,
@@ -88,27 +248,55 @@ class _Facade(Generic[R]):
         """Start a session. Raises ``ValueError`` for a bad ``user_id``/``ip``/``email``
         (nothing written) and `SessionLimitExceeded` with ``on_limit="deny"``. Text arguments
         (user agent, city, device id) are cleaned and bounded; an invalid country hint is
-        ignored in favour of the offline lookup."""
+        ignored in favour of the offline lookup. `StoreUnavailable` when the reply was lost:
+        the session may exist; it is never created twice."""
         return self._run(self.core.create_session(
             user_id, user_agent=user_agent, ip=ip, country=country, city=city,
             device_id=device_id, email=email))
 
+    def validate_session(self, token: object, *, ip: str | None = None,
+                         user_agent: str | None = None) -> Session | None:
+        """The live session of ``token`` (touching it at most once per touch interval), or
+        ``None`` for any token that is not valid, of any type or shape. ``ValueError`` for a
+        malformed ``ip``; a user agent is cleaned and bounded. One round trip. Store trouble
+        of any kind raises `StoreUnavailable` (or a subclass) and nothing else: fail closed."""
+        self._enter()
+        try:
+            probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent)
+            if probe is None:
+                return None
+            if probe.read is not None:
+                try:
+                    raw = self._execute(probe.read)
+                except StoreRefused as exc:
+                    if not _foreign_key(exc):
+                        raise
+                    raw = None
+                found = self.core.validate_read(probe, raw)
+                if found is not SLOW:
+                    return cast("Session | None", found)
+            return self._drive(self.core.validate_script(probe))
+        finally:
+            self._leave()
+
     def revoke_session(self, user_id: str, session_id: str, *, actor: str | None = None,
                        reason: str | None = None) -> bool:
-        """End one session; ``False`` when it was not live. ``ValueError`` for a malformed id."""
+        """End one session; ``False`` when it was not live. ``ValueError`` for a malformed id.
+        `StoreUnavailable` when the reply was lost (it may have ended)."""
         return self._run(self.core.revoke_session(user_id, session_id, actor=actor,
                                                   reason=reason))
 
     def revoke_all_sessions(self, user_id: str, *, except_token: str | None = None,
                             actor: str | None = None, reason: str | None = None) -> int:
         """End every session of the user except the one of ``except_token`` (when that token is
-        valid for this user); returns how many ended."""
+        valid for this user); returns how many ended. ``ValueError`` for a bad ``user_id``."""
         return self._run(self.core.revoke_all_sessions(
             user_id, except_token=except_token, actor=actor, reason=reason))
 
     def get_active_sessions(self, user_id: str, *,
                             current_token: str | None = None) -> list[SessionView]:
-        """Live sessions, most recently active first, in one round trip."""
+        """Live sessions, most recently active first, in one round trip. ``ValueError`` for a
+        bad ``user_id``; a ``current_token`` that is not valid marks none as current."""
         return self._run(self.core.get_active_sessions(user_id, current_token=current_token))
 
     def recent_events(self, limit: int = 100) -> list[Event]:
@@ -130,8 +318,9 @@ class _Facade(Generic[R]):
         return self._run(self.core.users(prefix, limit=limit))
 
     def recent_users(self, *, limit: int = 50) -> list[UserSummary]:
-        """Users by most recent sign-in, newest first, at most ``limit`` (1-10000) and at most
-        ``Settings.recent_users_kept`` (the index keeps only that many)."""
+        """Users by most recent sign-in, newest first, at most ``limit`` (1-10000, else
+        ``ValueError``) and at most ``Settings.recent_users_kept`` (the index keeps only that
+        many)."""
         return self._run(self.core.recent_users(limit=limit))
 
     def known_devices(self, user_id: str) -> list[Device]:
@@ -140,12 +329,13 @@ class _Facade(Generic[R]):
         return self._run(self.core.known_devices(user_id))
 
     def user_email(self, user_id: str) -> str | None:
-        """The contact address recorded at sign-in (``email=``), or ``None``."""
+        """The contact address recorded at sign-in (``email=``), or ``None``. A bad
+        ``user_id`` raises ``ValueError``."""
         return self._run(self.core.user_email(user_id))
 
     def sweep_expired(self, *, limit: int = 500) -> int:
-        """Sweep up to ``limit`` (1-10000) due users of the expiry index (the daemon's job):
-        reports each expired session once and returns how many expired."""
+        """Sweep up to ``limit`` (1-10000, else ``ValueError``) due users of the expiry index
+        (the daemon's job): reports each expired session once and returns how many expired."""
         return self._run(self.core.sweep_expired(limit=limit))
 
     def record_audit(self, kind: str, *, actor: str, user_id: str | None = None,
@@ -179,45 +369,16 @@ class _Facade(Generic[R]):
         type or size, raises `InvalidAlertAction` and changes nothing."""
         return self._run(self.core.revoke_from_alert(action_token))
 
+    # -- the driver ---------------------------------------------------------------------------
 
-def _script_error(exc: redis.ResponseError) -> ScriptError | None:
-    message = str(exc)
-    return ScriptError(message) if message.startswith("SW") else None
+    def _run(self, op: Op[T]) -> T:
+        self._enter()
+        try:
+            return self._drive(op)
+        finally:
+            self._leave()
 
-
-class SessionManager(_Facade[Any]):
-    """Blocking manager over ``redis.Redis`` (thread-safe: redis-py pools connections)."""
-
-    @classmethod
-    def from_url(cls, url: str, settings: Settings | None = None, *,
-                 clock: Callable[[], float] | None = None) -> SessionManager:
-        settings = settings or Settings()
-        return cls(redis.Redis.from_url(url, **_client_options(settings)), settings, clock=clock)
-
-    def close(self) -> None:
-        self.client.close()
-
-    def validate_session(self, token: object, *, ip: str | None = None,
-                         user_agent: str | None = None) -> Session | None:
-        """The live session of ``token`` (touching it at most once per touch interval), or
-        ``None`` for any token that is not valid, of any type or shape. ``ValueError`` for a
-        malformed ``ip``; a user agent is cleaned and bounded. One round trip."""
-        probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent)
-        if probe is None:
-            return None
-        if probe.read is not None:
-            try:
-                raw = self._execute(probe.read)
-            except StoreUnavailable:
-                raise
-            except SessionWardenError:  # WRONGTYPE: a foreign key there; the script judges it
-                raw = None
-            found = self.core.validate_read(probe, raw)
-            if found is not SLOW:
-                return found  # type: ignore[return-value]
-        return self._run(self.core.validate_script(probe))
-
-    def _run(self, op: Op[Any]) -> Any:
+    def _drive(self, op: Op[T]) -> T:
         try:
             request = next(op)
             while True:
@@ -228,9 +389,11 @@ class SessionManager(_Facade[Any]):
                 else:
                     request = op.send(reply)
         except StopIteration as done:
-            return done.value
+            return cast(T, done.value)
 
     def _execute(self, request: Request) -> Any:
+        """Send one request, once. Every failure leaves as a `SessionWardenError`."""
+        self._check_sendable()
         try:
             if isinstance(request, Command):
                 return self.client.execute_command(*request.args)
@@ -240,12 +403,18 @@ class SessionManager(_Facade[Any]):
             for item in request.items:
                 _queue(pipe, item)
             replies = _checked(request, pipe.execute(raise_on_error=False))
-            return [self._eval(item, missing=True) if _noscript(reply) else reply
+            return [self._eval(item, missing=True) if isinstance(item, Eval) and _noscript(reply)
+                    else reply
                     for item, reply in zip(request.items, replies, strict=True)]
-        except _UNAVAILABLE as exc:
-            raise _unavailable(exc) from exc
-        except redis.RedisError as exc:
-            raise SessionWardenError(f"Redis refused a command: {exc}") from exc
+        except SessionWardenError:
+            raise
+        except (redis.RedisError, OSError) as exc:
+            raise self._translate(exc) from exc
+        except Exception as exc:
+            if self._closed:  # the client was being closed under this call
+                raise ManagerClosed("the manager was closed while this call was in flight; "
+                                    "it may or may not have run") from exc
+            raise
 
     def _eval(self, request: Eval, *, missing: bool = False) -> Any:
         """EVALSHA; on NOSCRIPT (or ``missing``: a pipeline already got NOSCRIPT) one EVAL of
@@ -263,38 +432,142 @@ class SessionManager(_Facade[Any]):
             raise _script_error(exc) or exc from exc
 
 
-class AsyncSessionManager(_Facade[Any]):
-    """asyncio manager over ``redis.asyncio.Redis``; every method returns a coroutine."""
+class AsyncSessionManager(_Base):
+    """asyncio manager over ``redis.asyncio.Redis``: the methods of `SessionManager`, as
+    coroutines (``await mgr.create_session(...)``), with the same arguments, results and
+    errors. Use it from one event loop."""
 
     @classmethod
     def from_url(cls, url: str, settings: Settings | None = None, *,
+                 redis: RedisSettings | None = None,
                  clock: Callable[[], float] | None = None) -> AsyncSessionManager:
         settings = settings or Settings()
-        return cls(aioredis.Redis.from_url(url, **_client_options(settings)), settings,
-                   clock=clock)
+        options = _legacy(url, settings, redis)
+        mgr = cls(async_client(url, options), settings, clock=clock)
+        mgr.redis_settings = options
+        return mgr
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None, redis: RedisSettings, *,
+                      clock: Callable[[], float] | None = None) -> AsyncSessionManager:
+        if not isinstance(redis, RedisSettings):
+            raise TypeError("redis: expected a RedisSettings")
+        return cls.from_url(redis.url, settings, redis=redis, clock=clock)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        """As `SessionManager.close`: calls in flight get up to the socket timeout to finish;
+        then every call raises `ManagerClosed`. Idempotent."""
+        if not self._begin_close():
+            return
+        deadline = time.monotonic() + self._drain_seconds()
+        while self._inflight and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+        self._torn_down = True
+        try:
+            await self.client.aclose()
+        except Exception as exc:  # closing must not fail the caller's shutdown
+            log.warning("closing the Redis client failed: %r", exc)
+
+    async def __aenter__(self) -> AsyncSessionManager:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def create_session(self, user_id: str, *, user_agent: str | None, ip: str,
+                             country: str | None = None, city: str | None = None,
+                             device_id: str | None = None,
+                             email: str | None = None) -> CreatedSession:
+        return await self._run(self.core.create_session(
+            user_id, user_agent=user_agent, ip=ip, country=country, city=city,
+            device_id=device_id, email=email))
 
     async def validate_session(self, token: object, *, ip: str | None = None,
                                user_agent: str | None = None) -> Session | None:
-        """As `SessionManager.validate_session`."""
-        probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent)
-        if probe is None:
-            return None
-        if probe.read is not None:
-            try:
-                raw = await self._execute(probe.read)
-            except StoreUnavailable:
-                raise
-            except SessionWardenError:  # WRONGTYPE: a foreign key there; the script judges it
-                raw = None
-            found = self.core.validate_read(probe, raw)
-            if found is not SLOW:
-                return found  # type: ignore[return-value]
-        return await self._run(self.core.validate_script(probe))
+        self._enter()
+        try:
+            probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent)
+            if probe is None:
+                return None
+            if probe.read is not None:
+                try:
+                    raw = await self._execute(probe.read)
+                except StoreRefused as exc:
+                    if not _foreign_key(exc):
+                        raise
+                    raw = None
+                found = self.core.validate_read(probe, raw)
+                if found is not SLOW:
+                    return cast("Session | None", found)
+            return await self._drive(self.core.validate_script(probe))
+        finally:
+            self._leave()
 
-    async def _run(self, op: Op[Any]) -> Any:  # type: ignore[override]
+    async def revoke_session(self, user_id: str, session_id: str, *, actor: str | None = None,
+                             reason: str | None = None) -> bool:
+        return await self._run(self.core.revoke_session(user_id, session_id, actor=actor,
+                                                        reason=reason))
+
+    async def revoke_all_sessions(self, user_id: str, *, except_token: str | None = None,
+                                  actor: str | None = None, reason: str | None = None) -> int:
+        return await self._run(self.core.revoke_all_sessions(
+            user_id, except_token=except_token, actor=actor, reason=reason))
+
+    async def get_active_sessions(self, user_id: str, *,
+                                  current_token: str | None = None) -> list[SessionView]:
+        return await self._run(self.core.get_active_sessions(user_id,
+                                                             current_token=current_token))
+
+    async def recent_events(self, limit: int = 100) -> list[Event]:
+        return await self._run(self.core.recent_events(limit))
+
+    async def events_after(self, after: str = "0-0", *, limit: int = 100,
+                           block_ms: int | None = None) -> EventPage:
+        return await self._run(self.core.events_after(after, limit=limit, block_ms=block_ms))
+
+    async def users(self, prefix: str = "", *, limit: int = 50) -> list[str]:
+        return await self._run(self.core.users(prefix, limit=limit))
+
+    async def recent_users(self, *, limit: int = 50) -> list[UserSummary]:
+        return await self._run(self.core.recent_users(limit=limit))
+
+    async def known_devices(self, user_id: str) -> list[Device]:
+        return await self._run(self.core.known_devices(user_id))
+
+    async def user_email(self, user_id: str) -> str | None:
+        return await self._run(self.core.user_email(user_id))
+
+    async def sweep_expired(self, *, limit: int = 500) -> int:
+        return await self._run(self.core.sweep_expired(limit=limit))
+
+    async def record_audit(self, kind: str, *, actor: str, user_id: str | None = None,
+                           session_id: str | None = None, reason: str | None = None,
+                           details: dict[str, Any] | None = None) -> str:
+        return await self._run(self.core.record_audit(kind, actor=actor, user_id=user_id,
+                                                      session_id=session_id, reason=reason,
+                                                      details=details))
+
+    async def audit_trail(self, *, user_id: str | None = None,
+                          since: datetime | timedelta | None = None,
+                          limit: int = 100) -> list[AuditEntry]:
+        return await self._run(self.core.audit_trail(user_id=user_id, since=since, limit=limit))
+
+    async def create_alert_action(self, event_id: str, *, scope: str = "session") -> str:
+        return await self._run(self.core.create_alert_action(event_id, scope=scope))
+
+    async def revoke_from_alert(self, action_token: str) -> int:
+        return await self._run(self.core.revoke_from_alert(action_token))
+
+    # -- the driver ---------------------------------------------------------------------------
+
+    async def _run(self, op: Op[T]) -> T:
+        self._enter()
+        try:
+            return await self._drive(op)
+        finally:
+            self._leave()
+
+    async def _drive(self, op: Op[T]) -> T:
         try:
             request = next(op)
             while True:
@@ -305,9 +578,10 @@ class AsyncSessionManager(_Facade[Any]):
                 else:
                     request = op.send(reply)
         except StopIteration as done:
-            return done.value
+            return cast(T, done.value)
 
     async def _execute(self, request: Request) -> Any:
+        self._check_sendable()
         try:
             if isinstance(request, Command):
                 return await self.client.execute_command(*request.args)
@@ -317,12 +591,18 @@ class AsyncSessionManager(_Facade[Any]):
             for item in request.items:
                 _queue(pipe, item)
             replies = _checked(request, await pipe.execute(raise_on_error=False))
-            return [await self._eval(item, missing=True) if _noscript(reply) else reply
+            return [await self._eval(item, missing=True)
+                    if isinstance(item, Eval) and _noscript(reply) else reply
                     for item, reply in zip(request.items, replies, strict=True)]
-        except _UNAVAILABLE as exc:
-            raise _unavailable(exc) from exc
-        except redis.RedisError as exc:
-            raise SessionWardenError(f"Redis refused a command: {exc}") from exc
+        except SessionWardenError:
+            raise
+        except (redis.RedisError, OSError) as exc:
+            raise self._translate(exc) from exc
+        except Exception as exc:
+            if self._closed:
+                raise ManagerClosed("the manager was closed while this call was in flight; "
+                                    "it may or may not have run") from exc
+            raise
 
     async def _eval(self, request: Eval, *, missing: bool = False) -> Any:
         script = SCRIPTS[request.script]
@@ -336,6 +616,18 @@ class AsyncSessionManager(_Facade[Any]):
             return await self.client.eval(script.source, *args)
         except redis.ResponseError as exc:
             raise _script_error(exc) or exc from exc
+
+
+def _share_docs() -> None:
+    """The async face documents itself by the sync one: same arguments, results, errors."""
+    for name, member in vars(AsyncSessionManager).items():
+        target = getattr(member, "__func__", member)
+        source = getattr(SessionManager, name, None)
+        if callable(target) and not name.startswith("_") and target.__doc__ is None and source:
+            target.__doc__ = source.__doc__
+
+
+_share_docs()
 
 
 def _queue(pipe: Any, item: Eval | Command) -> None:
@@ -352,9 +644,20 @@ def _noscript(reply: Any) -> bool:
     return isinstance(reply, redis.exceptions.NoScriptError)
 
 
+#: Error replies that say the server cannot serve at all (not that one key is odd): raised
+#: even from a script inside a pipeline, where other script errors stay in place for the op.
+_SERVER_STATE = frozenset({"OOM", "READONLY", "MASTERDOWN", "LOADING", "BUSY", "NOAUTH",
+                           "WRONGPASS", "NOPERM", "MISCONF", "NOREPLICAS", "CLUSTERDOWN",
+                           "TRYAGAIN"})
+
+
 def _checked(batch: Batch, replies: list[Any]) -> list[Any]:
-    """Raise the first error of a plain command; script errors stay in place for the op."""
+    """Raise the first error of a plain command, or any reply saying the server cannot serve;
+    other script errors stay in place for the op."""
     for item, reply in zip(batch.items, replies, strict=True):
-        if isinstance(reply, Exception) and isinstance(item, Command):
+        if isinstance(reply, Exception) and (
+                isinstance(item, Command) or isinstance(reply, redis.ConnectionError)
+                or (isinstance(reply, redis.ResponseError) and not _noscript(reply)
+                    and _code(reply) in _SERVER_STATE)):
             raise reply
     return replies

@@ -131,6 +131,7 @@ class Settings:
     tombstone_ttl: timedelta = timedelta(days=7)
     history_ttl: timedelta = timedelta(days=180)
     max_user_agent_length: int = 512
+    # Read only by from_url without a RedisSettings (and by the CLI); prefer RedisSettings.
     socket_timeout: float = 2.0
     secret: str | bytes | None = field(default=None, repr=False)  # bytes or None once built
     production: bool = False

@@ -7,7 +7,13 @@ import asyncio
 import pytest
 from conftest import IP_US, IPHONE_SAFARI, MAC_CHROME, TEST_SECRET, Backend
 
-from sessionwarden import AsyncSessionManager, SessionManager, Settings, StoreUnavailable
+from sessionwarden import (
+    AsyncSessionManager,
+    RedisSettings,
+    SessionManager,
+    Settings,
+    StoreUnavailable,
+)
 
 
 def test_async_lifecycle(backend: Backend) -> None:
@@ -75,7 +81,8 @@ def test_async_redis_down_is_store_unavailable() -> None:
 
     async def scenario() -> None:
         mgr = AsyncSessionManager.from_url(f"redis://127.0.0.1:{port}/0",
-                                           Settings(secret=TEST_SECRET, socket_timeout=0.5))
+                                           Settings(secret=TEST_SECRET),
+                                           redis=RedisSettings(socket_timeout=0.5))
         with pytest.raises(StoreUnavailable):
             await mgr.validate_session("A" * 27 + "." + "B" * 43)
         await mgr.aclose()

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from sessionwarden import Settings, StoreUnavailable
+from sessionwarden import RedisSettings, Settings, StoreUnavailable
 from sessionwarden.keys import KeySchema, user_tag
 from sessionwarden.manager import SessionManager
 from sessionwarden.sanitize import clean_text
@@ -129,7 +129,8 @@ def closed_port() -> int:
 
 def test_redis_down_fails_closed_fast() -> None:
     mgr = SessionManager.from_url(f"redis://127.0.0.1:{closed_port()}/0",
-                                  Settings(secret=TEST_SECRET, socket_timeout=0.5))
+                                  Settings(secret=TEST_SECRET),
+                                  redis=RedisSettings(socket_timeout=0.5, connect_timeout=0.5))
     calls = [
         lambda: mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US),
         lambda: mgr.validate_session("A" * 27 + "." + "B" * 43),
@@ -154,7 +155,8 @@ def test_redis_that_accepts_but_never_answers_times_out() -> None:
         listener.listen(8)
         port = listener.getsockname()[1]
         mgr = SessionManager.from_url(f"redis://127.0.0.1:{port}/0",
-                                      Settings(secret=TEST_SECRET, socket_timeout=0.3))
+                                      Settings(secret=TEST_SECRET),
+                                      redis=RedisSettings(socket_timeout=0.3))
         started = time.monotonic()
         with pytest.raises(StoreUnavailable):
             mgr.validate_session("A" * 27 + "." + "B" * 43)

@@ -110,14 +110,15 @@ class CoreBase:
         """The parsed device and class key of a user agent, memoised by the raw string: a
         session's requests carry the same user agent, and cleaning, parsing and keying it
         cost validate more than the rest of its Python."""
-        cacheable = isinstance(user_agent, str) and len(user_agent) <= MAX_CACHED_UA
-        found = self._presenters.get(user_agent) if cacheable else None  # type: ignore[arg-type]
+        key = (user_agent if isinstance(user_agent, str) and len(user_agent) <= MAX_CACHED_UA
+               else None)
+        found = self._presenters.get(key) if key is not None else None
         if found is None:
             ua = self._user_agent(user_agent)  # TypeError for a non-string
             info = parse_user_agent(ua) if ua else None
             found = (info, self._class_key(info) if info is not None else None)
-            if cacheable:  # bounded: 4096 strings of at most 1024 characters
-                bounded_put(self._presenters, user_agent, found, 4096)  # type: ignore[arg-type]
+            if key is not None:  # bounded: 4096 strings of at most 1024 characters
+                bounded_put(self._presenters, key, found, 4096)
         return found
 
     def _class_key(self, info: DeviceInfo) -> str:

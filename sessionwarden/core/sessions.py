@@ -196,7 +196,7 @@ class SessionOps(AuditOps):
                        audit_ttl_ms=self.settings.history_ms))))
         if returned := self._returned(reply):
             yield Batch(tuple(returned))
-        return reply.count == 1
+        return reply.result == 1
 
     def revoke_all_sessions(
         self, user_id: str, *, except_token: str | None = None, actor: str | None = None,
@@ -221,7 +221,7 @@ class SessionOps(AuditOps):
         )))
         if returned := self._returned(reply):
             yield Batch(tuple(returned))
-        return reply.count
+        return reply.result
 
     def get_active_sessions(
         self, user_id: str, *, current_token: str | None = None

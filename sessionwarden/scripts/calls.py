@@ -197,7 +197,7 @@ class CountReply(NamedTuple):
     """``{count, events{}, audit{}}``: revoke (1 revoked, -1 had expired, 0 none) and
     revoke_all; ``audit``: global audit entries for the caller to append (on a Cluster)."""
 
-    count: int
+    result: int
     events: Any
     audit: Any
 
