@@ -26,7 +26,7 @@ EXPECTED = "a duration such as 500ms, 30s, 5m, 2h, 7d or a number of seconds"
 
 _UNIT_US = {"d": 86_400_000_000, "h": 3_600_000_000, "m": 60_000_000, "s": 1_000_000,
             "ms": 1_000}
-_TEXT = re.compile(r"(-?)([0-9]{1,16}(?:\.[0-9]{1,12})?)(ms|s|m|h|d)?")
+_TEXT = re.compile(r"(-?)([0-9]{1,18}(?:\.[0-9]{1,12})?)(ms|s|m|h|d)?")
 _MAX_TEXT = 64
 
 

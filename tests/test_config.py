@@ -89,6 +89,13 @@ def test_formatted_durations_round_trip(value):
     assert re.fullmatch(r"-?[0-9.]+(ms|s|m|h|d)", text)
 
 
+@pytest.mark.parametrize("value", [timedelta.max, timedelta.min,
+                                   timedelta(days=115740741, microseconds=1000)])
+def test_extreme_durations_round_trip(value):
+    # found by the property test: ms spellings of the largest durations have 17 digits
+    assert parse_duration(format_duration(value)) == value
+
+
 @given(st.integers(min_value=0, max_value=10**6), st.sampled_from(["ms", "s", "m", "h", "d"]))
 def test_every_unit_parses_whole_numbers(n, unit):
     size = {"ms": timedelta(milliseconds=1), "s": timedelta(seconds=1),
