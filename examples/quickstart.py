@@ -11,13 +11,16 @@ Uses $REDIS_URL when set; otherwise starts a throwaway redis-server on a free lo
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 
@@ -61,6 +64,23 @@ def redis_url() -> Iterator[str]:
             proc.wait()
 
 
+KEY_PREFIX = "swdemo"  # the demo's keys stay apart from an application's ("sw")
+
+
+def cli_commands(url: str) -> list[str]:
+    """Shell commands that look at the demo's data with the `sessionwarden` CLI, runnable as
+    printed from the directory the demo was started in: the CLI installed next to this
+    Python (`.venv/bin/sessionwarden` under `make demo`), else `python -m sessionwarden`."""
+    script = Path(sys.executable).with_name("sessionwarden")
+    if script.exists():
+        relative = os.path.relpath(script)
+        program = shlex.quote(relative if not relative.startswith("..") else str(script))
+    else:
+        program = f"{shlex.quote(sys.executable)} -m sessionwarden"
+    options = f"--redis-url {shlex.quote(url)} --key-prefix {KEY_PREFIX}"
+    return [f"{program} {options} sessions alice@example.com", f"{program} {options} events"]
+
+
 def show_sessions(mgr: SessionManager, user: str, current: str | None = None) -> None:
     for view in mgr.get_active_sessions(user, current_token=current):
         marker = "*" if view.current else " "
@@ -70,7 +90,7 @@ def show_sessions(mgr: SessionManager, user: str, current: str | None = None) ->
 def main() -> None:
     with redis_url() as url:
         settings = Settings(secret=os.environ.get("SESSIONWARDEN_SECRET", "demo-" + "x" * 40),
-                            key_prefix="swdemo")
+                            key_prefix=KEY_PREFIX)
         mgr = SessionManager.from_url(url, settings)
         print(f"SessionWarden demo on {url}\n")
 
@@ -105,8 +125,14 @@ def main() -> None:
         latest = mgr.recent_events(1)[0]
         print(f"   [{latest.severity:>6}] {latest.type}: {latest.details['reason']}")
 
-        print("\nWith REDIS_URL set, the data stays: try `sessionwarden sessions "
-              "alice@example.com` and `sessionwarden events` on it.")
+        if os.environ.get("REDIS_URL"):
+            print("\nThe data stays in this Redis; look at it with the CLI:")
+            for command in cli_commands(url):
+                print(f"   {command}")
+        else:
+            print("\nThe throwaway redis-server stops now. To keep the data and look at it with "
+                  "the CLI, run the demo on your own Redis: REDIS_URL=redis://localhost:6379/0 "
+                  "make demo")
         mgr.close()
 
 

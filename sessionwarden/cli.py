@@ -7,10 +7,16 @@ The CLI only reads and revokes; it never creates or validates a session. Command
     sessionwarden revoke USER SESSION_ID [--reason R]
     sessionwarden revoke-all USER [--reason R] [--yes]
     sessionwarden events [--limit N] [--follow] [--json]
+    sessionwarden config check [--json]
 
-Connection options (accepted before or after the command): ``--redis-url`` (else ``$REDIS_URL``,
-else ``redis://localhost:6379/0``) and ``--key-prefix`` (else ``$SESSIONWARDEN_PREFIX``, else
-``sw``; it is the `Settings.key_prefix` of the application whose sessions you want to see).
+Every command reads the shared configuration (`sessionwarden.config`): the TOML file given by
+``--config PATH``, else ``$SESSIONWARDEN_CONFIG``, else ``/etc/sessionwarden/config.toml`` when
+it exists, overridden by ``SESSIONWARDEN_<SECTION>__<KEY>`` variables. Connection options
+(accepted before or after the command) override it: ``--redis-url`` (above
+``$SESSIONWARDEN_REDIS__URL``, ``$REDIS_URL``, ``redis.url`` in the file, and
+``redis://localhost:6379/0``) and ``--key-prefix`` (above ``$SESSIONWARDEN_SESSIONS__KEY_PREFIX``,
+``$SESSIONWARDEN_PREFIX``, ``sessions.key_prefix`` in the file, and ``sw``; it is the
+`Settings.key_prefix` of the application whose sessions you want to see).
 
 Exit codes: 0 done; 1 nothing to do (no such live session, or revoke-all not confirmed);
 2 error (bad input, Redis unreachable, usage error), reported as one line
@@ -36,7 +42,6 @@ import getpass
 import json
 import logging
 import os
-import secrets
 import sys
 import threading
 import unicodedata
@@ -46,12 +51,13 @@ from typing import IO, Any, NoReturn
 
 import redis
 
+from . import config as swconfig
+from .connection import RedisSettings
 from .core import MAX_LIST, MAX_REASON_LENGTH
 from .errors import SessionWardenError, StoreUnavailable
 from .manager import SessionManager
 from .models import Event, ago
 from .sanitize import MAX_USER_ID_BYTES
-from .settings import MIN_SECRET_BYTES, Settings
 
 PROG = "sessionwarden"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -224,7 +230,10 @@ _JSON_HELP = "print one JSON document (ASCII, stable keys) instead of a table"
 
 _EPILOG = """\
 notes:
-  --redis-url and --key-prefix may be given before or after the command.
+  --config, --redis-url and --key-prefix may be given before or after the command.
+  The configuration file is --config, else $SESSIONWARDEN_CONFIG, else
+  /etc/sessionwarden/config.toml if it exists; SESSIONWARDEN_<SECTION>__<KEY>
+  variables override it (see `sessionwarden config check`).
   The CLI needs no secret (it never computes fingerprints or signs links).
 
 exit codes:
@@ -242,13 +251,20 @@ Everything read from Redis is printed with non-printable characters escaped
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection")
     group.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS,
+        help=f"configuration file (default: ${swconfig.CONFIG_ENV}, else "
+             f"{swconfig.DEFAULT_PATH} if it exists); a missing file is an error, exit 2")
+    group.add_argument(
         "--redis-url", metavar="URL", default=argparse.SUPPRESS,
-        help=f"Redis to connect to (default: ${REDIS_URL_ENV}, else {DEFAULT_REDIS_URL}); an "
-             "unreachable server is an error after the socket timeout (2 s), exit 2")
+        help=f"Redis to connect to (default: $SESSIONWARDEN_REDIS__URL, else ${REDIS_URL_ENV}, "
+             f"else redis.url of the configuration, else {DEFAULT_REDIS_URL}); an unreachable "
+             "server is an error after the socket timeout (2 s), exit 2")
     group.add_argument(
         "--key-prefix", metavar="PREFIX", default=argparse.SUPPRESS,
-        help=f"key prefix of the application's Settings (default: ${KEY_PREFIX_ENV}, else "
-             f"{DEFAULT_KEY_PREFIX!r}); 1-32 characters from A-Z a-z 0-9 _ . : -")
+        help="key prefix of the application's Settings (default: "
+             f"$SESSIONWARDEN_SESSIONS__KEY_PREFIX, else ${KEY_PREFIX_ENV}, else "
+             f"sessions.key_prefix of the configuration, else {DEFAULT_KEY_PREFIX!r}); 1-32 "
+             "characters from A-Z a-z 0-9 _ . : -")
 
 
 def build_parser(stdout: IO[str], stderr: IO[str]) -> argparse.ArgumentParser:
@@ -341,6 +357,29 @@ def build_parser(stdout: IO[str], stderr: IO[str]) -> argparse.ArgumentParser:
                         help="keep printing new events until interrupted")
     events.add_argument("--json", action="store_true",
                         help="machine-readable output (a document; JSON Lines with --follow)")
+
+    config = command(
+        "config", "check the shared configuration",
+        "Commands about the configuration shared by the CLI, the daemon, the console and\n"
+        "applications (see `config check --help`).",
+    )
+    config_commands = config.add_subparsers(dest="config_command", metavar="COMMAND",
+                                            required=True)
+    check = config_commands.add_parser(
+        "check", help="validate and print the effective configuration",
+        description="Validate the configuration (file, environment, options) and print every\n"
+        "key with its effective value and where it came from: default, file, env (with the\n"
+        "variable's name) or argument. Secrets are masked (secret/password/token keys, and\n"
+        "passwords inside URLs such as redis://:***@host). Sections of distributions that\n"
+        "are not installed (e.g. [daemon]) are listed as not validated. Does not connect\n"
+        "to Redis.\n\n"
+        "Exit 0 when valid; 2 when not, with one line on stderr naming the key, the value,\n"
+        "where it came from and what was expected.\n\n"
+        "--json: {\"valid\": true, \"file\", \"keys\": {KEY: {\"value\", \"source\",\n"
+        "\"origin\"}}, \"unvalidated\": {SECTION: REASON}}",
+        formatter_class=formatter, streams=streams)
+    _connection_options(check)
+    check.add_argument("--json", action="store_true", help=_JSON_HELP)
     return parser
 
 
@@ -458,9 +497,15 @@ class _Run:
             return 0
         return self._follow(recent[-1].id if recent else "0-0")
 
+    def _socket_timeout(self) -> float:
+        """The reply timeout of the manager's connection (a client the caller built keeps its
+        own, unknown here: assume the default)."""
+        options = self.manager.redis_settings
+        return (options or RedisSettings()).socket_timeout
+
     def _follow(self, last_id: str) -> int:
         block_ms = min(FOLLOW_BLOCK_MS,
-                       max(1, int(self.manager.settings.socket_timeout * 500)))
+                       max(1, int(self._socket_timeout() * 500)))
         with contextlib.suppress(KeyboardInterrupt):
             while not (self.stop is not None and self.stop.is_set()):
                 page = self.manager.events_after(last_id, limit=FOLLOW_BATCH, block_ms=block_ms)
@@ -499,18 +544,67 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
-def _make_manager(args: argparse.Namespace) -> SessionManager:
-    url = getattr(args, "redis_url", None) or os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
-    prefix = (getattr(args, "key_prefix", None) or os.environ.get(KEY_PREFIX_ENV)
-              or DEFAULT_KEY_PREFIX)
-    # The secret keys device fingerprints and alert-action links. The CLI's operations (users,
-    # recent_users, get_active_sessions, revoke_session, revoke_all_sessions without
-    # except_token, recent_events, events_after) never use it: they read stored fingerprints
-    # and revoke by session id. A random per-process secret therefore changes nothing, avoids
-    # Settings' "no secret configured" warning, and means a missing, short or wrong
-    # $SESSIONWARDEN_SECRET can neither break the CLI nor be needed on an admin's machine.
-    settings = Settings(key_prefix=prefix, secret=secrets.token_bytes(MIN_SECRET_BYTES))
-    return SessionManager.from_url(url, settings)
+#: The CLI's environment aliases: the shared ones plus $SESSIONWARDEN_PREFIX, which the CLI has
+#: always read (below $SESSIONWARDEN_SESSIONS__KEY_PREFIX, above the file).
+CLI_ALIASES = {**swconfig.ENV_ALIASES, KEY_PREFIX_ENV: "sessions.key_prefix"}
+
+
+def _load_config(args: argparse.Namespace, *, operator: bool = True) -> swconfig.Config:
+    """The shared configuration, with --redis-url / --key-prefix on top.
+
+    The CLI never needs the secret: without one its manager is an operator manager (list,
+    revoke, read), which is all the CLI does, so ``production`` without a secret is fine here.
+    A secret that *is* configured is validated like any other key. `config check` loads with
+    ``operator=False``: it judges the configuration exactly as an application would.
+    """
+    overrides = {
+        "redis.url": swconfig.Override(getattr(args, "redis_url", None), "--redis-url"),
+        "sessions.key_prefix": swconfig.Override(getattr(args, "key_prefix", None),
+                                                 "--key-prefix"),
+    }
+    return swconfig.load(getattr(args, "config", None), env=os.environ, overrides=overrides,
+                         aliases=CLI_ALIASES, operator=operator)
+
+
+def _make_manager(cfg: swconfig.Config) -> SessionManager:
+    """The one place the CLI builds its manager."""
+    return cfg.manager(operator=True)
+
+
+def _config_check(args: argparse.Namespace, out: IO[str]) -> int:
+    cfg = _load_config(args, operator=False)
+    doc = cfg.describe()
+    if args.json:
+        out.write(_json({"valid": True, **doc}) + "\n")
+        return 0
+    if cfg.path is None:
+        out.write("# configuration file: none (defaults and environment only)\n")
+    else:
+        out.write(f"# configuration file: {shown(cfg.path)}\n")
+    rows = []
+    for key, item in doc["keys"].items():
+        value = item["value"]
+        text = "(unset)" if value is None else json.dumps(value, ensure_ascii=True)
+        source = item["source"] + (f" {item['origin']}" if item["origin"] else "")
+        section = key.split(".", 1)[0]
+        rows.append((section, f"{key} = {shown(text)}", shown(source)))
+    width = max((len(r[1]) for r in rows), default=0)
+    for section in doc["unvalidated"]:
+        if not any(r[0] == section for r in rows):
+            rows.append((section, f"[{section}] (empty)", ""))
+    notes = doc["unvalidated"]
+    previous = None
+    for section, line, source in rows:
+        if section != previous and section in notes:
+            out.write(f"# [{section}] {notes[section]}\n")
+        previous = section
+        out.write(f"{line.ljust(width)}  # {source}\n" if source else line + "\n")
+    if cfg.values.get("sessions.secret") is None:
+        out.write("# note: sessions.secret is unset: an application would use a random one per "
+                  "process (devices look new in every process), and refuses to start with "
+                  "production = true\n")
+    out.write("# valid\n")
+    return 0
 
 
 _COMMANDS: dict[str, Callable[[_Run], int]] = {
@@ -552,8 +646,10 @@ def main(argv: list[str] | None = None, *, manager: SessionManager | None = None
     built = None
     try:
         with _library_warnings(err):
+            if args.command == "config":
+                return _config_check(args, out)
             if manager is None:
-                manager = built = _make_manager(args)
+                manager = built = _make_manager(_load_config(args))
             return _COMMANDS[args.command](_Run(manager, args, out, err, inp, stop))
     except (*EXPECTED_ERRORS, _Refused) as exc:
         err.write(f"{PROG}: error: {shown(exc)}\n")

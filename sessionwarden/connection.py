@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +98,11 @@ def _retryable(exc: BaseException) -> bool:
             and not isinstance(exc, _REFUSED_AT_CONNECT) and not isinstance(exc, PoolTimeout))
 
 
+def _without_password(url: str) -> str:
+    """The URL for an error message: any password in it replaced by ``***``."""
+    return re.sub(r"(?i)^([a-z][a-z0-9+.-]*://[^:/@]*:)[^@]*@", r"\1***@", url)[:200]
+
+
 def check_url(url: object) -> str:
     """Validate a Redis URL and return its scheme (``redis``, ``rediss`` or ``unix``).
 
@@ -109,14 +115,15 @@ def check_url(url: object) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"url: not a Redis URL (redis://, rediss:// or unix://): {url!r}")
+        raise ValueError("url: not a Redis URL (redis://, rediss:// or unix://): "
+                         f"{_without_password(url)!r}")
     dbs = parse_qs(parts.query).get("db", [])
     if scheme == "unix":
         if not parts.path:
             raise ValueError("url: a unix:// Redis URL needs a socket path")
     else:
         if not parts.hostname:
-            raise ValueError(f"url: no host in the Redis URL {url!r}")
+            raise ValueError(f"url: no host in the Redis URL {_without_password(url)!r}")
         path = unquote(parts.path).strip("/")
         if path:
             dbs.append(path)

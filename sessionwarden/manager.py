@@ -120,15 +120,19 @@ class _Base:
     """What both faces share: construction, the closed state, error translation."""
 
     def __init__(self, client: Any, settings: Settings | None = None, *,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, operator: bool = False) -> None:
         """``client``: a redis-py client (``decode_responses=False``; ``ValueError``
         otherwise), used as it is: its own retry policy and pool are the caller's. Prefer
         `from_url` / `from_settings`, which build one that never resends a command.
         ``clock``: seconds since the epoch, for tests and simulations only; by default scripts
-        use the Redis server's clock so every app server agrees on "now"."""
+        use the Redis server's clock so every app server agrees on "now". ``operator``: this
+        process only looks and revokes (CLI, console), so ``production`` without a secret is
+        allowed; otherwise it is a ``ValueError`` here, before anything runs."""
         _check_client(client)
-        self.client = client
         self.settings = settings or Settings()
+        if not operator:
+            self.settings.require_secret()
+        self.client = client
         #: The connection options the client was built with (``None`` for a client brought by
         #: the caller).
         self.redis_settings: RedisSettings | None = None
@@ -178,16 +182,12 @@ class _Base:
             raise ManagerClosed("the manager was closed while this call was in flight")
 
 
-def _legacy(url: str, settings: Settings, redis_settings: RedisSettings | None
-            ) -> RedisSettings:
+def _options(url: str, redis_settings: RedisSettings | None) -> RedisSettings:
     if redis_settings is not None:
         if not isinstance(redis_settings, RedisSettings):
             raise TypeError("redis: expected a RedisSettings")
         return redis_settings
-    # Settings.socket_timeout predates RedisSettings; without a RedisSettings it still sets
-    # both timeouts, as it always did.
-    timeout = settings.socket_timeout
-    return RedisSettings(url=url, socket_timeout=timeout, connect_timeout=timeout)
+    return RedisSettings(url=url)
 
 
 class SessionManager(_Base):
@@ -200,26 +200,28 @@ class SessionManager(_Base):
     @classmethod
     def from_url(cls, url: str, settings: Settings | None = None, *,
                  redis: RedisSettings | None = None,
-                 clock: Callable[[], float] | None = None) -> SessionManager:
+                 clock: Callable[[], float] | None = None,
+                 operator: bool = False) -> SessionManager:
         """A manager on the Redis at ``url`` (``redis://``, ``rediss://``, ``unix://``), with
         the timeouts, pool and TLS files of ``redis`` (``redis.url`` is ignored here: the
-        ``url`` argument wins). Without ``redis``, ``RedisSettings()`` defaults with
-        ``Settings.socket_timeout`` as both timeouts. ``ValueError`` for a malformed URL
-        (including a database that is not a number, ``redis://host/abc``) or TLS files with a
-        URL that is not ``rediss://``; no connection is made until the first call."""
+        ``url`` argument wins). Without ``redis``, the `RedisSettings` defaults. ``ValueError``
+        for a malformed URL (including a database that is not a number, ``redis://host/abc``)
+        or TLS files with a URL that is not ``rediss://``; no connection is made until the
+        first call."""
         settings = settings or Settings()
-        options = _legacy(url, settings, redis)
-        mgr = cls(sync_client(url, options), settings, clock=clock)
+        options = _options(url, redis)
+        mgr = cls(sync_client(url, options), settings, clock=clock, operator=operator)
         mgr.redis_settings = options
         return mgr
 
     @classmethod
     def from_settings(cls, settings: Settings | None, redis: RedisSettings, *,
-                      clock: Callable[[], float] | None = None) -> SessionManager:
+                      clock: Callable[[], float] | None = None,
+                      operator: bool = False) -> SessionManager:
         """As `from_url`, on ``redis.url``."""
         if not isinstance(redis, RedisSettings):
             raise TypeError("redis: expected a RedisSettings")
-        return cls.from_url(redis.url, settings, redis=redis, clock=clock)
+        return cls.from_url(redis.url, settings, redis=redis, clock=clock, operator=operator)
 
     def close(self) -> None:
         """Close the manager: new calls raise `ManagerClosed` at once; calls in flight get up
@@ -440,19 +442,21 @@ class AsyncSessionManager(_Base):
     @classmethod
     def from_url(cls, url: str, settings: Settings | None = None, *,
                  redis: RedisSettings | None = None,
-                 clock: Callable[[], float] | None = None) -> AsyncSessionManager:
+                 clock: Callable[[], float] | None = None,
+                 operator: bool = False) -> AsyncSessionManager:
         settings = settings or Settings()
-        options = _legacy(url, settings, redis)
-        mgr = cls(async_client(url, options), settings, clock=clock)
+        options = _options(url, redis)
+        mgr = cls(async_client(url, options), settings, clock=clock, operator=operator)
         mgr.redis_settings = options
         return mgr
 
     @classmethod
     def from_settings(cls, settings: Settings | None, redis: RedisSettings, *,
-                      clock: Callable[[], float] | None = None) -> AsyncSessionManager:
+                      clock: Callable[[], float] | None = None,
+                      operator: bool = False) -> AsyncSessionManager:
         if not isinstance(redis, RedisSettings):
             raise TypeError("redis: expected a RedisSettings")
-        return cls.from_url(redis.url, settings, redis=redis, clock=clock)
+        return cls.from_url(redis.url, settings, redis=redis, clock=clock, operator=operator)
 
     async def aclose(self) -> None:
         """As `SessionManager.close`: calls in flight get up to the socket timeout to finish;

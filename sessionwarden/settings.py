@@ -110,7 +110,9 @@ class Settings:
     settings serve an *operator* process (CLI, console): listing, revoking, sweeping and
     reading events work, while creating or validating sessions and signing or redeeming alert
     links raise `SecretRequired`; no random stand-in is ever generated, since its fingerprints
-    and links would match nobody's. With ``production=True`` a missing secret is an error here.
+    and links would match nobody's. With ``production=True`` a manager refuses to start without
+    a secret (`require_secret`), unless it is built with ``operator=True`` (a process that only
+    looks and revokes: the CLI, the console).
 
     ``idle_timeout`` and ``absolute_lifetime`` apply to sessions *created* with these settings:
     each session record carries its own idle window and deadline, and every process judges a
@@ -131,8 +133,6 @@ class Settings:
     tombstone_ttl: timedelta = timedelta(days=7)
     history_ttl: timedelta = timedelta(days=180)
     max_user_agent_length: int = 512
-    # Read only by from_url without a RedisSettings (and by the CLI); prefer RedisSettings.
-    socket_timeout: float = 2.0
     secret: str | bytes | None = field(default=None, repr=False)  # bytes or None once built
     production: bool = False
     mmdb_path: str | None = None
@@ -177,8 +177,6 @@ class Settings:
             _positive("event_retention", self.event_retention)
         if not 64 <= self.max_user_agent_length <= 4096:
             raise ValueError("max_user_agent_length: must be between 64 and 4096")
-        if not 0 < self.socket_timeout <= 60:
-            raise ValueError("socket_timeout: must be between 0 and 60 seconds")
         if not isinstance(self.detection, DetectionSettings):
             raise TypeError("detection: expected a DetectionSettings")
         object.__setattr__(self, "secret", self._resolve_secret())
@@ -192,16 +190,21 @@ class Settings:
     def _resolve_secret(self) -> bytes | None:
         secret = self.secret if self.secret is not None else os.environ.get(SECRET_ENV)
         if secret is None or secret in ("", b""):
-            if self.production:
-                raise ValueError(
-                    f"secret: required in production (set Settings(secret=...) or {SECRET_ENV});"
-                    " generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
-                )
             # No random stand-in: fingerprints and alert links made with one would never match
             # the app's. Without a secret the managers are operator managers (list, revoke,
-            # read), and what needs the secret raises SecretRequired.
+            # read), and what needs the secret raises SecretRequired; with production=True a
+            # manager refuses to start without one unless it is built with operator=True.
             return None
         raw = secret.encode() if isinstance(secret, str) else bytes(secret)
         if len(raw) < MIN_SECRET_BYTES:
             raise ValueError(f"secret: must be at least {MIN_SECRET_BYTES} bytes, got {len(raw)}")
         return raw
+
+    def require_secret(self) -> None:
+        """``ValueError`` when ``production`` is set and there is no secret: what a process
+        that issues or validates sessions checks before it starts."""
+        if self.production and self.secret is None:
+            raise ValueError(
+                f"secret: required in production (set Settings(secret=...) or {SECRET_ENV});"
+                " generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+            )

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from sessionwarden import RedisSettings, Settings, StoreUnavailable
 from sessionwarden.keys import KeySchema, user_tag
-from sessionwarden.manager import SessionManager
+from sessionwarden.manager import AsyncSessionManager, SessionManager
 from sessionwarden.sanitize import clean_text
 
 BAD_USER_IDS = ["", "x" * 257, "é" * 129, "a\x00b", "line\nbreak", "\x1b[2J", "\u202eadmin",
@@ -193,11 +193,18 @@ def test_invalid_settings_name_the_field(kwargs, field: str) -> None:
 
 
 def test_production_requires_a_secret(monkeypatch) -> None:
+    """A manager that issues sessions refuses to start in production without a secret; an
+    operator manager (CLI, console) may."""
     monkeypatch.delenv("SESSIONWARDEN_SECRET", raising=False)
-    with pytest.raises(ValueError, match="secret: required in production"):
-        Settings(production=True)
+    settings = Settings(production=True)
+    for face in (SessionManager, AsyncSessionManager):
+        with pytest.raises(ValueError, match="secret: required in production"):
+            face.from_url("redis://localhost:6379/0", settings)
+        assert face.from_url("redis://localhost:6379/0", settings, operator=True).settings \
+            is settings
     monkeypatch.setenv("SESSIONWARDEN_SECRET", TEST_SECRET)
     assert Settings(production=True).secret == TEST_SECRET.encode()
+    SessionManager.from_url("redis://localhost:6379/0", Settings(production=True))
 
 
 @pytest.mark.parametrize("text,limit,expected", [

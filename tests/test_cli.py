@@ -28,6 +28,7 @@ from conftest import (
 )
 
 import sessionwarden
+import sessionwarden.config
 from sessionwarden import cli
 from sessionwarden.keys import KeySchema
 
@@ -387,6 +388,7 @@ class InterruptingManager:
     def __init__(self, inner) -> None:
         self.inner = inner
         self.settings = inner.settings
+        self.redis_settings = inner.redis_settings
 
     def recent_events(self, limit: int):
         return self.inner.recent_events(limit)
@@ -528,9 +530,14 @@ def test_help_documents_input_handling(mgr):
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("REDIS_URL", "SESSIONWARDEN_PREFIX", "SESSIONWARDEN_SECRET"):
-        monkeypatch.delenv(name, raising=False)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No configuration from the machine: no REDIS_URL/SESSIONWARDEN_* variables, and the
+    default file location points at nothing."""
+    for name in list(os.environ):
+        if name == "REDIS_URL" or (name.startswith("SESSIONWARDEN_")
+                                   and name != "SESSIONWARDEN_REQUIRE_REDIS"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(sessionwarden.config, "DEFAULT_PATH", tmp_path / "absent.toml")
 
 
 @pytest.mark.usefixtures("clean_env")
@@ -550,9 +557,13 @@ def test_redis_down(monkeypatch, where):
 
 @pytest.mark.usefixtures("clean_env")
 def test_bad_url_and_key_prefix(monkeypatch):
-    assert_error(run(None, "users", "--redis-url", "http://example.com"), "Redis URL")
+    assert_error(run(None, "users", "--redis-url", "http://example.com"),
+                 "redis.url = 'http://example.com' (argument --redis-url)",
+                 "not a Redis URL (redis://, rediss:// or unix://)")
     monkeypatch.setenv("SESSIONWARDEN_PREFIX", "no spaces allowed")
-    assert_error(run(None, "users", "--redis-url", "redis://127.0.0.1:1/0"), "key_prefix")
+    assert_error(run(None, "users", "--redis-url", "redis://127.0.0.1:1/0"),
+                 "sessions.key_prefix = 'no spaces allowed' (env SESSIONWARDEN_PREFIX)",
+                 "1-32 characters")
 
 
 @pytest.mark.usefixtures("clean_env")

@@ -166,6 +166,7 @@ def test_an_operator_async_manager_refuses_too(backend: Backend, no_env_secret: 
 
 def test_no_random_secret_is_ever_generated(no_env_secret: None) -> None:
     assert Settings().secret is None
+    assert Settings(production=True).secret is None
     with pytest.raises(ValueError, match="secret: required in production"):
-        Settings(production=True)
+        Settings(production=True).require_secret()
     assert Settings(secret=TEST_SECRET).secret == TEST_SECRET.encode()
