@@ -326,3 +326,18 @@ def test_validate_never_raises_and_is_a_session_only_for_ok(inline, steps):
             assert result.expires_ms == now + HOUR
         else:
             assert result is None
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: under bind_to_device, validate_read accepts a new kind of device when the record "
+    "lists that kind as already reported (written earlier under 'alert'); validate.lua revokes "
+    "on any mismatch under 'bind' and never consults the reported list, so the read path must "
+    "leave every mismatch to the script (SLOW) when the rule is 'bind'"))
+def test_read_under_bind_leaves_every_new_kind_of_device_to_the_script():
+    presented = core().validate_probe(TOKEN, user_agent=IPHONE_SAFARI).class_key  # type: ignore[union-attr]
+    mac = core().validate_probe(TOKEN, user_agent=MAC_CHROME).class_key  # type: ignore[union-attr]
+    # reported under 'alert' before the deployment turned bind_to_device on
+    rec = live_record(class_key=mac, reported=f"{presented},")  # type: ignore[arg-type]
+    bind = core(detection=DetectionSettings(bind_to_device=True))
+    assert isinstance(read(bind, rec, user_agent=MAC_CHROME), Session)  # the session's own kind
+    assert read(bind, rec, user_agent=IPHONE_SAFARI) is SLOW  # the script would revoke it
