@@ -116,6 +116,17 @@ def secret_hash(token: str) -> bytes:
     return hashlib.sha256(token.split(".", 1)[1].encode("ascii")).digest()
 
 
+def base36(n: int) -> str:
+    """A record time as the documented layout writes it (lower-case base 36)."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, d = divmod(n, 36)
+        out = digits[d] + out
+        if not n:
+            return out
+
+
 def record(token_hash: bytes, *, created: int, active: int, deadline: int, idle: int,
            ip: str = "203.0.113.7", country: str = "DE", network: str = "", city: str = "",
            fingerprint: str = "00112233aabbccdd", class_key: str = "", reported: str = "",
@@ -124,8 +135,9 @@ def record(token_hash: bytes, *, created: int, active: int, deadline: int, idle:
     hash, then the fields joined by \\x1f. ``fields=11`` leaves out the idle window (the
     layout before records carried it)."""
     assert len(token_hash) == 32
-    values = [str(created), str(active), str(deadline), str(idle), ip, country, network, city,
-              fingerprint, class_key, reported, user_id]
+    # the four times as the layout stores them: base-36 milliseconds
+    values = [base36(created), base36(active), base36(deadline), base36(idle), ip, country,
+              network, city, fingerprint, class_key, reported, user_id]
     if fields == 11:
         del values[3]
     return token_hash + "\x1f".join(values).encode("utf-8")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 from datetime import timedelta
@@ -147,7 +146,7 @@ def test_create_returns_the_session_as_the_script_reports_it():
     assert (s.created_ms, s.last_active_ms) == (server_now, server_now)
     assert s.expires_ms == expiry == server_now + 2 * HOUR
     assert s.absolute_expires_ms == server_now + DAY
-    assert s.ip == ipaddress.ip_address("::ffff:203.0.113.7").compressed
+    assert s.ip == "203.0.113.7"  # IPv4-mapped: stored and shown as the IPv4 address
     assert s.fingerprint == CreateArgs(*requests[0].args).fingerprint
     # and this process now routes the new token's validate to the one-GET read
     probe = c.validate_probe(tok)
@@ -263,8 +262,8 @@ def test_operator_core_refuses_what_needs_the_secret_before_any_request(operator
 
 def test_operator_core_revokes_lists_reads_and_sweeps(operator):
     sid = tag("alice") + "RRRRRRRRRRR"
-    assert drive(operator.revoke_session("alice", sid), [[1, []]])[0] is True
-    assert drive(operator.revoke_all_sessions("alice"), [[2, []]])[0] == 2
+    assert drive(operator.revoke_session("alice", sid), [[1, [], []]])[0] is True
+    assert drive(operator.revoke_all_sessions("alice"), [[2, [], []]])[0] == 2
     views, requests = drive(operator.get_active_sessions("alice"), [[NOW, [], [], []]])
     assert views == [] and requests[0].script == "list"
     users, requests = drive(operator.users("al"), [[b"alice", b"alfred"]])
@@ -293,10 +292,12 @@ def test_operator_core_revokes_lists_reads_and_sweeps(operator):
 def revoke_eval(rand: str, *, actor: str = "app", reason: str = "",
                 inline: bool = True) -> Eval:
     b = base("alice")
-    keys = RevokeKeys(b + "s:" + rand, b + "u", b + "x:" + rand, "sw:events" if inline else None)
+    keys = RevokeKeys(b + "s:" + rand, b + "u", b + "x:" + rand, b + "a",
+                      "sw:events" if inline else None, "sw:audit" if inline else None)
     return Eval("revoke", tuple(k for k in keys if k is not None), tuple(RevokeArgs(
         rand=rand, now=str(NOW), tombstone_ms=7 * DAY, tombstone_reason=reason or "revoked",
-        user_id="alice", actor=actor, reason=reason, stream_maxlen=100_000)))
+        user_id="alice", actor=actor, reason=reason, stream_maxlen=100_000,
+        audit_ttl_ms=180 * DAY)))
 
 
 @pytest.mark.parametrize("session_id", ["", "short", tag("alice") + "!" * 11, 27, None,
@@ -313,7 +314,8 @@ def test_revoke_of_another_users_session_id_is_false_without_a_request():
 @pytest.mark.parametrize(("count", "result"), [(1, True), (-1, False), (0, False)])
 def test_revoke_result_follows_the_script_count(count, result):
     rand = "RRRRRRRRRRR"
-    revoked, requests = drive(core().revoke_session("alice", tag("alice") + rand), [[count, []]])
+    revoked, requests = drive(core().revoke_session("alice", tag("alice") + rand),
+                              [[count, [], []]])
     assert revoked is result
     assert requests == [revoke_eval(rand)]
 
@@ -322,7 +324,7 @@ def test_revoke_on_a_cluster_appends_what_the_script_returns():
     rand = "RRRRRRRRRRR"
     expired = entry("session_expired", sid=tag("alice") + rand)
     revoked, requests = drive(core(inline=False).revoke_session("alice", tag("alice") + rand),
-                              [[-1, [expired]], ["id"]])
+                              [[-1, [expired], []], ["id"]])
     assert revoked is False
     assert requests == [revoke_eval(rand, inline=False), Batch((xadd(expired),))]
 
@@ -331,10 +333,10 @@ def test_revoke_cleans_actor_and_reason_into_the_script_args():
     rand = "RRRRRRRRRRR"
     _, requests = drive(core().revoke_session(
         "alice", tag("alice") + rand, actor="ops\x1b[31m\n  bob", reason="stolen\x00 laptop\u202e"),
-        [[1, []]])
+        [[1, [], []]])
     assert requests == [revoke_eval(rand, actor="ops bob", reason="stolen laptop")]
     _, requests = drive(core().revoke_session("alice", tag("alice") + rand, actor="a" * 100,
-                                              reason="r" * 500), [[1, []]])
+                                              reason="r" * 500), [[1, [], []]])
     args = RevokeArgs(*requests[0].args)
     assert (args.actor, args.reason, args.tombstone_reason) == ("a" * 64, "r" * 200, "r" * 200)
     _, requests = drive_raises(core().revoke_session("alice", tag("alice") + rand, actor=5), [],
@@ -351,22 +353,25 @@ def test_revoke_cleans_actor_and_reason_into_the_script_args():
 ])
 def test_revoke_all_keeps_only_a_token_of_this_user(keep, keep_rand, keep_hash):
     count, requests = drive(core().revoke_all_sessions("alice", except_token=keep,
-                                                       reason="password\tchange"), [[3, []]])
+                                                       reason="password\tchange"), [[3, [], []]])
     assert count == 3
-    assert requests == [Eval("revoke_all", tuple(RevokeAllKeys(base("alice") + "u", "sw:events")),
+    assert requests == [Eval("revoke_all", tuple(RevokeAllKeys(base("alice") + "u",
+                                                              base("alice") + "a", "sw:events",
+                                                              "sw:audit")),
                              tuple(RevokeAllArgs(
                                  base=base("alice"), now=str(NOW), tombstone_ms=7 * DAY,
                                  tombstone_reason="password change", keep_rand=keep_rand,
                                  keep_hash=keep_hash, user_id="alice", actor="app",
-                                 reason="password change", stream_maxlen=100_000)))]
+                                 reason="password change", stream_maxlen=100_000,
+                                 audit_ttl_ms=180 * DAY)))]
 
 
 def test_revoke_all_on_a_cluster_appends_the_revocations():
     events = [entry("session_revoked"), entry("session_revoked")]
     count, requests = drive(core(inline=False).revoke_all_sessions("alice"),
-                            [[2, events], ["a", "b"]])
+                            [[2, events, []], ["a", "b"]])
     assert count == 2
-    assert requests[0].keys == (base("alice") + "u",)
+    assert requests[0].keys == (base("alice") + "u", base("alice") + "a")
     assert requests[1] == Batch(tuple(xadd(e) for e in events))
 
 
@@ -550,7 +555,7 @@ def test_alert_link_round_trip_revokes_the_flagged_session():
     assert (event_id, user, sid, scope, expires) == (EVENT_ID, "alice", ALICE_SID, "session",
                                                       NOW + 3 * DAY)
     clock.now += 3 * 86_400 - 0.001  # one millisecond of life left
-    count, requests = drive(c.revoke_from_alert(action), [True, [1, []], b"id"])
+    count, requests = drive(c.revoke_from_alert(action), [True, [1, [], []], b"id"])
     assert count == 1
     now = NOW + 3 * DAY - 1
     assert requests[0] == Command(("SET", f"sw:aa:{nonce}", EVENT_ID, "NX", "PX", 1))
@@ -570,7 +575,7 @@ def test_alert_link_round_trip_revokes_the_flagged_session():
 def test_alert_link_with_scope_all_revokes_every_session():
     c = core()
     action, _ = drive(c.create_alert_action(EVENT_ID, scope="all"), [xrange_reply()])
-    count, requests = drive(c.revoke_from_alert(action), [True, [4, []], b"id"])
+    count, requests = drive(c.revoke_from_alert(action), [True, [4, [], []], b"id"])
     assert count == 4
     assert requests[1].script == "revoke_all"
     assert RevokeAllArgs(*requests[1].args).keep_rand == ""

@@ -328,12 +328,9 @@ def test_validate_never_raises_and_is_a_session_only_for_ok(inline, steps):
             assert result is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: under bind_to_device, validate_read accepts a new kind of device when the record "
-    "lists that kind as already reported (written earlier under 'alert'); validate.lua revokes "
-    "on any mismatch under 'bind' and never consults the reported list, so the read path must "
-    "leave every mismatch to the script (SLOW) when the rule is 'bind'"))
 def test_read_under_bind_leaves_every_new_kind_of_device_to_the_script():
+    """A kind reported under 'alert' (before bind_to_device was turned on) must not pass the
+    read: the script revokes on any mismatch under 'bind'."""
     presented = core().validate_probe(TOKEN, user_agent=IPHONE_SAFARI).class_key  # type: ignore[union-attr]
     mac = core().validate_probe(TOKEN, user_agent=MAC_CHROME).class_key  # type: ignore[union-attr]
     # reported under 'alert' before the deployment turned bind_to_device on

@@ -12,7 +12,7 @@ from .base import CoreBase, bounded_limit, is_stream_id
 
 
 def _nested(entries: Any) -> bool:
-    """redis-py RESP2 XREAD replies nest entries one level deeper than RESP3 ones."""
+    """redis-py RESP3 XREAD replies nest entries one level deeper than RESP2 ones."""
     return bool(entries) and isinstance(entries[0], list) and bool(entries[0]) and isinstance(
         entries[0][0], list | tuple)
 

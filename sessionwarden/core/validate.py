@@ -112,6 +112,9 @@ class ValidateOps(CoreBase):
         if status == "revoked":
             self._remember(parsed.session_id, None)
             revoked_ms, _, reason = reply.tombstone.partition("|")
+            if not revoked_ms.isdigit():  # a tombstone this version did not write
+                log.warning("session %s: skipped corrupt tombstone", parsed.session_id)
+                return None
             finding = revoked_token_finding(
                 rules, reason=reason, revoked_ms=int(revoked_ms), at_ms=now, ip=ip,
                 device=info.label if info else None, same_device=reply.same_device,
@@ -168,6 +171,9 @@ class ValidateOps(CoreBase):
             return SLOW
         if class_key and self._mismatch_rule != "off" and decoded.class_key:
             presented = class_key.encode()
-            if presented != decoded.class_key and presented not in decoded.reported:
+            # Under 'bind' the script revokes on any other kind of device, reported before or
+            # not (a kind reported while the rule was 'alert' must not slip through the read).
+            if presented != decoded.class_key and (self._mismatch_rule == "bind"
+                                                   or presented not in decoded.reported):
                 return SLOW
         return decoded.session

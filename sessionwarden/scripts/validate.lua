@@ -12,10 +12,10 @@
 -- Returns {status, now, record} with status 'ok' | 'mismatch' (first use from another kind of
 --          device) | 'mismatch_revoked' (bind to device: the session is now revoked), and the
 --          session record as it now stands (see _lib.lua),
---      or {'revoked', now, "<ms>|<reason>", user id, same kind of device (1|0)} when a token of
---         a revoked or evicted session is presented again (once per kind: same / other),
+--      or {'revoked', now, "<ms>|<reason>", user id, same kind of device (1|0), events{}} when a
+--         token of a revoked or evicted session is presented again (once per kind: same / other),
 --      or {'expired', now, events{}} when this call found the session dead by its fields,
---      or {'none', now} for anything else (unknown session, wrong secret).
+--      or {'none', now, events{}} for anything else (unknown session, wrong secret).
 
 local K = named(KEYS, 'session', 'record', 'tombstone', 'events')
 local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'mismatch_rule',
