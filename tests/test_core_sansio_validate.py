@@ -254,6 +254,14 @@ def test_script_revoked_reports_the_reuse_for_the_user_of_the_reply(same, severi
     assert validate(off, TOKEN, [reply])[0] is None  # rule off: nothing appended
 
 
+@pytest.mark.parametrize("tombstone", [b"garbage|evicted", b"", b"|x", b"12a|x"])
+def test_script_revoked_with_a_corrupt_tombstone_is_none_and_logged(tombstone, caplog):
+    reply = [b"revoked", NOW, tombstone, b"alice", 0, []]
+    result, requests = validate(core(), TOKEN, [reply], ip=IP, user_agent=MAC_CHROME)
+    assert result is None and len(requests) == 1  # nothing appended, nothing raised
+    assert "corrupt tombstone" in caplog.text
+
+
 def test_script_mismatch_reports_and_returns_the_session():
     c = core()
     rec = live_record(active=NOW)
