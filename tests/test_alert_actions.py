@@ -83,6 +83,13 @@ def test_revoke_from_alert_revokes_the_flagged_session(mgr: SessionManager, cloc
     assert used.session_id == attacker.session_id
     assert used.details == {"actor": "account-owner", "event_id": event.id, "scope": "session",
                             "revoked": 1}
+    # the audit trail holds the revocation and the link's use, with the owner as actor
+    trail = mgr.audit_trail(user_id="alice")
+    assert [(e.kind, e.actor, e.session_id) for e in trail] == [
+        ("alert_action_used", "account-owner", attacker.session_id),
+        ("session_revoked", "account-owner", attacker.session_id)]
+    assert trail[0].details["event_id"] == event.id
+    assert [e.kind for e in mgr.audit_trail()] == ["alert_action_used", "session_revoked"]
 
 
 def test_second_use_is_refused(mgr: SessionManager, clock: Clock) -> None:

@@ -555,7 +555,8 @@ def test_alert_link_round_trip_revokes_the_flagged_session():
     assert (event_id, user, sid, scope, expires) == (EVENT_ID, "alice", ALICE_SID, "session",
                                                       NOW + 3 * DAY)
     clock.now += 3 * 86_400 - 0.001  # one millisecond of life left
-    count, requests = drive(c.revoke_from_alert(action), [True, [1, [], []], b"id"])
+    count, requests = drive(c.revoke_from_alert(action),
+                            [True, [1, [], []], [b"id", b"a1", b"a2", 1]])
     assert count == 1
     now = NOW + 3 * DAY - 1
     assert requests[0] == Command(("SET", f"sw:aa:{nonce}", EVENT_ID, "NX", "PX", 1))
@@ -565,21 +566,31 @@ def test_alert_link_round_trip_revokes_the_flagged_session():
     assert (args.rand, args.user_id, args.actor, args.reason, args.now) == (
         "RRRRRRRRRRR", "alice", "account-owner", f"account owner reported alert {EVENT_ID}",
         str(now))
-    fields = xadd_fields(requests[2])
+    event, global_audit, user_audit, expire = requests[2].items
+    fields = xadd_fields(event)
     assert (fields["type"], fields["user"], fields["sid"], fields["at"]) == (
         "alert_action_used", "alice", ALICE_SID, str(now))
-    assert json.loads(fields["d"]) == {"actor": "account-owner", "event_id": EVENT_ID,
-                                       "scope": "session", "revoked": 1}
+    details = {"actor": "account-owner", "event_id": EVENT_ID, "scope": "session", "revoked": 1}
+    assert json.loads(fields["d"]) == details
+    # the same use in the audit trail: global, then the user's own (capped, expiring)
+    assert global_audit.args[:3] == ("XADD", "sw:audit", "*")
+    audit = dict(zip(global_audit.args[3::2], global_audit.args[4::2], strict=True))
+    assert (audit["kind"], audit["actor"], audit["user"], audit["sid"]) == (
+        "alert_action_used", "account-owner", "alice", ALICE_SID)
+    assert json.loads(audit["d"]) == details
+    assert user_audit.args[:2] == ("XADD", base("alice") + "a")
+    assert expire == Command(("PEXPIRE", base("alice") + "a", 180 * DAY))
 
 
 def test_alert_link_with_scope_all_revokes_every_session():
     c = core()
     action, _ = drive(c.create_alert_action(EVENT_ID, scope="all"), [xrange_reply()])
-    count, requests = drive(c.revoke_from_alert(action), [True, [4, [], []], b"id"])
+    count, requests = drive(c.revoke_from_alert(action),
+                            [True, [4, [], []], [b"id", b"a1", b"a2", 1]])
     assert count == 4
     assert requests[1].script == "revoke_all"
     assert RevokeAllArgs(*requests[1].args).keep_rand == ""
-    assert json.loads(xadd_fields(requests[2])["d"])["revoked"] == 4
+    assert json.loads(xadd_fields(requests[2].items[0])["d"])["revoked"] == 4
 
 
 def test_alert_link_expires():

@@ -10,7 +10,7 @@ import secrets
 
 from ..codec import events_from_entries
 from ..errors import InvalidAlertAction
-from ..protocol import Command, Op
+from ..protocol import Batch, Command, Op
 from .base import OWNER_ACTOR, is_stream_id
 from .sessions import SessionOps
 
@@ -46,7 +46,8 @@ class AlertLinkOps(SessionOps):
 
     def revoke_from_alert(self, action_token: object) -> Op[int]:
         """Use a "this wasn't me" token: revokes what it names (actor ``account-owner``),
-        records an ``alert_action_used`` audit event, and returns how many sessions ended.
+        records its use (an ``alert_action_used`` event, and the same in the audit trail), and
+        returns how many sessions ended.
         Raises `InvalidAlertAction` for a malformed, forged, expired or already used token."""
         self._alert_key("revoke_from_alert")
         if not isinstance(action_token, str) or len(action_token) > 2048:
@@ -74,7 +75,9 @@ class AlertLinkOps(SessionOps):
         else:
             count = int((yield from self.revoke_session(user_id, session_id, actor=OWNER_ACTOR,
                                                        reason=reason)))
-        yield self._xadd("alert_action_used", user_id, session_id or None, "info", now,
-                         {"actor": OWNER_ACTOR, "event_id": event_id, "scope": scope,
-                          "revoked": count})
+        details = {"actor": OWNER_ACTOR, "event_id": event_id, "scope": scope, "revoked": count}
+        yield Batch((
+            self._xadd("alert_action_used", user_id, session_id or None, "info", now, details),
+            *self._audit_commands("alert_action_used", OWNER_ACTOR, user_id, session_id or None,
+                                  reason, details)))
         return count

@@ -31,6 +31,21 @@ class AuditOps(CoreBase):
         """Appends to the global trail of the entries a script returned (on a Cluster)."""
         return [Command(("XADD", self.keys.audit, "*", *fields)) for fields in entries or ()]
 
+    def _audit_commands(self, kind: str, actor: str, user_id: str | None,
+                        session_id: str | None, reason: str | None,
+                        details: dict[str, Any]) -> list[Command]:
+        """The appends of one audit entry (checked and cleaned already): the global trail
+        first, then the user's own."""
+        fields = audit_fields(kind, actor, user_id, session_id, reason, self._now_ms(), details)
+        commands = [Command(("XADD", self.keys.audit, "*", *fields))]
+        if user_id is not None:
+            user_audit = self.keys.for_user(user_id).audit
+            commands += [
+                Command(("XADD", user_audit, "MAXLEN", "~", USER_AUDIT_KEPT, "*", *fields)),
+                Command(("PEXPIRE", user_audit, self.settings.history_ms)),
+            ]
+        return commands
+
     def record_audit(self, kind: str, *, actor: str, user_id: str | None = None,
                      session_id: str | None = None, reason: str | None = None,
                      details: dict[str, Any] | None = None) -> Op[str]:
@@ -56,15 +71,8 @@ class AuditOps(CoreBase):
             raise ValueError(f"details: not JSON-safe: {exc}") from None
         if len(encoded.encode("utf-8", "surrogatepass")) > MAX_AUDIT_DETAILS:
             raise ValueError(f"details: longer than {MAX_AUDIT_DETAILS} bytes once encoded")
-        fields = audit_fields(kind, actor_, user_id, session_id, reason_, self._now_ms(),
-                              details or {})
-        commands = [Command(("XADD", self.keys.audit, "*", *fields))]
-        if user_id is not None:
-            user_audit = self.keys.for_user(user_id).audit
-            commands += [
-                Command(("XADD", user_audit, "MAXLEN", "~", USER_AUDIT_KEPT, "*", *fields)),
-                Command(("PEXPIRE", user_audit, self.settings.history_ms)),
-            ]
+        commands = self._audit_commands(kind, actor_, user_id, session_id, reason_,
+                                        details or {})
         replies = yield Batch(tuple(commands))
         entry_id = replies[0]
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
