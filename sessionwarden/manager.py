@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -145,6 +145,36 @@ class _Base:
         self._inflight = 0
         self._guard = threading.Lock()
 
+    @staticmethod
+    def _client_factory(url: str, settings: RedisSettings) -> Any:
+        """The face's redis-py client for a URL and `RedisSettings` (each face sets its own)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings | None = None, *,
+                 redis: RedisSettings | None = None,
+                 clock: Callable[[], float] | None = None, operator: bool = False) -> Self:
+        """A manager on the Redis at ``url`` (``redis://``, ``rediss://``, ``unix://``), with
+        the timeouts, pool and TLS files of ``redis`` (``redis.url`` is ignored here: the
+        ``url`` argument wins). Without ``redis``, the `RedisSettings` defaults. ``ValueError``
+        for a malformed URL (including a database that is not a number, ``redis://host/abc``)
+        or TLS files with a URL that is not ``rediss://``; no connection is made until the
+        first call."""
+        options = _options(url, redis)
+        mgr = cls(cls._client_factory(url, options), settings or Settings(), clock=clock,
+                  operator=operator)
+        mgr.redis_settings = options
+        return mgr
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None, redis: RedisSettings, *,
+                      clock: Callable[[], float] | None = None,
+                      operator: bool = False) -> Self:
+        """As `from_url`, on ``redis.url``."""
+        if not isinstance(redis, RedisSettings):
+            raise TypeError("redis: expected a RedisSettings")
+        return cls.from_url(redis.url, settings, redis=redis, clock=clock, operator=operator)
+
     @property
     def closed(self) -> bool:
         """``True`` once ``close()`` / ``aclose()`` has begun."""
@@ -197,31 +227,7 @@ class SessionManager(_Base):
     pool are the caller's); `from_url` / `from_settings` build one from `RedisSettings`.
     """
 
-    @classmethod
-    def from_url(cls, url: str, settings: Settings | None = None, *,
-                 redis: RedisSettings | None = None,
-                 clock: Callable[[], float] | None = None,
-                 operator: bool = False) -> SessionManager:
-        """A manager on the Redis at ``url`` (``redis://``, ``rediss://``, ``unix://``), with
-        the timeouts, pool and TLS files of ``redis`` (``redis.url`` is ignored here: the
-        ``url`` argument wins). Without ``redis``, the `RedisSettings` defaults. ``ValueError``
-        for a malformed URL (including a database that is not a number, ``redis://host/abc``)
-        or TLS files with a URL that is not ``rediss://``; no connection is made until the
-        first call."""
-        settings = settings or Settings()
-        options = _options(url, redis)
-        mgr = cls(sync_client(url, options), settings, clock=clock, operator=operator)
-        mgr.redis_settings = options
-        return mgr
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None, redis: RedisSettings, *,
-                      clock: Callable[[], float] | None = None,
-                      operator: bool = False) -> SessionManager:
-        """As `from_url`, on ``redis.url``."""
-        if not isinstance(redis, RedisSettings):
-            raise TypeError("redis: expected a RedisSettings")
-        return cls.from_url(redis.url, settings, redis=redis, clock=clock, operator=operator)
+    _client_factory = staticmethod(sync_client)
 
     def close(self) -> None:
         """Close the manager: new calls raise `ManagerClosed` at once; calls in flight get up
@@ -439,24 +445,7 @@ class AsyncSessionManager(_Base):
     coroutines (``await mgr.create_session(...)``), with the same arguments, results and
     errors. Use it from one event loop."""
 
-    @classmethod
-    def from_url(cls, url: str, settings: Settings | None = None, *,
-                 redis: RedisSettings | None = None,
-                 clock: Callable[[], float] | None = None,
-                 operator: bool = False) -> AsyncSessionManager:
-        settings = settings or Settings()
-        options = _options(url, redis)
-        mgr = cls(async_client(url, options), settings, clock=clock, operator=operator)
-        mgr.redis_settings = options
-        return mgr
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None, redis: RedisSettings, *,
-                      clock: Callable[[], float] | None = None,
-                      operator: bool = False) -> AsyncSessionManager:
-        if not isinstance(redis, RedisSettings):
-            raise TypeError("redis: expected a RedisSettings")
-        return cls.from_url(redis.url, settings, redis=redis, clock=clock, operator=operator)
+    _client_factory = staticmethod(async_client)
 
     async def aclose(self) -> None:
         """As `SessionManager.close`: calls in flight get up to the socket timeout to finish;
