@@ -207,7 +207,7 @@ class EmailSink:
         if self.settings.action_url:
             token = self.mgr.alert_action_for(event)
             link = self.settings.action_url.replace("{token}", quote(token, safe=""))
-            lines.append(f"Not you? {link}")
+            lines[0] += f" Not you? {link}"
         lines += ["", f"({plain(event.details.get('reason'), 300)})"
                   if event.details.get("reason") else "",
                   "If this was you, you can ignore this message."]
@@ -291,6 +291,7 @@ class WebhookSink:
         request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in settings
             self.settings.url or "", data=body, method="POST", headers={
                 "Content-Type": "application/json",
+                "Idempotency-Key": alert.event.id,  # receivers may dedupe on it
                 "User-Agent": f"sessionwarden-daemon/{__version__}",
                 TIMESTAMP_HEADER: timestamp,
                 SIGNATURE_HEADER: signature(self.settings.secret or "", timestamp, body),
