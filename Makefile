@@ -5,10 +5,14 @@ BIN := $(VENV)/bin
 
 .PHONY: test demo bench lint clean
 
-$(BIN)/activate: pyproject.toml
+# All three distributions, editable, in one environment: the core with its dev extras, the
+# daemon (sessionwarden-daemon) and, once it exists, the console (sessionwarden-console).
+PARTS := -e ./daemon $(if $(wildcard console/pyproject.toml),-e ./console)
+
+$(BIN)/activate: pyproject.toml daemon/pyproject.toml $(wildcard console/pyproject.toml)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' $(PARTS)
 	touch $(BIN)/activate
 
 test: $(BIN)/activate

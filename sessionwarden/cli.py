@@ -46,14 +46,16 @@ import sys
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any, NoReturn
 
 import redis
 
 from . import config as swconfig
+from .commands import dispatch_external
 from .connection import RedisSettings
 from .core import MAX_LIST, MAX_REASON_LENGTH
+from .durations import parse_duration
 from .errors import SessionWardenError, StoreUnavailable
 from .manager import SessionManager
 from .models import Event, ago
@@ -207,6 +209,16 @@ class _Parser(argparse.ArgumentParser):
         raise _Exit(status)
 
 
+def _age(text: str) -> timedelta:
+    try:
+        age = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if age <= timedelta(0):
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return age
+
+
 def _limit(text: str) -> int:
     try:
         value = int(text)
@@ -339,6 +351,22 @@ def build_parser(stdout: IO[str], stderr: IO[str]) -> argparse.ArgumentParser:
     revoke_all.add_argument("--reason", default=None, help=_REASON_HELP)
     revoke_all.add_argument("--yes", "-y", action="store_true",
                             help="do not ask for confirmation (required when stdin is not a TTY)")
+
+    audit = command(
+        "audit", "show the audit trail (revocations, acknowledgements, link uses)",
+        "Show the audit trail, newest first: what actors did and why: revocations (with actor\n"
+        "and reason), alert acknowledgements, uses of \"not you?\" links, dead letters. It is\n"
+        "kept apart from the event stream, with its own retention (the daemon's).\n\n"
+        "--json: {\"entries\": [{\"id\", \"kind\", \"actor\", \"user_id\", \"session_id\",\n"
+        "         \"reason\", \"at\", \"details\"}]}",
+    )
+    audit.add_argument("--user", metavar="USER", default=None,
+                       help="only this user's own trail (its last ~200 entries)")
+    audit.add_argument("--since", type=_age, default=None, metavar="AGE",
+                       help="only entries newer than AGE (30m, 12h, 7d)")
+    audit.add_argument("--limit", type=_limit, default=100, metavar="N",
+                       help=f"at most N entries, 1 to {MAX_LIST} (default 100)")
+    audit.add_argument("--json", action="store_true", help=_JSON_HELP)
 
     events = command(
         "events", "show the event log (optionally follow it)",
@@ -497,6 +525,19 @@ class _Run:
             return 0
         return self._follow(recent[-1].id if recent else "0-0")
 
+    def audit(self) -> int:
+        a = self.args
+        entries = self.manager.audit_trail(user_id=a.user, since=a.since, limit=a.limit)
+        if a.json:
+            self.say(_json({"entries": [e.to_dict() for e in entries]}))
+            return 0
+        for e in entries:
+            self.say(f"{e.at:%Y-%m-%d %H:%M:%S}  {shown(e.kind):<22} actor={shown(e.actor)} "
+                     f"user={shown(e.user_id or '-')} session={shown(e.session_id or '-')} "
+                     f"reason={shown(e.reason or '-')}")
+        self.say(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
+        return 0
+
     def _socket_timeout(self) -> float:
         """The reply timeout of the manager's connection (a client the caller built keeps its
         own, unknown here: assume the default)."""
@@ -600,9 +641,9 @@ def _config_check(args: argparse.Namespace, out: IO[str]) -> int:
         previous = section
         out.write(f"{line.ljust(width)}  # {source}\n" if source else line + "\n")
     if cfg.values.get("sessions.secret") is None:
-        out.write("# note: sessions.secret is unset: an application would use a random one per "
-                  "process (devices look new in every process), and refuses to start with "
-                  "production = true\n")
+        out.write("# note: sessions.secret is unset: fine for the CLI and the console (they only "
+                  "look and revoke); an application or the daemon cannot issue or validate "
+                  "sessions without it\n")
     out.write("# valid\n")
     return 0
 
@@ -613,6 +654,7 @@ _COMMANDS: dict[str, Callable[[_Run], int]] = {
     "revoke": _Run.revoke,
     "revoke-all": _Run.revoke_all,
     "events": _Run.events,
+    "audit": _Run.audit,
 }
 
 
@@ -638,9 +680,12 @@ def main(argv: list[str] | None = None, *, manager: SessionManager | None = None
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     inp = stdin if stdin is not None else sys.stdin
+    argv = sys.argv[1:] if argv is None else argv
+    if (status := dispatch_external(argv, err)) is not None:  # daemon, alerts, console
+        return status
     parser = build_parser(out, err)
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(argv)
     except _Exit as done:
         return done.status
     built = None

@@ -97,3 +97,26 @@ class KeySchema:
 
     def used_action(self, nonce: str) -> str:  # string, PX = remaining action lifetime
         return f"{self.prefix}:aa:{nonce}"
+
+    # -- daemon support (appended) ---------------------------------------------------------
+
+    @property
+    def alerts(self) -> str:  # stream: findings for delivery; same slot as the event stream
+        return f"{self.prefix}:alerts{{{self.prefix}:events}}"
+
+    @property
+    def dead_letters(self) -> str:  # stream: alert deliveries given up after N attempts
+        return f"{self.prefix}:dead"
+
+    def delivery(self, alert_id: str) -> str:  # hash: sink -> ok/dead, a:<sink> -> attempts
+        return f"{self.prefix}:dlv:{alert_id}"
+
+    @property
+    def heartbeats(self) -> str:  # zset: daemon instance -> last beat ms
+        return f"{self.prefix}:hb"
+
+    def heartbeat(self, instance: str) -> str:  # string: JSON of one daemon's state, PX
+        return f"{self.prefix}:hb:{instance}"
+
+    def lease(self, name: str) -> str:  # string: owner of a lease, PX
+        return f"{self.prefix}:lease:{name}"

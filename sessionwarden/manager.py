@@ -21,7 +21,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Self, TypeVar, cast
 
@@ -30,6 +30,17 @@ import redis.asyncio as aioredis
 
 from .connection import PoolTimeout, RedisSettings, async_client, sync_client
 from .core import SLOW, Core
+from .core.consumer import (
+    DAEMON_ACTOR,
+    DEFAULT_GROUP,
+    Alert,
+    AlertBatch,
+    ConsumerStatus,
+    DeadLetter,
+    DeliveryState,
+)
+from .core.heartbeat import Heartbeat
+from .core.sweep import SweepResult
 from .errors import (
     ManagerClosed,
     PoolExhausted,
@@ -50,6 +61,7 @@ from .models import (
 )
 from .protocol import Batch, Command, Eval, Op, Request, ScriptError
 from .scripts import SCRIPTS
+from .scripts.calls import TrimAlertsReply
 from .settings import Settings
 
 T = TypeVar("T")
@@ -377,6 +389,102 @@ class SessionManager(_Base):
         type or size, raises `InvalidAlertAction` and changes nothing."""
         return self._run(self.core.revoke_from_alert(action_token))
 
+    # -- the daemon's operations --
+    # Consumer-group delivery of alerts, delivery records, dead letters, retention, the sweep
+    # result, heartbeats and leases (sessionwarden.core.consumer / heartbeat / lease / sweep).
+
+    def sweep_due(self, *, limit: int = 500) -> SweepResult:
+        """As `sweep_expired`, returning ``SweepResult(expired, users_swept, still_due)``."""
+        return self._run(self.core.sweep_due(limit=limit))
+
+    def ensure_alert_group(self, group: str = DEFAULT_GROUP) -> bool:
+        """Create the alert stream and its consumer group unless they exist; from then on every
+        finding is also written there, and kept until the group has acknowledged it."""
+        return self._run(self.core.ensure_alert_group(group))
+
+    def read_alerts(self, consumer: str, *, group: str = DEFAULT_GROUP, count: int = 100,
+                    block_ms: int | None = None,
+                    pending_after: str | None = None) -> AlertBatch:
+        """This consumer's pending alerts after ``pending_after`` (``"0"``: all), or new ones
+        (waiting up to ``block_ms``, below the socket timeout)."""
+        return self._run(self.core.read_alerts(consumer, group=group, count=count,
+                                               block_ms=block_ms, pending_after=pending_after))
+
+    def claim_stale_alerts(self, consumer: str, *, group: str = DEFAULT_GROUP,
+                           min_idle_ms: int = 60_000, count: int = 100,
+                           start: str = "0-0") -> tuple[AlertBatch, str]:
+        """Take over alerts pending longer than ``min_idle_ms`` with a consumer that died."""
+        return self._run(self.core.claim_stale_alerts(consumer, group=group,
+                                                      min_idle_ms=min_idle_ms, count=count,
+                                                      start=start))
+
+    def ack_alerts(self, ids: Iterable[str], *, group: str = DEFAULT_GROUP) -> int:
+        """Acknowledge alerts and drop their delivery records (one round trip)."""
+        return self._run(self.core.ack_alerts(ids, group=group))
+
+    def alert_status(self, *, group: str = DEFAULT_GROUP) -> ConsumerStatus:
+        """Pending count, lag and oldest pending entry of the alert group."""
+        return self._run(self.core.alert_status(group=group))
+
+    def delivery_states(self, alert_ids: Sequence[str]) -> dict[str, DeliveryState]:
+        """Sinks delivered (or given up) and attempts, per alert."""
+        return self._run(self.core.delivery_states(alert_ids))
+
+    def record_deliveries(self, done: Iterable[tuple[str, str]]) -> None:
+        """Record ``(alert id, sink)`` pairs as delivered: a replay never sends them again."""
+        return self._run(self.core.record_deliveries(done))
+
+    def record_attempt(self, alert_id: str, sink: str) -> int:
+        """Count a failed attempt; returns attempts so far."""
+        return self._run(self.core.record_attempt(alert_id, sink))
+
+    def dead_letter(self, alert: Alert, sink: str, *, attempts: int, error: str) -> str:
+        """Give up on one (alert, sink): a dead letter and an audit entry."""
+        return self._run(self.core.dead_letter(alert, sink, attempts=attempts, error=error))
+
+    def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters, oldest first."""
+        return self._run(self.core.dead_letters(limit=limit))
+
+    def requeue_dead_letters(self, ids: Iterable[str] | None = None, *,
+                             actor: str = DAEMON_ACTOR) -> int:
+        """Re-queue dead letters (``None``: all) for their sink; returns how many."""
+        return self._run(self.core.requeue_dead_letters(ids, actor=actor))
+
+    def trim_alerts(self, cutoff_ms: int) -> TrimAlertsReply:
+        """Trim alerts older than ``cutoff_ms``, never one not yet acknowledged."""
+        return self._run(self.core.trim_alerts(cutoff_ms))
+
+    def trim_history(self, *, events_before_ms: int | None = None,
+                     audit_before_ms: int | None = None) -> tuple[int, int]:
+        """Age retention of the event stream and of the audit trail."""
+        return self._run(self.core.trim_history(events_before_ms=events_before_ms,
+                                                audit_before_ms=audit_before_ms))
+
+    def alert_action_for(self, event: Event, *, scope: str = "session") -> str:
+        """A "not you? revoke" token for an event already read (no lookup)."""
+        return self._run(self.core.alert_action_for(event, scope=scope))
+
+    def write_heartbeat(self, instance: str, state: dict[str, Any], *, ttl_ms: int) -> None:
+        """Write a daemon's heartbeat for ``ttl_ms``."""
+        return self._run(self.core.write_heartbeat(instance, state, ttl_ms=ttl_ms))
+
+    def clear_heartbeat(self, instance: str) -> None:
+        """Remove a daemon's heartbeat (clean stop)."""
+        return self._run(self.core.clear_heartbeat(instance))
+
+    def heartbeats(self) -> list[Heartbeat]:
+        """Heartbeats of the live daemons, most recent first."""
+        return self._run(self.core.heartbeats())
+
+    def acquire_lease(self, name: str, owner: str, *, ttl_ms: int) -> bool:
+        """Take or renew lease ``name`` for ``owner``; ``False`` when another holds it."""
+        return self._run(self.core.acquire_lease(name, owner, ttl_ms=ttl_ms))
+
+    def release_lease(self, name: str, owner: str) -> bool:
+        """Give lease ``name`` up, only if ``owner`` holds it."""
+        return self._run(self.core.release_lease(name, owner))
+
     # -- the driver ---------------------------------------------------------------------------
 
     def _run(self, op: Op[T]) -> T:
@@ -550,6 +658,78 @@ class AsyncSessionManager(_Base):
 
     async def revoke_from_alert(self, action_token: str) -> int:
         return await self._run(self.core.revoke_from_alert(action_token))
+
+    # -- the daemon's operations --
+
+    async def sweep_due(self, *, limit: int = 500) -> SweepResult:
+        return await self._run(self.core.sweep_due(limit=limit))
+
+    async def ensure_alert_group(self, group: str = DEFAULT_GROUP) -> bool:
+        return await self._run(self.core.ensure_alert_group(group))
+
+    async def read_alerts(self, consumer: str, *, group: str = DEFAULT_GROUP, count: int = 100,
+                          block_ms: int | None = None,
+                          pending_after: str | None = None) -> AlertBatch:
+        return await self._run(self.core.read_alerts(
+            consumer, group=group, count=count, block_ms=block_ms, pending_after=pending_after))
+
+    async def claim_stale_alerts(self, consumer: str, *, group: str = DEFAULT_GROUP,
+                                 min_idle_ms: int = 60_000, count: int = 100,
+                                 start: str = "0-0") -> tuple[AlertBatch, str]:
+        return await self._run(self.core.claim_stale_alerts(consumer, group=group,
+                                                            min_idle_ms=min_idle_ms, count=count,
+                                                            start=start))
+
+    async def ack_alerts(self, ids: Iterable[str], *, group: str = DEFAULT_GROUP) -> int:
+        return await self._run(self.core.ack_alerts(ids, group=group))
+
+    async def alert_status(self, *, group: str = DEFAULT_GROUP) -> ConsumerStatus:
+        return await self._run(self.core.alert_status(group=group))
+
+    async def delivery_states(self, alert_ids: Sequence[str]) -> dict[str, DeliveryState]:
+        return await self._run(self.core.delivery_states(alert_ids))
+
+    async def record_deliveries(self, done: Iterable[tuple[str, str]]) -> None:
+        return await self._run(self.core.record_deliveries(done))
+
+    async def record_attempt(self, alert_id: str, sink: str) -> int:
+        return await self._run(self.core.record_attempt(alert_id, sink))
+
+    async def dead_letter(self, alert: Alert, sink: str, *, attempts: int, error: str) -> str:
+        return await self._run(self.core.dead_letter(alert, sink, attempts=attempts, error=error))
+
+    async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        return await self._run(self.core.dead_letters(limit=limit))
+
+    async def requeue_dead_letters(self, ids: Iterable[str] | None = None, *,
+                                   actor: str = DAEMON_ACTOR) -> int:
+        return await self._run(self.core.requeue_dead_letters(ids, actor=actor))
+
+    async def trim_alerts(self, cutoff_ms: int) -> TrimAlertsReply:
+        return await self._run(self.core.trim_alerts(cutoff_ms))
+
+    async def trim_history(self, *, events_before_ms: int | None = None,
+                           audit_before_ms: int | None = None) -> tuple[int, int]:
+        return await self._run(self.core.trim_history(events_before_ms=events_before_ms,
+                                                      audit_before_ms=audit_before_ms))
+
+    async def alert_action_for(self, event: Event, *, scope: str = "session") -> str:
+        return await self._run(self.core.alert_action_for(event, scope=scope))
+
+    async def write_heartbeat(self, instance: str, state: dict[str, Any], *, ttl_ms: int) -> None:
+        return await self._run(self.core.write_heartbeat(instance, state, ttl_ms=ttl_ms))
+
+    async def clear_heartbeat(self, instance: str) -> None:
+        return await self._run(self.core.clear_heartbeat(instance))
+
+    async def heartbeats(self) -> list[Heartbeat]:
+        return await self._run(self.core.heartbeats())
+
+    async def acquire_lease(self, name: str, owner: str, *, ttl_ms: int) -> bool:
+        return await self._run(self.core.acquire_lease(name, owner, ttl_ms=ttl_ms))
+
+    async def release_lease(self, name: str, owner: str) -> bool:
+        return await self._run(self.core.release_lease(name, owner))
 
     # -- the driver ---------------------------------------------------------------------------
 

@@ -144,9 +144,16 @@ def record(token_hash: bytes, *, created: int, active: int, deadline: int, idle:
 
 
 def xadd_fields(request: Any) -> dict[str, Any]:
-    """The entry fields of an ``XADD key MAXLEN ~ n * field value ...`` command."""
+    """The entry fields of an ``XADD key MAXLEN ~ n * field value ...`` command, or of a
+    ``finding`` script call (a detection finding: its arguments after the cap are the same
+    fields, in ``codec.event_fields`` order)."""
+    if isinstance(request, Eval) and request.script == "finding":
+        names = ("type", "user", "sid", "sev", "at", "d")
+        return dict(zip(names, request.args[1:], strict=True))
     assert isinstance(request, Command), request
     args = request.args
     assert args[0] == "XADD" and args[2:4] == ("MAXLEN", "~") and args[5] == "*", args
     flat = args[6:]
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+
+

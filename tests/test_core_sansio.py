@@ -205,7 +205,7 @@ def test_create_appends_the_finding_the_reply_calls_for(facts, finding, severity
     assert len(requests) == 2 and isinstance(requests[1], Batch)
     (event,) = requests[1].items  # exactly one finding: the other rule stays quiet
     fields = xadd_fields(event)
-    assert event.args[1] == "sw:events"
+    assert event == Eval("finding", ("sw:events", "sw:alerts{sw:events}"), event.args)
     assert {k: v for k, v in fields.items() if k != "d"} == {
         "type": finding, "user": "alice", "sid": created.session_id, "sev": severity,
         "at": str(NOW)}
@@ -280,10 +280,11 @@ def test_operator_core_revokes_lists_reads_and_sweeps(operator):
     assert requests == [Command(("XREVRANGE", "sw:events", "+", "-", "COUNT", 5))]
     page, _ = drive(operator.events_after("1-0"), [None])
     assert page == EventPage([], "1-0")
-    swept, requests = drive(operator.sweep_expired(), [[]])
+    swept, requests = drive(operator.sweep_expired(), [[[], 0]])
     assert swept == 0
-    assert requests == [Command(("ZRANGEBYSCORE", "sw:exp", "-inf", NOW, "WITHSCORES",
-                                 "LIMIT", 0, 500))]
+    assert requests == [Batch((Command(("ZRANGEBYSCORE", "sw:exp", "-inf", NOW, "WITHSCORES",
+                                        "LIMIT", 0, 500)),
+                               Command(("ZCOUNT", "sw:exp", "-inf", NOW))))]
 
 
 # -- revoke_session, revoke_all_sessions -------------------------------------------------------
@@ -440,15 +441,16 @@ def test_sweep_reads_time_then_due_users_then_sweeps_and_reindexes(resp3):
     b_events = [entry("session_expired", "b")]
     swept, requests = drive(c.sweep_expired(limit=7), [
         (1_800_000_000, 123_456),  # TIME
-        due,
+        [due, 3],  # the due users, and how many are due in all
         [[2, 1_800_000_500_000, a_events], [1, -1, b_events],
          ScriptError("SWCORRUPT user d")],  # a per-user error stays in place
         ["ok"] * 6,
     ])
     assert swept == 3
     assert requests[0] == Command(("TIME",))
-    assert requests[1] == Command(("ZRANGEBYSCORE", "sw:exp", "-inf", now, "WITHSCORES",
-                                   "LIMIT", 0, 7))
+    assert requests[1] == Batch((Command(("ZRANGEBYSCORE", "sw:exp", "-inf", now, "WITHSCORES",
+                                          "LIMIT", 0, 7)),
+                                 Command(("ZCOUNT", "sw:exp", "-inf", now))))
     assert requests[2] == Batch(tuple(
         Eval("sweep", tuple(SweepKeys(f"sw:{{{t}}}:u")[:1]),
              tuple(SweepArgs(base=f"sw:{{{t}}}:", now="", stream_maxlen=100_000)))
@@ -467,8 +469,8 @@ def test_sweep_reads_time_then_due_users_then_sweeps_and_reindexes(resp3):
 
 def test_sweep_inline_passes_the_stream_and_nothing_due_sends_no_batch():
     c = core()
-    assert drive(c.sweep_expired(), [[]])[0] == 0  # clock given: no TIME
-    swept, requests = drive(c.sweep_expired(), [[tag("a").encode(), b"5"],
+    assert drive(c.sweep_expired(), [[[], 0]])[0] == 0  # clock given: no TIME
+    swept, requests = drive(c.sweep_expired(), [[[tag("a").encode(), b"5"], 1],
                                                 [[0, 1_800_000_500_000, []]], ["ok"]])
     assert swept == 0
     assert requests[1].items[0].keys == (f"sw:{{{tag('a')}}}:u", "sw:events")
@@ -479,7 +481,7 @@ def test_sweep_inline_passes_the_stream_and_nothing_due_sends_no_batch():
 def test_sweep_where_every_user_failed_writes_nothing(caplog):
     with caplog.at_level(logging.WARNING, "sessionwarden"):
         swept, requests = drive(core().sweep_expired(),
-                                [[tag("a").encode(), b"5"], [RuntimeError("boom")]])
+                                [[[tag("a").encode(), b"5"], 1], [RuntimeError("boom")]])
     assert swept == 0 and len(requests) == 2
     assert "boom" in caplog.text
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from .alert_links import AlertLinkOps
 from .base import MAX_LIST, MAX_REASON_LENGTH, SYSTEM_ACTOR
+from .consumer import ConsumerOps
 from .directory import DirectoryOps
 from .events import EventOps
+from .heartbeat import HeartbeatOps
+from .lease import LeaseOps
 from .memo import bounded_put
 from .sessions import MAX_DEVICES_PER_USER
 from .sweep import SweepOps
@@ -31,6 +34,7 @@ __all__ = [
 ]
 
 
-class Core(ValidateOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps):
+class Core(ValidateOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps,
+           ConsumerOps, HeartbeatOps, LeaseOps):  # daemon support
     """All operations over one `Settings`: sessions (create, revoke, list), validate, alert
     links, the directory, the event stream and the expiry sweep."""

@@ -10,6 +10,7 @@ import secrets
 
 from ..codec import events_from_entries
 from ..errors import InvalidAlertAction
+from ..models import Event
 from ..protocol import Batch, Command, Op
 from .base import OWNER_ACTOR, is_stream_id
 from .sessions import SessionOps
@@ -30,7 +31,14 @@ class AlertLinkOps(SessionOps):
         events = events_from_entries(reply)
         if not events:
             raise ValueError(f"event_id: no such event {event_id}")
-        event = events[0]
+        return self._alert_token(events[0], scope)
+
+    def _alert_token(self, event: Event, scope: str) -> str:
+        """The signed token for an event already read (the daemon has it from the alert
+        stream, which may outlive the event's entry in the capped event stream)."""
+        self._alert_key("create_alert_action")
+        if scope not in ("session", "all"):
+            raise ValueError("scope: must be 'session' or 'all'")
         expires = self._now_ms() + int(self.settings.alert_action_ttl.total_seconds() * 1000)
         payload = json.dumps(
             [event.id, event.user_id, event.session_id or "", scope, expires,

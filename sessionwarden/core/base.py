@@ -19,8 +19,9 @@ from ..devices import DeviceInfo, device_class_key, parse_user_agent
 from ..errors import SecretRequired
 from ..geo import GeoResolver
 from ..keys import KeySchema, UserKeys
-from ..protocol import Command
+from ..protocol import Command, Eval
 from ..sanitize import clean_text, require_user_id
+from ..scripts.calls import FindingArgs, FindingKeys, call
 from ..settings import SECRET_ENV, Settings
 from .memo import bounded_put
 
@@ -176,9 +177,14 @@ class CoreBase:
         return [Command(("XTRIM", self.keys.events, "MINID", "~", f"{oldest}-0"))]
 
     def _finding_event(self, finding: Finding, user_id: str, session_id: str | None,
-                       at_ms: int) -> Command:
-        return self._xadd(finding.type, user_id, session_id, finding.severity, at_ms,
-                          finding.details)
+                       at_ms: int) -> Eval:
+        """A finding goes to the event stream and, when a daemon consumes alerts, to the
+        uncapped alert stream as well, in one script (`finding.lua`): no event flood can trim
+        an alert before the daemon has delivered it."""
+        fields = event_fields(finding.type, user_id, session_id, finding.severity, at_ms,
+                              finding.details)
+        return call("finding", FindingKeys(self.keys.events, self.keys.alerts),
+                    FindingArgs(self.settings.event_stream_maxlen, *fields[1::2]))
 
     def _stream(self) -> str | None:
         """The event stream as a script's key, when scripts append their own events."""

@@ -20,7 +20,7 @@ from ..devices import fingerprint, parse_user_agent
 from ..errors import SessionLimitExceeded, SessionWardenError
 from ..keys import split_session_id
 from ..models import CreatedSession, Session, SessionView, from_ms
-from ..protocol import Batch, Command, Op, ScriptError
+from ..protocol import Batch, Command, Eval, Op, ScriptError
 from ..sanitize import MAX_DEVICE_ID_LENGTH, clean_text, require_email, require_ip
 from ..scripts.calls import (
     CountReply,
@@ -150,7 +150,7 @@ class SessionOps(AuditOps):
             live=tuple(LiveSession(uk.tag + rand_, country_ or None, fp_, active)
                        for rand_, country_, fp_, active in reply.live),
         )
-        commands = self._returned_events(reply.events)
+        commands: list[Command | Eval] = [*self._returned_events(reply.events)]
         if not self._inline:
             commands += [
                 # LT: a user's entry only ever moves down here (a new session never expires

@@ -3,25 +3,46 @@ each due user's sessions are judged by their own records."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..codec import text
 from ..protocol import Batch, Command, Eval, Op
 from ..scripts.calls import SweepArgs, SweepKeys, SweepReply, UnindexArgs, UnindexKeys, call
 from .base import CoreBase, bounded_limit, log, score_pairs
 
 
+class SweepResult(NamedTuple):
+    """One sweep: sessions reported expired, users swept, and users still due after it (the
+    daemon sweeps again at once while some are)."""
+
+    expired: int
+    users_swept: int
+    still_due: int
+
+
 class SweepOps(CoreBase):
     def sweep_expired(self, *, limit: int = 500) -> Op[int]:
+        """As `sweep_due`, returning only the number of expired sessions."""
+        result = yield from self.sweep_due(limit=limit)
+        return result.expired
+
+    def sweep_due(self, *, limit: int = 500) -> Op[SweepResult]:
         """Sweep up to ``limit`` users whose expiry lower bound has passed: report their dead
         sessions as ``session_expired`` (exactly once: pruning paths and the sweep both remove
         the index member before reporting) and move each user to the earliest expiry of the
-        sessions still live, or drop users with none. Returns the number of expired sessions."""
+        sessions still live, or drop users with none. Returns the number of expired sessions,
+        of users swept and of users still due (beyond ``limit``): the cost is proportional
+        to what is due, never to all sessions."""
         limit = bounded_limit(limit)
         now = self._now_ms()
         if self._clock is None:
             seconds, micros = (yield Command(("TIME",)))
             now = int(seconds) * 1000 + int(micros) // 1000
-        due = yield Command(("ZRANGEBYSCORE", self.keys.expiry_index, "-inf", now,
-                             "WITHSCORES", "LIMIT", 0, limit))
+        due, due_count = yield Batch((
+            Command(("ZRANGEBYSCORE", self.keys.expiry_index, "-inf", now,
+                     "WITHSCORES", "LIMIT", 0, limit)),
+            Command(("ZCOUNT", self.keys.expiry_index, "-inf", now)),
+        ))
         users = [(text(member), score) for member, score in score_pairs(due)]
         replies = (yield Batch(tuple(
             call("sweep", SweepKeys(uk.record, self._stream()),
@@ -46,4 +67,4 @@ class SweepOps(CoreBase):
                                      UnindexArgs(member=tag, score=score)))
         if commands:
             yield Batch((*commands, *self._retention_commands(now)))
-        return expired
+        return SweepResult(expired, len(users), max(int(due_count) - len(users), 0))

@@ -14,7 +14,7 @@ from ..codec import CorruptRecord, session_from_record, split_session_record
 from ..detection import device_mismatch_finding, revoked_token_finding
 from ..devices import DeviceInfo
 from ..models import Session
-from ..protocol import Batch, Command, Op, ScriptError
+from ..protocol import Batch, Command, Eval, Op, ScriptError
 from ..sanitize import require_ip
 from ..scripts.calls import ValidateArgs, ValidateKeys, ValidateReply, call
 from ..tokens import ParsedToken, parse_token
@@ -135,7 +135,8 @@ class ValidateOps(CoreBase):
         if status in ("mismatch", "mismatch_revoked"):
             revoked = status == "mismatch_revoked"
             label = info.label if info else "Unknown/Unknown"
-            commands = self._returned_events(reply.events)  # the revocation, under 'bind'
+            commands: list[Command | Eval] = [
+                *self._returned_events(reply.events)]  # the revocation, under 'bind'
             commands.append(self._finding_event(
                 device_mismatch_finding(rules, device=label, ip=ip, revoked=revoked),
                 user_id, parsed.session_id, now))

@@ -265,6 +265,59 @@ class UnindexArgs(NamedTuple):
     score: str
 
 
+# -- daemon support: findings, the alert consumer group, retention, leases --------------------
+
+
+class FindingKeys(NamedTuple):
+    events: str
+    alerts: str
+
+
+class FindingArgs(NamedTuple):
+    stream_maxlen: int
+    type: str
+    user: str
+    sid: str
+    sev: str
+    at: str
+    d: str
+
+
+class GroupEnsureKeys(NamedTuple):
+    alerts: str
+
+
+class GroupEnsureArgs(NamedTuple):
+    group: str
+
+
+class TrimAlertsKeys(NamedTuple):
+    alerts: str
+
+
+class TrimAlertsArgs(NamedTuple):
+    cutoff: str
+
+
+class TrimAlertsReply(NamedTuple):
+    trimmed: int
+    bound: str  # '' when nothing could be trimmed
+
+    @classmethod
+    def of(cls, reply: Any) -> TrimAlertsReply:
+        return cls(int(reply[0]), _text(reply[1]))
+
+
+class LeaseKeys(NamedTuple):
+    lease: str
+
+
+class LeaseArgs(NamedTuple):
+    owner: str
+    ttl_ms: int
+    op: str  # 'acquire' (or renew) | 'release'
+
+
 #: script name -> (keys record, args record), for the contract test.
 CONTRACTS: dict[str, tuple[type[tuple[Any, ...]], type[tuple[Any, ...]]]] = {
     "create": (CreateKeys, CreateArgs),
@@ -274,4 +327,8 @@ CONTRACTS: dict[str, tuple[type[tuple[Any, ...]], type[tuple[Any, ...]]]] = {
     "list": (ListKeys, ListArgs),
     "sweep": (SweepKeys, SweepArgs),
     "unindex": (UnindexKeys, UnindexArgs),
+    "finding": (FindingKeys, FindingArgs),
+    "group_ensure": (GroupEnsureKeys, GroupEnsureArgs),
+    "trim_alerts": (TrimAlertsKeys, TrimAlertsArgs),
+    "lease": (LeaseKeys, LeaseArgs),
 }
