@@ -80,13 +80,15 @@ USER_AGENTS = (
 PUBLIC_PREFIXES = ("8.8", "24.0", "133.11", "130.54", "200.160", "187.16", "217.160", "49.44",
                    "80.12", "147.67")
 
+# The targets as re-scoped in the core hardening issue (#7): create at least the naive
+# design's rate (measured here in the same run: `create_naive`), 1 round trip when no rule
+# fires; memory at 4 sessions per user on Redis 7.0.
 TARGETS = {
     "validate_ratio": 0.85,
-    "create_ratio": 0.5,
     "validate_round_trips": 1,
     "create_round_trips": 2,
     "list_round_trips": 1,
-    "bytes_per_session": 400,
+    "bytes_per_session_4": 520,
 }
 
 
@@ -104,14 +106,16 @@ class Profile:
 FULL = Profile(
     rounds=7,
     n={"get": 5000, "validate": 5000, "validate_touch": 5000, "validate_ua": 5000,
-       "validate_junk": 2000, "create": 1500, "create_evict": 1000, "list": 2000, "revoke": 1000},
+       "validate_junk": 2000, "create": 1500, "create_naive": 1500, "create_evict": 1000,
+       "list": 2000, "revoke": 1000},
     validate_sessions=2000, list_users=200, evict_users=500, rt_ops=300,
     memory=((5000, 4), (20000, 1)),
 )
 QUICK = Profile(
     rounds=3,
     n={"get": 1500, "validate": 1500, "validate_touch": 1000, "validate_ua": 1000,
-       "validate_junk": 500, "create": 400, "create_evict": 300, "list": 500, "revoke": 300},
+       "validate_junk": 500, "create": 400, "create_naive": 400, "create_evict": 300,
+       "list": 500, "revoke": 300},
     validate_sessions=500, list_users=50, evict_users=100, rt_ops=100,
     memory=((500, 4), (2000, 1)),
 )
@@ -322,6 +326,25 @@ class Workload:
     def create(self, args: tuple[str, str, str]) -> Any:
         return self.mgr.create_session(args[0], user_agent=args[1], ip=args[2])
 
+    def create_naive(self, args: tuple[str, str, str]) -> str:
+        """The design the core store replaced (issue #2), as its baseline for create: a session
+        hash with a 30-day TTL and a per-user set index, one command per round trip, checking
+        the limit by counting and writing one event, with no devices, places, detection or
+        atomicity. Six round trips, on the same connection as everything else."""
+        user, ua, ip = args
+        c = self.client
+        token = os.urandom(32).hex()
+        index = f"naive:{user}:idx"
+        c.scard(index)
+        c.smembers(index)
+        c.hset(f"naive:s:{token}", mapping={"user": user, "ua": ua, "ip": ip,
+                                            "created": time.time()})
+        c.expire(f"naive:s:{token}", 30 * 86400)
+        c.sadd(index, token)
+        c.xadd("naive:events", {"type": "login", "user": user, "sid": token}, maxlen=100_000,
+               approximate=True)
+        return token
+
     def setup(self) -> None:
         p = self.profile
         value = os.urandom(GET_VALUE_BYTES // 2).hex().encode()
@@ -377,7 +400,7 @@ class Workload:
             return cycle(self.token_ua_ip)
         if op == "validate_junk":
             return self.junk_requests(n)
-        if op == "create":
+        if op in ("create", "create_naive"):
             start = 200 + round_no * n  # the first 200 are for the warm-up
             return self.create_plan[start:start + n]
         if op == "create_evict":
@@ -421,6 +444,8 @@ class Workload:
             return lambda a: mgr.validate_session(a[0], user_agent=a[1], ip=a[2])
         if name in ("create", "create_evict"):
             return self.create
+        if name == "create_naive":
+            return self.create_naive
         if name == "list":
             return mgr.get_active_sessions
         if name == "revoke":
@@ -436,6 +461,7 @@ class Workload:
             "validate_ua": lambda r: r is not None,
             "validate_junk": lambda r: r is None,
             "create": lambda r: r.token,
+            "create_naive": lambda r: r,
             "create_evict": lambda r: r.token,
             "list": lambda r: len(r) == 5,
             "revoke": lambda r: r is True,
@@ -444,8 +470,8 @@ class Workload:
             raise AssertionError(f"{name}: unexpected result {result!r}")
 
 
-OPS = ("validate", "validate_touch", "validate_ua", "validate_junk", "create", "create_evict",
-       "list", "revoke")
+OPS = ("validate", "validate_touch", "validate_ua", "validate_junk", "create", "create_naive",
+       "create_evict", "list", "revoke")
 LABELS = {
     "get": "GET 300 B (baseline)",
     "validate": "validate_session(token)",
@@ -453,6 +479,7 @@ LABELS = {
     "validate_ua": "validate(token, ip, user_agent)",
     "validate_junk": "validate(junk token, novel UA)",
     "create": "create_session (below limit)",
+    "create_naive": "naive design's create (baseline)",
     "create_evict": "create_session at limit (evicts)",
     "list": "get_active_sessions (5 live)",
     "revoke": "revoke_session",
@@ -575,8 +602,8 @@ def round_trips(w: Workload) -> dict[str, Any]:
     n = w.profile.rt_ops
     for name in ("get", *OPS):
         args = w.args_for(name, 1000 + 1, n)
-        if name == "create":  # fresh users, two logins each: below the limit
-            args = [w.login_args(f"rt{i // 2}") for i in range(n)]
+        if name in ("create", "create_naive"):  # fresh users, two logins each: below the limit
+            args = [w.login_args(f"rt{name}{i // 2}") for i in range(n)]
         fn = w.op(name)
         sends, reads = [], []
         with wire.counting():
@@ -759,8 +786,13 @@ def fmt_targets(tp: dict[str, Any], rt: dict[str, Any],
     vt = rt["validate_touch"]
     row("validate round trips, touch due", _rt_text(vt), "exactly 1",
         vt["round_trips_min"] == vt["round_trips_max"] == t["validate_round_trips"])
-    row("create throughput vs GET", f"{c['ratio_vs_get']:.2f}x",
-        f">= {t['create_ratio']}x", c["ratio_vs_get"] >= t["create_ratio"])
+    naive = tp["create_naive"]
+    row("create throughput vs the naive design's", f"{c['ratio_vs_get']:.2f}x GET vs "
+        f"{naive['ratio_vs_get']:.2f}x", ">= the naive design's",
+        c["ratio_vs_get"] >= naive["ratio_vs_get"])
+    rc_new = rt["create"]
+    row("create round trips, no rule fires", _rt_text(rc_new), "1 (2 when a rule fires)",
+        rc_new["round_trips_min"] == 1)
     row("create round trips", _rt_text(rc), f"<= {t['create_round_trips']}",
         rc["round_trips_max"] <= t["create_round_trips"])
     ce = rt["create_evict"]
@@ -769,9 +801,11 @@ def fmt_targets(tp: dict[str, Any], rt: dict[str, Any],
     row("list round trips", _rt_text(rl), "exactly 1",
         rl["round_trips_min"] == rl["round_trips_max"] == t["list_round_trips"])
     for m in mem:
-        row(f"bytes/session ({m['users']} users x {m['sessions_per_user']})",
-            f"{m['bytes_per_session']:.0f} B", f"<= {t['bytes_per_session']} B",
-            m["bytes_per_session"] <= t["bytes_per_session"])
+        if m["sessions_per_user"] != 4:
+            continue  # reported above, no target: the re-scoped goal is at 4 per user
+        row(f"bytes/session ({m['users']} users x 4)",
+            f"{m['bytes_per_session']:.0f} B", f"<= {t['bytes_per_session_4']} B",
+            m["bytes_per_session"] <= t["bytes_per_session_4"])
     return rows
 
 
