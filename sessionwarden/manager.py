@@ -29,6 +29,8 @@ from .models import (
     EventPage,
     Session,
     SessionView,
+    Totals,
+    UserPage,
     UserSummary,
 )
 from .protocol import Batch, Command, Eval, Op, Request, ScriptError
@@ -178,6 +180,24 @@ class _Facade(Generic[R]):
         returns how many sessions ended. Any malformed, forged, expired or reused token, of any
         type or size, raises `InvalidAlertAction` and changes nothing."""
         return self._run(self.core.revoke_from_alert(action_token))
+
+    # -- console support --
+
+    def users_page(self, prefix: str = "", *, after: str | None = None,
+                   limit: int = 50) -> UserPage:
+        """A page of the user directory (`UserPage`: rows with sessions, devices, last active
+        and alerts in 24 h, and the next page's cursor). No prefix: most recently active first
+        (the recent-users index); a prefix: byte order over every user. Two round trips."""
+        return self._run(self.core.users_page(prefix, after=after, limit=limit))
+
+    def user_alerts(self, user_id: str, *, limit: int = 50) -> list[Event]:
+        """The user's recent alerts (findings of severity low or more), newest first."""
+        return self._run(self.core.user_alerts(user_id, limit=limit))
+
+    def totals(self) -> Totals:
+        """Users, live sessions, alerts in the last hour and per-minute sign-ins and alerts
+        over the last hour (`Totals`), in one round trip."""
+        return self._run(self.core.totals())
 
 
 def _script_error(exc: redis.ResponseError) -> ScriptError | None:

@@ -78,7 +78,9 @@ def test_round_trips_per_operation(backend: Backend, clock: Clock) -> None:
 
     sent.clear()
     assert mgr.validate_session(first.token) is None  # evicted: reported once
-    assert sent == ["Eval", "Command"]  # the script finds the tombstone; the report follows
+    # the script finds the tombstone; the report (event, user's alert, totals) follows in one
+    # pipeline
+    assert sent == ["Eval", "Batch"]
 
 
 def test_scripts_flushed_from_the_server_cost_one_extra_round_trip(real_backend: Backend) -> None:
