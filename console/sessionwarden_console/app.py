@@ -49,8 +49,9 @@ class ConsoleApp(App[None]):
 
     def __init__(self, data: ConsoleData, config: ConsoleConfig | None = None, *,
                  read_only: bool = False, clock: Callable[[], float] = time.time,
-                 notify_desktop: bool = False) -> None:
+                 notify_desktop: bool = False, blink: bool = True) -> None:
         super().__init__()
+        self.blink = blink
         self.data = data
         self.config = config or ConsoleConfig()
         self.read_only = read_only or self.config.read_only

@@ -52,12 +52,16 @@ class ConsoleConfig:
         return made
 
 
+DEFAULT_URL = "redis://localhost:6379/0"
+DEFAULT_PREFIX = "sw"
+
+
 @dataclass(frozen=True, slots=True)
 class StartConfig:
     """What start-up needs: where Redis is, the key prefix, and the console section."""
 
-    redis_url: str = "redis://localhost:6379/0"
-    key_prefix: str = "sw"
+    redis_url: str = DEFAULT_URL
+    key_prefix: str = DEFAULT_PREFIX
     console: ConsoleConfig = ConsoleConfig()
 
 
@@ -75,8 +79,8 @@ def load(path: str | os.PathLike[str] | None, environ: Mapping[str, str] = os.en
             raise ValueError(f"--config: {path} is not valid TOML: {exc}") from None
     redis_section = _section(data, "redis")
     sessions = _section(data, "sessions")
-    url = environ.get("REDIS_URL") or redis_section.get("url") or StartConfig.redis_url
-    prefix = sessions.get("key_prefix", StartConfig.key_prefix)
+    url = environ.get("REDIS_URL") or redis_section.get("url") or DEFAULT_URL
+    prefix = sessions.get("key_prefix", DEFAULT_PREFIX)
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("redis.url: a redis://, rediss:// or unix:// URL")
     if not isinstance(prefix, str) or not prefix:

@@ -15,7 +15,7 @@ from sessionwarden.models import Event
 
 from ..data import SEVERITY_RANK
 from ..text import clock_time, safe
-from .base import LiveScreen, selected_key
+from .base import LiveScreen, blink_inputs, selected_key
 from .user_detail import severity_text
 
 
@@ -57,6 +57,7 @@ class AlertsScreen(LiveScreen):
         yield Static(id="feed-note", classes="note")
 
     def on_mount(self) -> None:
+        blink_inputs(self)
         self.query_one("#feed", DataTable).focus()
         self.rebuild()
 

@@ -52,6 +52,7 @@ class LiveScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        blink_inputs(self)
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -122,6 +123,14 @@ class LiveScreen(Screen[None]):
         if self.console.read_only and event.key in self.console.mutating_keys:
             event.stop()
             self.console.refuse("read-only console: revoking and acknowledging are disabled")
+
+
+def blink_inputs(screen: Screen[Any]) -> None:
+    """Inputs blink unless the app says not to (snapshot tests: deterministic frames)."""
+    from textual.widgets import Input
+
+    for widget in screen.query(Input):
+        widget.cursor_blink = getattr(screen.app, "blink", True)
 
 
 def sync_rows(table: DataTable[Any], rows: Iterable[tuple[str, tuple[Text | str, ...]]]) -> None:

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from ..text import ago, safe
+from .base import blink_inputs
 
 
 class RevokeDialog(ModalScreen[str | None]):
@@ -39,6 +40,7 @@ class RevokeDialog(ModalScreen[str | None]):
             yield Static(Text("enter: revoke · escape: cancel", style="dim"))
 
     def on_mount(self) -> None:
+        blink_inputs(self)
         self.query_one("#reason", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -70,6 +72,7 @@ class RevokeAllDialog(ModalScreen[str | None]):
             yield Static(id="revoke-all-hint")
 
     def on_mount(self) -> None:
+        blink_inputs(self)
         self.query_one("#confirm-user", Input).focus()
         self.hint()
 

@@ -29,13 +29,13 @@ class StatusBar(Static):
         app: ConsoleApp = self.app  # type: ignore[assignment]
         now = app.clock()
         line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(" SessionWarden ", style="bold reverse")
+        line.append(" SW ", style="bold reverse")
         if app.connected is None:
-            line.append(" redis: connecting", style="dim")
+            line.append(" redis …", style="dim")
         elif app.connected:
-            line.append(" redis: ok", style="bold")
+            line.append(" redis ok", style="bold")
         else:
-            line.append(" redis: DOWN", style="bold reverse")
+            line.append(" redis DOWN", style="bold reverse")
         status = app.last_status
         beat = status.heartbeat if status else None
         if beat is None or beat.state == "unknown":
@@ -48,9 +48,9 @@ class StatusBar(Static):
                 line.append(f" · sweep {ago(beat.last_sweep_at, now)}")
         if status:
             t = status.totals
-            line.append(f"  users {t.users:,}  live {t.live_sessions:,}  "
+            line.append(f"  users {t.users:,} · live {t.live_sessions:,} · "
                         f"alerts/h {t.alerts_last_hour:,}")
-        line.append("  op ")
+        line.append("  op:")
         line.append_text(safe(app.operator, "bold", 24))
         if app.read_only:
             line.append("  READ-ONLY", style="bold reverse")
@@ -66,7 +66,9 @@ class StatusBar(Static):
             second.append(sparkline(status.totals.alerts_per_minute, width), style="bold")
         else:
             second.append(" waiting for the first read…", style="dim")
-        self.update(Text("\n").join([line, second]))
+        both = Text("\n").join([line, second])
+        both.no_wrap, both.overflow = True, "ellipsis"
+        self.update(both)
 
 
 class Banner(Static):
