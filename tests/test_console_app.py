@@ -58,7 +58,7 @@ def run(coro):
 
 
 def test_users_search_open_and_revoke_with_reason(world) -> None:
-    writer, operator, clock, made = world
+    writer, operator, clock, made = world  # noqa: RUF059
 
     async def go() -> None:
         app = make_app(operator, clock)
@@ -94,7 +94,7 @@ def test_users_search_open_and_revoke_with_reason(world) -> None:
 
 
 def test_escape_cancels_and_revoke_all_needs_the_user_id(world) -> None:
-    writer, operator, clock, made = world
+    writer, operator, clock, made = world  # noqa: RUF059
 
     async def go() -> None:
         app = make_app(operator, clock)
@@ -126,7 +126,7 @@ def test_escape_cancels_and_revoke_all_needs_the_user_id(world) -> None:
 
 
 def test_read_only_refuses_every_mutation(world) -> None:
-    writer, operator, clock, made = world
+    writer, operator, clock, made = world  # noqa: RUF059
 
     async def go() -> None:
         app = make_app(operator, clock, read_only=True)
@@ -154,7 +154,7 @@ def test_read_only_refuses_every_mutation(world) -> None:
 
 
 def test_feed_shows_new_events_acknowledge_and_open(world) -> None:
-    writer, operator, clock, made = world
+    writer, operator, clock, made = world  # noqa: RUF059
 
     async def go() -> None:
         app = make_app(operator, clock)
@@ -194,7 +194,7 @@ def test_feed_shows_new_events_acknowledge_and_open(world) -> None:
 
 
 def test_audit_help_command_line_and_pause(world) -> None:
-    writer, operator, clock, made = world
+    writer, operator, clock, made = world  # noqa: RUF059
 
     async def go() -> None:
         app = make_app(operator, clock)
@@ -235,7 +235,7 @@ def test_audit_help_command_line_and_pause(world) -> None:
 
 
 def test_attacker_text_is_shown_literally(world) -> None:
-    writer, operator, clock, made = world
+    writer, operator, clock, made = world  # noqa: RUF059
 
     async def go() -> None:
         app = make_app(operator, clock)
@@ -259,7 +259,7 @@ def test_config_schema() -> None:
     assert ConsoleConfig.from_mapping({"refresh_seconds": 1}).refresh_seconds == 1
     for bad, key in (({"refresh_seconds": 0}, "refresh_seconds"), ({"page_size": 5}, "page_size"),
                      ({"nope": 1}, "nope"), ({"notify_min_severity": "x"}, "notify")):
-        with pytest.raises(ValueError, match=f"console.{key}"):
+        with pytest.raises(ValueError, match=rf"console\.{key}"):
             ConsoleConfig.from_mapping(bad)
 
 
@@ -272,7 +272,7 @@ def test_config_file(tmp_path) -> None:
         "redis://h:1/2", "x", True)
     assert load(path, environ={"REDIS_URL": "redis://o:2/0"}).redis_url == "redis://o:2/0"
     path.write_text("[console]\nfeed_size = 1\n")
-    with pytest.raises(ValueError, match="console.feed_size"):
+    with pytest.raises(ValueError, match=r"console\.feed_size"):
         load(path, environ={})
 
 

@@ -58,7 +58,7 @@ class StatusBar(Static):
             line.append("  PAUSED", style="bold reverse")
         second = Text(no_wrap=True, overflow="ellipsis")
         if status:
-            width = max(int((self.size.width or 80) - 24) // 2, 10)
+            width = max(int((self.size.width or 80) - 29) // 2, 10)
             width = min(width, 60)
             second.append(" sign-ins/min ", style="dim")
             second.append(sparkline(status.totals.logins_per_minute, width), style="bold")
