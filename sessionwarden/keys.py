@@ -60,6 +60,10 @@ class UserKeys:
     def audit(self) -> str:  # stream: this user's audit entries (capped), PX = history_ttl
         return self.base + "a"
 
+    @property
+    def alerts(self) -> str:  # stream: this user's alerts (findings >= low, capped), PX history
+        return self.base + "al"
+
 
 @dataclass(frozen=True, slots=True)
 class KeySchema:
@@ -120,3 +124,7 @@ class KeySchema:
 
     def lease(self, name: str) -> str:  # string: owner of a lease, PX
         return f"{self.prefix}:lease:{name}"
+
+    @property
+    def stats(self) -> str:  # hash: console totals ('live', per-minute ring 'l<n>', 'a<n>')
+        return f"{self.prefix}:stats"

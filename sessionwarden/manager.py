@@ -57,6 +57,8 @@ from .models import (
     EventPage,
     Session,
     SessionView,
+    Totals,
+    UserPage,
     UserSummary,
 )
 from .protocol import Batch, Command, Eval, Op, Request, ScriptError
@@ -389,6 +391,24 @@ class SessionManager(_Base):
         type or size, raises `InvalidAlertAction` and changes nothing."""
         return self._run(self.core.revoke_from_alert(action_token))
 
+    # -- the console's operations --
+
+    def users_page(self, prefix: str = "", *, after: str | None = None,
+                   limit: int = 50) -> UserPage:
+        """A page of the user directory (`UserPage`: rows with sessions, devices, last active
+        and alerts in 24 h, and the next page's cursor). No prefix: most recently active first
+        (the recent-users index); a prefix: byte order over every user. Two round trips."""
+        return self._run(self.core.users_page(prefix, after=after, limit=limit))
+
+    def user_alerts(self, user_id: str, *, limit: int = 50) -> list[Event]:
+        """The user's recent alerts (findings of severity low or more), newest first."""
+        return self._run(self.core.user_alerts(user_id, limit=limit))
+
+    def totals(self) -> Totals:
+        """Users, live sessions, alerts in the last hour and per-minute sign-ins and alerts
+        over the last hour (`Totals`), in one round trip."""
+        return self._run(self.core.totals())
+
     # -- the daemon's operations --
     # Consumer-group delivery of alerts, delivery records, dead letters, retention, the sweep
     # result, heartbeats and leases (sessionwarden.core.consumer / heartbeat / lease / sweep).
@@ -658,6 +678,18 @@ class AsyncSessionManager(_Base):
 
     async def revoke_from_alert(self, action_token: str) -> int:
         return await self._run(self.core.revoke_from_alert(action_token))
+
+    # -- the console's operations --
+
+    async def users_page(self, prefix: str = "", *, after: str | None = None,
+                         limit: int = 50) -> UserPage:
+        return await self._run(self.core.users_page(prefix, after=after, limit=limit))
+
+    async def user_alerts(self, user_id: str, *, limit: int = 50) -> list[Event]:
+        return await self._run(self.core.user_alerts(user_id, limit=limit))
+
+    async def totals(self) -> Totals:
+        return await self._run(self.core.totals())
 
     # -- the daemon's operations --
 

@@ -172,3 +172,41 @@ class Device:
 class UserSummary:
     user_id: str
     last_login_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """One row of the user directory as the console lists it. ``sessions``: entries of the
+    user's session index (a session Redis expired counts until a script or the sweep prunes
+    it: correct within one sweep interval); ``last_active_at``: the latest activity of those
+    entries, else the last sign-in (``None`` when neither is known); ``alerts_24h``: the user's
+    alerts (findings of severity low or more) in the last 24 hours, at most 100."""
+
+    user_id: str
+    sessions: int
+    devices: int
+    last_active_at: datetime | None
+    alerts_24h: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    """A page of the user directory and the cursor of the next page (``None``: the last)."""
+
+    rows: list[UserRow]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Deployment-wide figures for the console header. ``live_sessions``: kept by the
+    scripts (+1 per sign-in, -1 per revocation, eviction and reported expiry), so correct
+    within one sweep interval; per-minute series are the last 60 minutes, oldest first,
+    the current minute last."""
+
+    at: datetime
+    users: int
+    live_sessions: int
+    alerts_last_hour: int
+    logins_per_minute: tuple[int, ...]
+    alerts_per_minute: tuple[int, ...]

@@ -143,6 +143,11 @@ def record(token_hash: bytes, *, created: int, active: int, deadline: int, idle:
     return token_hash + "\x1f".join(values).encode("utf-8")
 
 
+def tally(at_ms: int, *, live: int = 0, logins: int = 0, alerts: int = 0) -> Eval:
+    """The request that adds to the console's totals (tally.lua), as the core sends it."""
+    return Eval("tally", ("sw:stats",), (str(at_ms), live, logins, alerts))
+
+
 def xadd_fields(request: Any) -> dict[str, Any]:
     """The entry fields of an ``XADD key MAXLEN ~ n * field value ...`` command, or of a
     ``finding`` script call (a detection finding: its arguments after the cap are the same

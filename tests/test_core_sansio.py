@@ -31,6 +31,7 @@ from scripted import (
     record,
     secret_hash,
     tag,
+    tally,
     token,
     xadd,
     xadd_fields,
@@ -99,7 +100,7 @@ def test_create_sends_one_create_eval_with_keys_and_args_built_from_the_inputs(o
     request = requests[0]
     assert request.script == "create"
     assert request.keys == tuple(CreateKeys(base("alice") + "u", "sw:events", "sw:exp",
-                                            "sw:users", "sw:users:recent"))
+                                            "sw:users", "sw:users:recent", "sw:stats"))
     args = CreateArgs(*request.args)
     sid = created.session_id
     assert sid == tag("alice") + args.rand and len(args.rand) == 11
@@ -164,6 +165,8 @@ def test_create_on_a_cluster_passes_one_key_and_appends_events_and_index_entries
     assert CreateArgs(*requests[0].args).stream_maxlen == 100_000
     assert requests[1] == Batch((
         xadd(login), xadd(expired),
+        # the totals: one sign-in, and the live count up one and down one
+        tally(NOW, live=0, logins=1),
         Command(("ZADD", "sw:exp", "LT", server_now + 7 * DAY, tag("alice"))),
         Command(("ZADD", "sw:users", 0, "alice")),
         Command(("ZADD", "sw:users:recent", server_now, "alice")),
@@ -180,7 +183,8 @@ def test_create_denied_raises_limit_exceeded_and_appends_returned_events_on_a_cl
                                  SessionLimitExceeded)
     assert (exc.user_id, exc.limit) == ("alice", 2)
     assert CreateArgs(*requests[0].args).on_limit == "deny"
-    assert requests[1:] == [Batch((xadd(expired),))]  # no index entries for a refused login
+    # no index entries for a refused login; the expiry it found lowers the live count
+    assert requests[1:] == [Batch((xadd(expired), tally(NOW, live=-1)))]
 
 
 def test_create_denied_inline_sends_nothing_after_the_script():
@@ -203,8 +207,12 @@ def test_create_appends_the_finding_the_reply_calls_for(facts, finding, severity
     c = core()
     created, requests = drive(sign_in(c, country="DE"), [ok_reply(**facts), ["id"]])
     assert len(requests) == 2 and isinstance(requests[1], Batch)
-    (event,) = requests[1].items  # exactly one finding: the other rule stays quiet
+    event, *alert = requests[1].items  # exactly one finding: the other rule stays quiet
     fields = xadd_fields(event)
+    # an alert (low or more) also goes to the user's own alert stream and the totals
+    assert alert[0].args[:2] == ("XADD", base("alice") + "al")
+    assert alert[1] == Command(("PEXPIRE", base("alice") + "al", 180 * DAY))
+    assert alert[2] == tally(NOW, alerts=1)
     assert event == Eval("finding", ("sw:events", "sw:alerts{sw:events}"), event.args)
     assert {k: v for k, v in fields.items() if k != "d"} == {
         "type": finding, "user": "alice", "sid": created.session_id, "sev": severity,
@@ -294,7 +302,7 @@ def revoke_eval(rand: str, *, actor: str = "app", reason: str = "",
                 inline: bool = True) -> Eval:
     b = base("alice")
     keys = RevokeKeys(b + "s:" + rand, b + "u", b + "x:" + rand, b + "a",
-                      "sw:events" if inline else None, "sw:audit" if inline else None)
+                      *(("sw:events", "sw:audit", "sw:stats") if inline else ()))
     return Eval("revoke", tuple(k for k in keys if k is not None), tuple(RevokeArgs(
         rand=rand, now=str(NOW), tombstone_ms=7 * DAY, tombstone_reason=reason or "revoked",
         user_id="alice", actor=actor, reason=reason, stream_maxlen=100_000,
@@ -327,7 +335,8 @@ def test_revoke_on_a_cluster_appends_what_the_script_returns():
     revoked, requests = drive(core(inline=False).revoke_session("alice", tag("alice") + rand),
                               [[-1, [expired], []], ["id"]])
     assert revoked is False
-    assert requests == [revoke_eval(rand, inline=False), Batch((xadd(expired),))]
+    assert requests == [revoke_eval(rand, inline=False),
+                        Batch((xadd(expired), tally(NOW, live=-1)))]
 
 
 def test_revoke_cleans_actor_and_reason_into_the_script_args():
@@ -358,7 +367,7 @@ def test_revoke_all_keeps_only_a_token_of_this_user(keep, keep_rand, keep_hash):
     assert count == 3
     assert requests == [Eval("revoke_all", tuple(RevokeAllKeys(base("alice") + "u",
                                                               base("alice") + "a", "sw:events",
-                                                              "sw:audit")),
+                                                              "sw:audit", "sw:stats")),
                              tuple(RevokeAllArgs(
                                  base=base("alice"), now=str(NOW), tombstone_ms=7 * DAY,
                                  tombstone_reason="password change", keep_rand=keep_rand,
@@ -373,7 +382,7 @@ def test_revoke_all_on_a_cluster_appends_the_revocations():
                             [[2, events, []], ["a", "b"]])
     assert count == 2
     assert requests[0].keys == (base("alice") + "u", base("alice") + "a")
-    assert requests[1] == Batch(tuple(xadd(e) for e in events))
+    assert requests[1] == Batch((*(xadd(e) for e in events), tally(NOW, live=-2)))
 
 
 # -- get_active_sessions ----------------------------------------------------------------------
@@ -394,7 +403,8 @@ def test_get_active_sessions_decodes_the_list_reply():
               b"e" * 16, b"not a description"],
              []]
     views, requests = drive(c.get_active_sessions("alice", current_token=current), [reply])
-    assert requests == [Eval("list", tuple(ListKeys(base("alice") + "u", "sw:events")),
+    assert requests == [Eval("list", tuple(ListKeys(base("alice") + "u", "sw:events",
+                                                    "sw:stats")),
                              tuple(ListArgs(base=base("alice"), now=str(NOW), user_id="alice",
                                             stream_maxlen=100_000)))]
     assert [v.session_id for v in views] == [tag("alice") + "BBBBBBBBBBB",
@@ -422,7 +432,7 @@ def test_get_active_sessions_on_a_cluster_appends_the_expiries_it_found():
                             [[NOW, [], [], [expired]], ["id"]])
     assert views == []
     assert requests[0].keys == (base("alice") + "u",)
-    assert requests[1] == Batch((xadd(expired),))
+    assert requests[1] == Batch((xadd(expired), tally(NOW, live=-1)))
 
 
 # -- sweep_expired ----------------------------------------------------------------------------
@@ -457,14 +467,14 @@ def test_sweep_reads_time_then_due_users_then_sweeps_and_reindexes(resp3):
         for t in (a, b, d)))
     b_score = str(float(scores[b])) if resp3 else str(scores[b])
     assert requests[3] == Batch((
-        *(xadd(e) for e in a_events),
+        *(xadd(e) for e in a_events), tally(NOW, live=-2),  # the totals follow each user's
         Command(("ZADD", "sw:exp", 1_800_000_500_000, a)),
-        xadd(b_events[0]),
+        xadd(b_events[0]), tally(NOW, live=-1),
         Eval("unindex", tuple(UnindexKeys("sw:exp")), tuple(UnindexArgs(member=b,
                                                                         score=b_score))),
         Command(("XTRIM", "sw:events", "MINID", "~", f"{now - DAY}-0")),
     ))  # nothing for d: its entry stays due and is swept again next time
-    assert float(UnindexArgs(*requests[3].items[4].args).score) == scores[b]
+    assert float(UnindexArgs(*requests[3].items[6].args).score) == scores[b]
 
 
 def test_sweep_inline_passes_the_stream_and_nothing_due_sends_no_batch():
@@ -473,7 +483,7 @@ def test_sweep_inline_passes_the_stream_and_nothing_due_sends_no_batch():
     swept, requests = drive(c.sweep_expired(), [[[tag("a").encode(), b"5"], 1],
                                                 [[0, 1_800_000_500_000, []]], ["ok"]])
     assert swept == 0
-    assert requests[1].items[0].keys == (f"sw:{{{tag('a')}}}:u", "sw:events")
+    assert requests[1].items[0].keys == (f"sw:{{{tag('a')}}}:u", "sw:events", "sw:stats")
     assert requests[1].items[0].args[1] == str(NOW)
     assert requests[2] == Batch((Command(("ZADD", "sw:exp", 1_800_000_500_000, tag("a"))),))
 

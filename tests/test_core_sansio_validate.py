@@ -24,6 +24,7 @@ from scripted import (
     record,
     secret_hash,
     tag,
+    tally,
     token,
     xadd,
     xadd_fields,
@@ -193,7 +194,8 @@ def script_request(c: Core, probe_kw: dict | None = None, *, inline: bool = True
     probe = c.validate_probe(TOKEN, **(probe_kw or {}))
     assert probe is not None
     b = base("alice")
-    keys = ValidateKeys(b + "s:" + RAND, b + "u", b + "x:" + RAND, "sw:events" if inline else None)
+    keys = ValidateKeys(b + "s:" + RAND, b + "u", b + "x:" + RAND,
+                        *(("sw:events", "sw:stats") if inline else ()))
     return Eval("validate", tuple(k for k in keys if k), tuple(ValidateArgs(
         rand=RAND, token_hash=HASH, now=str(NOW), touch_ms=60_000,
         class_key=probe.class_key or "", mismatch_rule=rule, tombstone_ms=7 * DAY,
@@ -231,7 +233,8 @@ def test_script_expired_is_none_and_appends_returned_events_on_a_cluster(inline)
     result, requests = validate(c, TOKEN, replies)
     assert result is None
     assert requests[0] == script_request(c, inline=inline)
-    assert requests[1:] == ([Batch((xadd(expired[0]),))] if not inline else [])
+    assert requests[1:] == ([Batch((xadd(expired[0]), tally(NOW, live=-1)))] if not inline
+                            else [])
 
 
 @pytest.mark.parametrize(("same", "severity"), [(0, "high"), (1, "low")])
@@ -239,9 +242,15 @@ def test_script_revoked_reports_the_reuse_for_the_user_of_the_reply(same, severi
     c = core()
     reply = [b"revoked", NOW, f"{NOW - 10 * 60_000}|password_change".encode(), b"alice-owner",
              same, []]
-    result, requests = validate(c, TOKEN, [reply, b"id"], ip=IP, user_agent=MAC_CHROME)
+    result, requests = validate(c, TOKEN, [reply, [b"id", b"a", 1, 1]], ip=IP,
+                                user_agent=MAC_CHROME)
     assert result is None and len(requests) == 2
-    fields = xadd_fields(requests[1])
+    finding, user_alert, expire, counted = requests[1].items
+    fields = xadd_fields(finding)
+    # an alert: also in the owner's alert stream (its slot, named by the session id) and totals
+    assert user_alert.args[:2] == ("XADD", base("alice") + "al")
+    assert expire == Command(("PEXPIRE", base("alice") + "al", 180 * DAY))
+    assert counted == tally(NOW, alerts=1)
     assert {k: v for k, v in fields.items() if k != "d"} == {
         "type": "revoked_token_used", "user": "alice-owner", "sid": SID, "sev": severity,
         "at": str(NOW)}
@@ -269,7 +278,8 @@ def test_script_mismatch_reports_and_returns_the_session():
                                  user_agent=IPHONE_SAFARI)
     assert isinstance(session, Session) and session.session_id == SID
     assert requests[0] == script_request(c, {"user_agent": IPHONE_SAFARI})
-    (event,) = requests[1].items
+    event, *alert = requests[1].items
+    assert [type(a).__name__ for a in alert] == ["Command", "Command", "Eval"]  # user's, totals
     fields = xadd_fields(event)
     assert (fields["type"], fields["user"], fields["sid"], fields["sev"]) == (
         "device_mismatch", "alice", SID, "high")
@@ -286,8 +296,9 @@ def test_script_mismatch_revoked_appends_revocation_and_finding_and_returns_none
     assert result is None
     assert requests[0] == script_request(c, {"user_agent": IPHONE_SAFARI}, inline=False,
                                          rule="bind")
-    first, second = requests[1].items
+    first, counted, second, *_alert = requests[1].items
     assert first == xadd(revoked)
+    assert counted == tally(NOW, live=-1)
     assert xadd_fields(second)["type"] == "device_mismatch"
     assert json.loads(xadd_fields(second)["d"])["revoked"] is True
     assert c.validate_probe(TOKEN).read is None  # type: ignore[union-attr]

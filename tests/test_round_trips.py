@@ -78,9 +78,9 @@ def test_round_trips_per_operation(backend: Backend, clock: Clock) -> None:
 
     sent.clear()
     assert mgr.validate_session(first.token) is None  # evicted: reported once
-    # the script finds the tombstone; the report follows (a finding is itself a script,
-    # finding.lua, which also feeds the daemon's alert stream): still two round trips
-    assert sent == ["Eval", "Eval"]
+    # the script finds the tombstone; the report (the finding script, which also feeds the
+    # daemon's alert stream, the user's alert and the totals) follows in one pipeline
+    assert sent == ["Eval", "Batch"]
 
 
 def test_scripts_flushed_from_the_server_cost_one_extra_round_trip(real_backend: Backend) -> None:

@@ -322,7 +322,8 @@ def test_hostile_user_ids_do_not_collide_or_inject(backend: Backend, a: str, b: 
     for key in backend.raw().scan_iter():
         name = key.decode()
         tagged = re.match(r"^sw:\{([A-Za-z0-9_-]{16})\}:", name)
-        assert tagged or name in ("sw:users", "sw:users:recent", "sw:exp", "sw:events"), name
+        assert tagged or name in ("sw:users", "sw:users:recent", "sw:exp", "sw:events",
+                                      "sw:stats"), name
         if tagged:
             assert tagged.group(1) in (user_tag(a), user_tag(b))
 

@@ -18,10 +18,10 @@ from ..detection import Finding
 from ..devices import DeviceInfo, device_class_key, parse_user_agent
 from ..errors import SecretRequired
 from ..geo import GeoResolver
-from ..keys import KeySchema, UserKeys
+from ..keys import KeySchema, UserKeys, split_session_id
 from ..protocol import Command, Eval
 from ..sanitize import clean_text, require_user_id
-from ..scripts.calls import FindingArgs, FindingKeys, call
+from ..scripts.calls import FindingArgs, FindingKeys, TallyArgs, TallyKeys, call
 from ..settings import SECRET_ENV, Settings
 from .memo import bounded_put
 
@@ -32,6 +32,10 @@ MAX_CACHED_UA = 1024  # longer user agents (hostile ones) are cleaned and parsed
 MAX_LIST = 10_000
 MAX_ACTOR_LENGTH = 64
 MAX_REASON_LENGTH = 200
+USER_ALERTS_KEPT = 100  # entries of a user's own alert stream (approximately: MAXLEN ~)
+ALERT_SEVERITIES = frozenset({"low", "medium", "high", "critical"})  # findings that are alerts
+_LIVE_DELTA = {b"login": 1, b"session_revoked": -1, b"session_expired": -1,
+               b"session_evicted": -1}
 SYSTEM_ACTOR = "sessionwarden"
 OWNER_ACTOR = "account-owner"
 
@@ -177,24 +181,56 @@ class CoreBase:
         return [Command(("XTRIM", self.keys.events, "MINID", "~", f"{oldest}-0"))]
 
     def _finding_event(self, finding: Finding, user_id: str, session_id: str | None,
-                       at_ms: int) -> Eval:
-        """A finding goes to the event stream and, when a daemon consumes alerts, to the
-        uncapped alert stream as well, in one script (`finding.lua`): no event flood can trim
-        an alert before the daemon has delivered it."""
+                       at_ms: int) -> list[Command | Eval]:
+        """The finding's event, in one script (`finding.lua`) that also puts it in the
+        uncapped alert stream when a daemon consumes alerts (no event flood can trim an alert
+        before the daemon has delivered it); and when it is an alert (severity low or more)
+        the same entry in the user's own alert stream and the alert in the per-minute totals.
+        All sent in the one pipeline that writes the event (no extra round trip)."""
         fields = event_fields(finding.type, user_id, session_id, finding.severity, at_ms,
                               finding.details)
-        return call("finding", FindingKeys(self.keys.events, self.keys.alerts),
-                    FindingArgs(self.settings.event_stream_maxlen, *fields[1::2]))
+        event = call("finding", FindingKeys(self.keys.events, self.keys.alerts),
+                     FindingArgs(self.settings.event_stream_maxlen, *fields[1::2]))
+        if finding.severity not in ALERT_SEVERITIES:
+            return [event]
+        parts = split_session_id(session_id) if session_id else None
+        alerts = (self.keys.for_tag(parts[0]) if parts else self.keys.for_user(user_id)).alerts
+        return [
+            event,
+            Command(("XADD", alerts, "MAXLEN", "~", USER_ALERTS_KEPT, "*", *fields)),
+            Command(("PEXPIRE", alerts, self.settings.history_ms)),
+            self._tally(at_ms, alerts=1),
+        ]
+
+    def _tally(self, at_ms: int, *, live: int = 0, logins: int = 0, alerts: int = 0) -> Eval:
+        return call("tally", TallyKeys(self.keys.stats),
+                    TallyArgs(now=str(at_ms), live=live, logins=logins, alerts=alerts))
+
+    def _stats(self) -> str | None:
+        """The stats hash as a script's last key, when scripts write their own events."""
+        return self.keys.stats if self._inline else None
 
     def _stream(self) -> str | None:
         """The event stream as a script's key, when scripts append their own events."""
         return self.keys.events if self._inline else None
 
-    def _returned_events(self, entries: Any) -> list[Command]:
-        """Appends of the events a script returned (on a Cluster; none come back otherwise)."""
-        return [Command(("XADD", self.keys.events, "MAXLEN", "~",
-                         self.settings.event_stream_maxlen, "*", *fields))
-                for fields in entries or ()]
+    def _returned_events(self, entries: Any) -> list[Command | Eval]:
+        """Appends of the events a script returned (on a Cluster; none come back otherwise),
+        and their change to the totals (what `emit` in _lib.lua does on a standalone server)."""
+        commands: list[Command | Eval] = []
+        live = logins = 0
+        at_ms = 0
+        for fields in entries or ():
+            commands.append(Command(("XADD", self.keys.events, "MAXLEN", "~",
+                                     self.settings.event_stream_maxlen, "*", *fields)))
+            kind = fields[1] if isinstance(fields[1], bytes) else str(fields[1]).encode()
+            delta = _LIVE_DELTA.get(kind, 0)
+            live += delta
+            logins += kind == b"login"
+            at_ms = max(at_ms, int(fields[9]))
+        if live or logins:
+            commands.append(self._tally(at_ms, live=live, logins=logins))
+        return commands
 
     # -- arguments -------------------------------------------------------------------------
 

@@ -63,12 +63,13 @@ def _previous_login(raw: str) -> PreviousLogin | None:
 
 
 class SessionOps(AuditOps):
-    def _global_streams(self) -> tuple[str | None, str | None]:
-        """The event stream and the global audit trail as a revoke script's last keys, when
-        scripts write them themselves."""
-        return (self.keys.events, self.keys.audit) if self._inline else (None, None)
+    def _global_streams(self) -> tuple[str | None, str | None, str | None]:
+        """The event stream, the global audit trail and the stats hash as a revoke script's
+        last keys, when scripts write them themselves."""
+        return ((self.keys.events, self.keys.audit, self.keys.stats) if self._inline
+                else (None, None, None))
 
-    def _returned(self, reply: CountReply) -> list[Command]:
+    def _returned(self, reply: CountReply) -> list[Command | Eval]:
         return self._returned_events(reply.events) + self._returned_audit(reply.audit)
 
     def create_session(
@@ -108,7 +109,7 @@ class SessionOps(AuditOps):
         }
         retention = s.event_retention
         keys = (CreateKeys(uk.record, self.keys.events, self.keys.expiry_index,
-                           self.keys.directory, self.keys.recent_users)
+                           self.keys.directory, self.keys.recent_users, self.keys.stats)
                 if self._inline else CreateKeys(uk.record))
         args = CreateArgs(
             base=uk.base, rand=rand, user_id=user_id, token_hash=token_hash,
@@ -162,8 +163,8 @@ class SessionOps(AuditOps):
                          -s.recent_users_kept - 1)),
                 *self._retention_commands(now),
             ]
-        commands.extend(self._finding_event(f, user_id, session_id, now)
-                        for f in evaluate_login(facts, s.detection))
+        for finding in evaluate_login(facts, s.detection):
+            commands.extend(self._finding_event(finding, user_id, session_id, now))
         if commands:
             yield Batch(tuple(commands))
         self._remember(session_id, now)
@@ -229,7 +230,7 @@ class SessionOps(AuditOps):
         uk = self._user_keys(user_id)
         current = parse_token(current_token) if current_token is not None else None
         reply = ListReply.of((yield call(
-            "list", ListKeys(uk.record, self._stream()),
+            "list", ListKeys(uk.record, self._stream(), self._stats()),
             ListArgs(base=uk.base, now=self._now_arg(), user_id=user_id,
                      stream_maxlen=self.settings.event_stream_maxlen))))
         devices: dict[str, dict[str, Any]] = {}

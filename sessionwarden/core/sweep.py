@@ -45,7 +45,7 @@ class SweepOps(CoreBase):
         ))
         users = [(text(member), score) for member, score in score_pairs(due)]
         replies = (yield Batch(tuple(
-            call("sweep", SweepKeys(uk.record, self._stream()),
+            call("sweep", SweepKeys(uk.record, self._stream(), self._stats()),
                  SweepArgs(base=uk.base, now=self._now_arg(),
                            stream_maxlen=self.settings.event_stream_maxlen))
             for uk in (self.keys.for_tag(tag) for tag, _ in users)

@@ -91,7 +91,8 @@ class ValidateOps(CoreBase):
         try:
             reply = ValidateReply.of((yield call(
                 "validate", ValidateKeys(uk.session(parsed.rand), uk.record,
-                                         uk.tombstone(parsed.rand), self._stream()),
+                                         uk.tombstone(parsed.rand), self._stream(),
+                                         self._stats()),
                 ValidateArgs(rand=parsed.rand, token_hash=parsed.secret_hash,
                              now=self._now_arg(), touch_ms=s.touch_ms,
                              class_key=class_key or "", mismatch_rule=self._mismatch_rule,
@@ -120,7 +121,8 @@ class ValidateOps(CoreBase):
                 device=info.label if info else None, same_device=reply.same_device,
             )
             if finding:
-                yield self._finding_event(finding, reply.user_id, parsed.session_id, now)
+                yield Batch(tuple(self._finding_event(finding, reply.user_id,
+                                                      parsed.session_id, now)))
             return None
         # The script parsed this record (it refuses one it cannot), so it splits here too.
         fields = split_session_record(reply.record)[1]
@@ -137,7 +139,7 @@ class ValidateOps(CoreBase):
             label = info.label if info else "Unknown/Unknown"
             commands: list[Command | Eval] = [
                 *self._returned_events(reply.events)]  # the revocation, under 'bind'
-            commands.append(self._finding_event(
+            commands.extend(self._finding_event(
                 device_mismatch_finding(rules, device=label, ip=ip, revoked=revoked),
                 user_id, parsed.session_id, now))
             yield Batch(tuple(commands))

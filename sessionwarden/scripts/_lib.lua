@@ -142,10 +142,32 @@ end
 -- script appends the entries itself, atomically with the change: a crash cannot lose them. On
 -- a Cluster the stream lives in another slot, so the caller passes no key and appends the
 -- entries the script returns (its reply's last element) right after it.
-local EVENTS = {key = nil, maxlen = nil, out = {}}
+local EVENTS = {key = nil, maxlen = nil, out = {}, stats = nil}
 
-local function events_to(key, maxlen)
-  EVENTS.key, EVENTS.maxlen = key, maxlen
+-- Totals for the console, in the stats hash ('<p>:stats'): 'live' = live sessions (+1 per
+-- login, -1 per revocation, eviction and expiry report: exact once each expiry is reported,
+-- i.e. within one sweep interval), and a ring of 120 per-minute slots 'l<m % 120>' (sign-ins)
+-- and 'a<m % 120>' (alerts) holding '<minute>:<count>', so the hash never grows. A slot of an
+-- older minute is restarted when its minute comes round again. Written here with a standalone
+-- server; on a Cluster the caller runs tally.lua with the same counts.
+local function tally(key, now, live, logins, alerts)
+  if live ~= 0 then redis.call('HINCRBY', key, 'live', live) end
+  local m = math.floor(now / 60000)
+  local slot = int(m % 120)
+  for _, kv in ipairs({{'l', logins}, {'a', alerts}}) do
+    if kv[2] ~= 0 then
+      local f = kv[1] .. slot
+      local vm, c = string.match(redis.call('HGET', key, f) or '', '^(%d+):(%d+)$')
+      local count = (tonumber(vm) == m and tonumber(c) or 0) + kv[2]
+      redis.call('HSET', key, f, int(m) .. ':' .. int(count))
+    end
+  end
+end
+
+local LIVE_DELTA = {login = 1, session_revoked = -1, session_expired = -1, session_evicted = -1}
+
+local function events_to(key, maxlen, stats)
+  EVENTS.key, EVENTS.maxlen, EVENTS.stats = key, maxlen, stats
 end
 
 local function emit(kind, user, sid, now, details)
@@ -153,6 +175,9 @@ local function emit(kind, user, sid, now, details)
     'd', details}
   if EVENTS.key then
     redis.call('XADD', EVENTS.key, 'MAXLEN', '~', EVENTS.maxlen, '*', unpack(fields))
+    if EVENTS.stats and LIVE_DELTA[kind] then
+      tally(EVENTS.stats, now, LIVE_DELTA[kind], kind == 'login' and 1 or 0, 0)
+    end
   else
     EVENTS.out[#EVENTS.out + 1] = fields
   end

@@ -38,6 +38,7 @@ class CreateKeys(NamedTuple):
     expiry_index: str | None = None
     directory: str | None = None
     recent_users: str | None = None
+    stats: str | None = None
 
 
 class CreateArgs(NamedTuple):
@@ -110,6 +111,7 @@ class ValidateKeys(NamedTuple):
     record: str
     tombstone: str
     events: str | None = None
+    stats: str | None = None
 
 
 class ValidateArgs(NamedTuple):
@@ -158,6 +160,7 @@ class RevokeKeys(NamedTuple):
     user_audit: str
     events: str | None = None
     audit: str | None = None
+    stats: str | None = None
 
 
 class RevokeArgs(NamedTuple):
@@ -177,6 +180,7 @@ class RevokeAllKeys(NamedTuple):
     user_audit: str
     events: str | None = None
     audit: str | None = None
+    stats: str | None = None
 
 
 class RevokeAllArgs(NamedTuple):
@@ -212,6 +216,7 @@ class CountReply(NamedTuple):
 class ListKeys(NamedTuple):
     record: str
     events: str | None = None
+    stats: str | None = None
 
 
 class ListArgs(NamedTuple):
@@ -238,6 +243,7 @@ class ListReply(NamedTuple):
 class SweepKeys(NamedTuple):
     record: str
     events: str | None = None
+    stats: str | None = None
 
 
 class SweepArgs(NamedTuple):
@@ -318,6 +324,20 @@ class LeaseArgs(NamedTuple):
     op: str  # 'acquire' (or renew) | 'release'
 
 
+# -- tally ----------------------------------------------------------------------------------
+
+
+class TallyKeys(NamedTuple):
+    stats: str
+
+
+class TallyArgs(NamedTuple):
+    now: str
+    live: int
+    logins: int
+    alerts: int
+
+
 #: script name -> (keys record, args record), for the contract test.
 CONTRACTS: dict[str, tuple[type[tuple[Any, ...]], type[tuple[Any, ...]]]] = {
     "create": (CreateKeys, CreateArgs),
@@ -331,4 +351,5 @@ CONTRACTS: dict[str, tuple[type[tuple[Any, ...]], type[tuple[Any, ...]]]] = {
     "group_ensure": (GroupEnsureKeys, GroupEnsureArgs),
     "trim_alerts": (TrimAlertsKeys, TrimAlertsArgs),
     "lease": (LeaseKeys, LeaseArgs),
+    "tally": (TallyKeys, TallyArgs),
 }

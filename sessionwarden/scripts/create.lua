@@ -7,6 +7,8 @@
 --   read_user in _lib.lua); with a standalone server also the event stream, the expiry index,
 --   the user directory and the recent users: the sign-in's events and global index entries are
 --   then written here (see events_to in _lib.lua), else returned / left to the caller.
+--   Last, with a standalone server, the stats hash (live sessions, sign-ins per minute:
+--   see tally in _lib.lua).
 -- ARGV (CreateArgs): now '' = server time; on_limit 'evict' | 'deny'; burst_threshold K (more
 --   than K sign-ins in the window is a burst; 0 = rule off); login/evicted details are JSON;
 --   retention_ms '' = none.
@@ -15,7 +17,7 @@
 --      or {'denied', now, events{}} when the limit is reached with on_limit = 'deny'.
 --      live = flat {rand, country, fingerprint, last active, ...} of the sessions now live.
 
-local K = named(KEYS, 'record', 'events', 'expiry_index', 'directory', 'recent_users')
+local K = named(KEYS, 'record', 'events', 'expiry_index', 'directory', 'recent_users', 'stats')
 local A = named(ARGV, 'base', 'rand', 'user_id', 'token_hash', 'now', 'idle_ms', 'absolute_ms',
   'max_sessions', 'on_limit', 'tombstone_ms', 'history_ms', 'fingerprint', 'class_key',
   'description', 'ip', 'country', 'network', 'city', 'lat', 'lon', 'email', 'burst_window_ms',
@@ -30,7 +32,7 @@ local fp, class_key, description = A.fingerprint, A.class_key, A.description
 local ip, country, network, city = A.ip, A.country, A.network, A.city
 local window, threshold = tonumber(A.burst_window_ms), tonumber(A.burst_threshold)
 local tag = tag_of(K.record)
-if K.events then events_to(K.events, A.stream_maxlen) end
+if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 
 -- Everything this login needs, in one read of the user record.
 local country_field = country ~= '' and 'c:' .. country or 'c:-'

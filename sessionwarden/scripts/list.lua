@@ -1,16 +1,18 @@
 -- A user's live sessions, most recently active first, with their device descriptions, in one
 -- round trip; sessions found dead (by their own records) are pruned and reported as expired.
 -- KEYS (ListKeys in calls.py): the user record, with a standalone server the event stream.
+--   Last, with a standalone server, the stats hash (live sessions, sign-ins per minute:
+--   see tally in _lib.lua).
 -- ARGV (ListArgs): now '' = server time.
 -- Returns {now, sessions{rand, record, ...}, devices{fingerprint, description, ...}, events{}};
 -- a record that does not parse comes back as it is ('' when not a string) for the caller to
 -- report.
 
-local K = named(KEYS, 'record', 'events')
+local K = named(KEYS, 'record', 'events', 'stats')
 local A = named(ARGV, 'base', 'now', 'user_id', 'stream_maxlen')
 local base = A.base
 local now = now_ms(A.now)
-if K.events then events_to(K.events, A.stream_maxlen) end
+if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 local rec, indexed = read_user(K.record)
 local sessions, devices, seen = {}, {}, {}
 for i = #indexed, 1, -1 do

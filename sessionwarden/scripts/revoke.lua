@@ -2,6 +2,8 @@
 -- KEYS (RevokeKeys in calls.py): the session, the user record (its 's:<rand>' field is the
 --   index entry), the tombstone, the user's audit stream, with a standalone server the event
 --   stream and the global audit stream (see events_to and audit_to).
+--   Last, with a standalone server, the stats hash (live sessions, sign-ins per minute:
+--   see tally in _lib.lua).
 -- ARGV (RevokeArgs): now '' = server time; reason '' = none; audit_ttl_ms: the user's audit
 --   stream's lifetime, renewed at each entry.
 -- Returns {1, events{}, audit{}} when a live session was revoked, {-1, events{}, audit{}} when
@@ -9,12 +11,13 @@
 -- {0, events{}, audit{}} when there was no such session. Liveness is the record's own (its
 -- idle window and deadline).
 
-local K = named(KEYS, 'session', 'record', 'tombstone', 'user_audit', 'events', 'audit')
+local K = named(KEYS, 'session', 'record', 'tombstone', 'user_audit', 'events', 'audit',
+  'stats')
 local A = named(ARGV, 'rand', 'now', 'tombstone_ms', 'tombstone_reason', 'user_id', 'actor',
   'reason', 'stream_maxlen', 'audit_ttl_ms')
 local rand = A.rand
 local now = now_ms(A.now)
-if K.events then events_to(K.events, A.stream_maxlen) end
+if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 audit_to(K.user_audit, A.audit_ttl_ms, K.audit)
 local sid = tag_of(K.session) .. rand
 local live, r = alive(K.session, now)

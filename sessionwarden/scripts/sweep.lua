@@ -3,13 +3,15 @@
 -- the earliest expiry of the sessions still live, the user's new score in the expiry index.
 -- Liveness is each record's own (its idle window and deadline), never the sweeper's settings.
 -- KEYS (SweepKeys in calls.py): the user record, with a standalone server the event stream.
+--   Last, with a standalone server, the stats hash (live sessions, sign-ins per minute:
+--   see tally in _lib.lua).
 -- ARGV (SweepArgs): now '' = server time.
 -- Returns {number of sessions expired, next expiry ms or -1 when no session is live, events{}}
 
-local K = named(KEYS, 'record', 'events')
+local K = named(KEYS, 'record', 'events', 'stats')
 local A = named(ARGV, 'base', 'now', 'stream_maxlen')
 local now = now_ms(A.now)
-if K.events then events_to(K.events, A.stream_maxlen) end
+if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 local rec, indexed = read_user(K.record)
 local expired, next_expiry = {}, -1
 for _, m in ipairs(indexed) do

@@ -5,6 +5,8 @@
 --
 -- KEYS (ValidateKeys in calls.py): the session, the user record (its 's:<rand>' field is the
 --   index entry), the tombstone, with a standalone server the event stream (see events_to).
+--   Last, with a standalone server, the stats hash (live sessions, sign-ins per minute:
+--   see tally in _lib.lua).
 -- ARGV (ValidateArgs): now '' = server time; class_key of the presenting user agent ('' = not
 --   given); mismatch_rule 'off' | 'alert' | 'bind' (alert and revoke); bind_details: the
 --   revocation event's details under 'bind' (JSON).
@@ -17,13 +19,13 @@
 --      or {'expired', now, events{}} when this call found the session dead by its fields,
 --      or {'none', now, events{}} for anything else (unknown session, wrong secret).
 
-local K = named(KEYS, 'session', 'record', 'tombstone', 'events')
+local K = named(KEYS, 'session', 'record', 'tombstone', 'events', 'stats')
 local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'mismatch_rule',
   'tombstone_ms', 'bind_details', 'stream_maxlen')
 local rand, hash = A.rand, A.token_hash
 local now = now_ms(A.now)
 local presented, mismatch_rule = A.class_key, A.mismatch_rule
-if K.events then events_to(K.events, A.stream_maxlen) end
+if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 local v = redis.pcall('GET', K.session)
 
 if not v then

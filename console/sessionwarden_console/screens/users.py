@@ -1,0 +1,112 @@
+"""Users: prefix search through the user directory (never KEYS or SCAN), the most recently
+active first when there is no prefix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Static
+
+from ..text import ago, safe
+from .base import LiveScreen, selected_key, sync_rows
+
+
+class UsersScreen(LiveScreen):
+    BINDINGS = [
+        Binding("slash", "search", "Search", id="users.search"),
+        Binding("enter", "open", "Open", id="users.open", show=True),
+        Binding("m", "more", "More", id="users.more"),
+        Binding("escape", "clear", "Clear", id="users.clear", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="users-screen")
+        self.prefix = ""
+        self.cursor: str | None = None
+        self.rows: list[Any] = []
+        self.loaded_prefix: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder="/ search users by prefix", id="search")
+        table: DataTable[Any] = DataTable(id="users", cursor_type="row", zebra_stripes=False)
+        table.add_column("user", key="user", width=30)
+        table.add_column("sessions", key="sessions", width=8)
+        table.add_column("devices", key="devices", width=7)
+        table.add_column("last active", key="active", width=12)
+        table.add_column("alerts 24h", key="alerts", width=10)
+        yield table
+        yield Static(id="users-note", classes="note")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#users", DataTable).focus()
+
+    def reload(self) -> None:
+        size = self.console.config.page_size
+        # a refresh re-reads what is shown (the pages loaded so far, up to 5)
+        limit = min(max(len(self.rows), size), 500)
+        self.fetch("users", self.console.data.users, self.prefix, None, limit)
+
+    def show(self, what: str, payload: Any) -> None:
+        if what == "users-more":
+            self.rows = self.rows + payload.rows
+        else:
+            self.rows = payload.rows
+        self.cursor = payload.cursor
+        self.loaded_prefix = self.prefix
+        self.redraw()
+
+    def redraw(self) -> None:
+        now = self.console.clock()
+        table = self.query_one("#users", DataTable)
+        sync_rows(table, ((row.user_id, (
+            safe(row.user_id, limit=30),
+            Text(str(row.sessions), justify="right"),
+            Text(str(row.devices), justify="right"),
+            Text(ago(row.last_active_at, now)),
+            Text(str(row.alerts_24h), justify="right",
+                 style="bold" if row.alerts_24h else ""),
+        )) for row in self.rows))
+        note = self.query_one("#users-note", Static)
+        what = (Text.assemble("users starting with ", safe(self.prefix, "bold", 40))
+                if self.prefix else Text("most recently active users (type / to search all)"))
+        what.append(f" · {len(self.rows)} shown")
+        if self.cursor:
+            what.append(" · m: more")
+        note.update(what)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "search":
+            self.prefix = event.value
+            self.rows = []
+            self.reload()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search":
+            self.query_one("#users", DataTable).focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.console.open_user(str(event.row_key.value))
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_clear(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.value:
+            search.value = ""
+        self.query_one("#users", DataTable).focus()
+
+    def action_open(self) -> None:
+        key = selected_key(self.query_one("#users", DataTable))
+        if key is not None:
+            self.console.open_user(key)
+
+    def action_more(self) -> None:
+        if self.cursor:
+            self.fetch("users-more", self.console.data.users, self.prefix, self.cursor,
+                       self.console.config.page_size)

@@ -1,0 +1,3 @@
+from .status import Banner, StatusBar
+
+__all__ = ["Banner", "StatusBar"]

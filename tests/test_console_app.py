@@ -1,0 +1,337 @@
+"""Pilot tests of the console (App.run_test) against real data: fakeredis, and a real
+redis-server for disconnect and recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+
+import fakeredis
+import pytest
+import redis
+from conftest import IP_JP, MAC_CHROME, Clock, free_port
+from console_support import (
+    FROZEN,
+    HOSTILE_USER,
+    make_app,
+    operator_manager,
+    seed,
+    settle,
+    writer_manager,
+)
+
+pytest.importorskip("sessionwarden_console")
+
+from rich.text import Text
+from sessionwarden_console.config import ConsoleConfig, load
+from sessionwarden_console.screens import (
+    AlertsScreen,
+    AuditScreen,
+    HelpScreen,
+    RevokeAllDialog,
+    RevokeDialog,
+    UserDetailScreen,
+)
+from sessionwarden_console.text import visible
+from textual.widgets import DataTable
+
+
+@pytest.fixture
+def world():
+    server = fakeredis.FakeServer()
+    clock = Clock(FROZEN)
+    writer = writer_manager(fakeredis.FakeRedis(server=server), clock)
+    made = seed(writer, clock)
+    operator = operator_manager(fakeredis.FakeRedis(server=server), clock)
+    return writer, operator, clock, made
+
+
+def cell_texts(table: DataTable) -> list[list[str]]:
+    return [[c.plain if isinstance(c, Text) else str(c) for c in table.get_row_at(i)]
+            for i in range(table.row_count)]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_users_search_open_and_revoke_with_reason(world) -> None:
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            users = app.screen.query_one("#users", DataTable)
+            assert [r[0] for r in cell_texts(users)][:2] == ["carol", visible(HOSTILE_USER, 30)]
+            await pilot.press("slash", "a", "l")
+            await settle(pilot)
+            assert [r[0] for r in cell_texts(users)] == ["alice"]
+            assert cell_texts(users)[0][1:3] == ["3", "3"]
+            await pilot.press("enter")  # the search box gives focus to the table
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, UserDetailScreen)
+            sessions = app.screen.query_one("#sessions", DataTable)
+            assert sessions.row_count == 3
+            victim = app.screen.selected_session()
+            await pilot.press("r")
+            await settle(pilot, 0.1)
+            assert isinstance(app.screen, RevokeDialog)
+            await pilot.press(*"stolen", "enter")
+            await settle(pilot, 0.4)
+            assert isinstance(app.screen, UserDetailScreen)
+            assert sessions.row_count == 2
+        live = {v.session_id for v in operator.get_active_sessions("alice")}
+        assert victim.session_id not in live and len(live) == 2
+        entry = operator.audit_trail(user_id="alice")[0]
+        assert (entry.kind, entry.actor, entry.reason, entry.session_id) == (
+            "session_revoked", "console:tester", "stolen", victim.session_id)
+
+    run(go())
+
+
+def test_escape_cancels_and_revoke_all_needs_the_user_id(world) -> None:
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.open_user("alice")
+            await settle(pilot)
+            await pilot.press("r")
+            await settle(pilot, 0.1)
+            await pilot.press("escape")
+            await settle(pilot, 0.1)
+            assert isinstance(app.screen, UserDetailScreen)
+            assert len(operator.get_active_sessions("alice")) == 3
+            await pilot.press("R")
+            await settle(pilot, 0.1)
+            assert isinstance(app.screen, RevokeAllDialog)
+            await pilot.press(*"alic", "enter")  # wrong: nothing happens
+            await settle(pilot, 0.1)
+            assert isinstance(app.screen, RevokeAllDialog)
+            await pilot.press("e", "enter", *"incident 42", "enter")
+            await settle(pilot, 0.4)
+            assert isinstance(app.screen, UserDetailScreen)
+        assert operator.get_active_sessions("alice") == []
+        trail = operator.audit_trail(user_id="alice")
+        assert len(trail) == 3 and {e.reason for e in trail} == {"incident 42"}
+        assert {e.actor for e in trail} == {"console:tester"}
+
+    run(go())
+
+
+def test_read_only_refuses_every_mutation(world) -> None:
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock, read_only=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.open_user("alice")
+            await settle(pilot)
+            assert app.screen.check_action("revoke", ()) is None  # shown disabled
+            await pilot.press("r")
+            await pilot.press("R")
+            await settle(pilot, 0.1)
+            assert isinstance(app.screen, UserDetailScreen)
+            assert any("read-only" in str(n.message) for n in app._notifications)
+            app.run_command(f"revoke {made['bob'].session_id}")  # as typed after ':'
+            await settle(pilot, 0.1)
+            await pilot.press("a")
+            await settle(pilot)
+            await pilot.press("k")
+            await settle(pilot, 0.1)
+        assert len(operator.get_active_sessions("alice")) == 3
+        assert len(operator.get_active_sessions("bob")) == 1
+        assert [e.kind for e in operator.audit_trail()] == ["session_revoked"]  # the seed's
+
+    run(go())
+
+
+def test_feed_shows_new_events_acknowledge_and_open(world) -> None:
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("a")
+            await settle(pilot)
+            assert isinstance(app.screen, AlertsScreen)
+            feed = app.screen.query_one("#feed", DataTable)
+            before = feed.row_count
+            writer.create_session("dave", user_agent=MAC_CHROME, ip=IP_JP)
+            await settle(pilot, 0.6)
+            rows = cell_texts(feed)
+            assert feed.row_count == before + 1 and rows[-1][2:4] == ["login", "dave"]
+            assert feed.cursor_row == feed.row_count - 1  # following
+            await pilot.press("up", "up")
+            writer.create_session("erin", user_agent=MAC_CHROME, ip=IP_JP)
+            await settle(pilot, 0.6)
+            assert feed.cursor_row == feed.row_count - 4  # paused: stays where it was
+            await pilot.press("slash", *"medium", "enter")
+            await settle(pilot, 0.1)
+            rows = cell_texts(feed)
+            assert rows and all(r[1] in ("medium", "high", "critical") for r in rows)
+            event = app.screen.selected_event()
+            await pilot.press("k")
+            await settle(pilot, 0.3)
+            ack = operator.audit_trail(limit=1)[0]
+            assert (ack.kind, ack.actor, ack.details["event_id"]) == (
+                "alert_acknowledged", "console:tester", event.id)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, UserDetailScreen)
+            assert app.screen.user_id == event.user_id
+            assert app.screen.selected_session().session_id == event.session_id
+
+    run(go())
+
+
+def test_audit_help_command_line_and_pause(world) -> None:
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("t")
+            await settle(pilot)
+            assert isinstance(app.screen, AuditScreen)
+            rows = cell_texts(app.screen.query_one("#audit", DataTable))
+            assert rows[0][1:5] == ["session revoked", "admin:zoe", "carol", "lost laptop"]
+            await pilot.press("slash", *"bob", "enter")
+            await settle(pilot)
+            assert app.screen.query_one("#audit", DataTable).row_count == 0
+            await pilot.press("question_mark")
+            await settle(pilot, 0.1)
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            await pilot.press("p")
+            assert app.paused
+            await pilot.press("p")
+            assert not app.paused
+            await pilot.press("colon", *"user bob", "enter")
+            await settle(pilot)
+            assert isinstance(app.screen, UserDetailScreen) and app.screen.user_id == "bob"
+            await pilot.press("escape")
+            app.run_command(f"revoke {made['bob'].session_id}")  # as typed after ':'
+            await settle(pilot, 0.5)
+            assert isinstance(app.screen, RevokeDialog)
+            await pilot.press(*"cmd", "enter")
+            await settle(pilot, 0.4)
+            await pilot.press("colon", *"alerts high", "enter")
+            await settle(pilot)
+            assert isinstance(app.screen, AlertsScreen)
+            assert app.screen.filter[0] == "high"
+        assert operator.get_active_sessions("bob") == []
+
+    run(go())
+
+
+def test_attacker_text_is_shown_literally(world) -> None:
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            app.open_user(HOSTILE_USER)
+            await settle(pilot)
+            title = app.screen.query_one("#detail-title").render()
+            assert "[bold red]mallory[/]:[link=http://x]y" in str(title)
+            rows = cell_texts(app.screen.query_one("#sessions", DataTable))
+            shown = " ".join(rows[0])
+            assert "\x1b" not in shown and "[link=x]" in shown
+            for token in made.values():
+                assert token.token not in shown
+                assert token.token.split(".")[1] not in shown
+
+    run(go())
+
+
+def test_config_schema() -> None:
+    assert ConsoleConfig.from_mapping({"refresh_seconds": 1}).refresh_seconds == 1
+    for bad, key in (({"refresh_seconds": 0}, "refresh_seconds"), ({"page_size": 5}, "page_size"),
+                     ({"nope": 1}, "nope"), ({"notify_min_severity": "x"}, "notify")):
+        with pytest.raises(ValueError, match=rf"console\.{key}"):
+            ConsoleConfig.from_mapping(bad)
+
+
+def test_config_file(tmp_path) -> None:
+    path = tmp_path / "sw.toml"
+    path.write_text('[redis]\nurl = "redis://h:1/2"\n[sessions]\nkey_prefix = "x"\n'
+                    '[console]\nread_only = true\n')
+    start = load(path, environ={})
+    assert (start.redis_url, start.key_prefix, start.console.read_only) == (
+        "redis://h:1/2", "x", True)
+    assert load(path, environ={"REDIS_URL": "redis://o:2/0"}).redis_url == "redis://o:2/0"
+    path.write_text("[console]\nfeed_size = 1\n")
+    with pytest.raises(ValueError, match=r"console\.feed_size"):
+        load(path, environ={})
+
+
+def _start_redis(port: int, workdir) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save",
+         "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return proc
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+def test_disconnect_and_recovery(tmp_path) -> None:
+    from sessionwarden import RedisSettings, SessionManager, Settings
+
+    port = free_port()
+    proc = _start_redis(port, tmp_path)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        clock = Clock(FROZEN)
+        writer = writer_manager(redis.Redis.from_url(url), clock)
+        seed(writer, clock)
+        fast = RedisSettings(url=url, socket_timeout=0.5, connect_timeout=0.5,
+                             connect_attempts=1)
+        operator = SessionManager.from_settings(Settings(), fast, operator=True)
+
+        async def go() -> None:
+            nonlocal proc
+            app = make_app(operator, clock)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await settle(pilot)
+                table = app.screen.query_one("#users", DataTable)
+                assert app.connected is True and table.row_count == 4
+                proc.terminate()
+                proc.wait(timeout=10)
+                await settle(pilot, 1.5)
+                assert app.connected is False
+                banner = app.screen.query_one("Banner")
+                assert banner.display and "disconnected — retrying" in str(banner.render())
+                assert app.screen.has_class("stale")
+                assert table.row_count == 4  # the last data stays
+                proc = _start_redis(port, tmp_path)  # empty now: no persistence
+                await settle(pilot, 1.5)
+                assert app.connected is True
+                assert not app.screen.query_one("Banner").display
+                assert table.row_count == 0  # fresh data: the new server is empty
+
+        run(go())
+        operator.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
