@@ -296,21 +296,68 @@ def audit_fields(kind: str, actor: str, user_id: str | None, session_id: str | N
             "reason", reason or "", "at", str(at_ms), "d", details_json(details)]
 
 
+def user_trail_entry(*values: Any) -> str:
+    """An entry of a user's own alert or audit list: a JSON array of its id in the global
+    stream ('' when not known where it is written) and its fields' values, in order (the
+    scripts write the same with cjson)."""
+    return json.dumps([text(v) for v in values], separators=(",", ":"), ensure_ascii=False)
+
+
+def _trail_values(raw: Any, count: int) -> list[str]:
+    values = json.loads(text(raw))
+    if not isinstance(values, list) or len(values) != count:
+        raise ValueError(f"expected a list of {count} values")
+    return [v if isinstance(v, str) else str(v) for v in values]
+
+
+def _details(raw: str) -> dict[str, Any]:
+    details = json.loads(raw or "{}")
+    if not isinstance(details, dict):
+        raise ValueError("details are not an object")
+    return details
+
+
+def user_alerts_from(entries: list[Any]) -> list[Event]:
+    """Decode a user's alert list (newest first), skipping and logging what does not decode.
+    An entry written on a Cluster has no event id ('')."""
+    found = []
+    for raw in entries or []:
+        try:
+            eid, type_, user, sid, sev, at, d = _trail_values(raw, 7)
+            found.append(Event(id=eid, type=type_, user_id=user, session_id=sid or None,
+                               severity=sev or "info", at=from_ms(int(at)), details=_details(d)))
+        except (ValueError, TypeError, OverflowError, OSError) as exc:
+            log.warning("skipped corrupt user alert: %r", str(exc))
+    return found
+
+
 def audit_entries_from(entries: list[Any]) -> list[AuditEntry]:
-    """Decode audit stream entries, skipping (and logging) the ones that do not decode."""
+    """Decode global audit stream entries, skipping (and logging) what does not decode."""
     found = []
     for entry_id, flat in entries or []:
         fields = pairs(flat) if isinstance(flat, list) else {text(k): v for k, v in flat.items()}
         try:
-            details = json.loads(text(fields.get("d")) or "{}")
-            if not isinstance(details, dict):
-                raise ValueError("details are not an object")
             found.append(AuditEntry(
                 id=text(entry_id), kind=text(fields["kind"]), actor=text(fields["actor"]),
                 user_id=text(fields.get("user")) or None,
                 session_id=text(fields.get("sid")) or None,
                 reason=text(fields.get("reason")) or None, at=from_ms(int(fields["at"])),
-                details=details))
+                details=_details(text(fields.get("d")))))
         except (KeyError, ValueError, TypeError, OverflowError, OSError) as exc:
             log.warning("skipped corrupt audit entry %s: %r", text(entry_id), str(exc))
+    return found
+
+
+def user_audit_from(entries: list[Any]) -> list[AuditEntry]:
+    """Decode a user's own audit list (newest first), skipping and logging what does not
+    decode. An entry's id is its id in the global trail ('' when written on a Cluster)."""
+    found = []
+    for raw in entries or []:
+        try:
+            gid, kind, actor, user, sid, reason, at, d = _trail_values(raw, 8)
+            found.append(AuditEntry(id=gid, kind=kind, actor=actor, user_id=user or None,
+                                    session_id=sid or None, reason=reason or None,
+                                    at=from_ms(int(at)), details=_details(d)))
+        except (ValueError, TypeError, OverflowError, OSError) as exc:
+            log.warning("skipped corrupt user audit entry: %r", str(exc))
     return found

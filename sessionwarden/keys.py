@@ -57,11 +57,11 @@ class UserKeys:
         return self.base + "x:" + rand
 
     @property
-    def audit(self) -> str:  # stream: this user's audit entries (capped), PX = history_ttl
+    def audit(self) -> str:  # list: this user's audit entries, newest first, capped, PX history
         return self.base + "a"
 
     @property
-    def alerts(self) -> str:  # stream: this user's alerts (findings >= low, capped), PX history
+    def alerts(self) -> str:  # list: this user's alerts (findings >= low), newest first, capped
         return self.base + "al"
 
 

@@ -154,7 +154,7 @@ def xadd_fields(request: Any) -> dict[str, Any]:
     fields, in ``codec.event_fields`` order)."""
     if isinstance(request, Eval) and request.script == "finding":
         names = ("type", "user", "sid", "sev", "at", "d")
-        return dict(zip(names, request.args[1:], strict=True))
+        return dict(zip(names, request.args[1:7], strict=True))
     assert isinstance(request, Command), request
     args = request.args
     assert args[0] == "XADD" and args[2:4] == ("MAXLEN", "~") and args[5] == "*", args

@@ -7,7 +7,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from conftest import IP_US, MAC_CHROME, Backend, Clock
+from conftest import IP_US, IPHONE_SAFARI, MAC_CHROME, Backend, Clock
 
 from sessionwarden import SessionManager
 
@@ -116,3 +116,32 @@ def test_async_face(backend: Backend) -> None:
         await mgr.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_users_trails_are_small_lists_not_streams(real_backend: Backend) -> None:
+    """A user's own audit and alert trails are capped lists: on Redis 7.0 a stream's first node
+    costs ~4.7 KB, which for every user with one revocation or alert would dwarf the sessions."""
+    mgr = real_backend.manager()
+    raw = real_backend.raw()
+    first = mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)
+    mgr.create_session("alice", user_agent=IPHONE_SAFARI, ip=IP_US)  # new_device: an alert
+    mgr.revoke_session("alice", first.session_id, actor="oncall", reason="r")
+    keys = mgr.core.keys.for_user("alice")
+    for key in (keys.audit, keys.alerts):
+        assert raw.type(key) == b"list"
+        assert raw.memory_usage(key, samples=0) < 1024, key
+        assert 0 < raw.pttl(key) <= 180 * 86400 * 1000
+    [alert] = mgr.user_alerts("alice")
+    assert alert.type == "new_device" and alert.id  # the event id, written by the script
+    assert alert.id == next(e.id for e in mgr.recent_events(10) if e.type == "new_device")
+    [entry] = mgr.audit_trail(user_id="alice")
+    assert entry.id == mgr.audit_trail()[0].id  # the user's entry names the global one
+
+
+def test_a_users_audit_list_is_capped(backend: Backend) -> None:
+    mgr = backend.manager()
+    for i in range(205):
+        mgr.record_audit("note", actor="x", user_id="alice", details={"i": i})
+    trail = mgr.audit_trail(user_id="alice", limit=10_000)
+    assert len(trail) == 200 and trail[0].details == {"i": 204}
+    assert len(mgr.audit_trail(limit=10_000)) == 205  # the global trail is not capped

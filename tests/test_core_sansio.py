@@ -207,13 +207,12 @@ def test_create_appends_the_finding_the_reply_calls_for(facts, finding, severity
     c = core()
     created, requests = drive(sign_in(c, country="DE"), [ok_reply(**facts), ["id"]])
     assert len(requests) == 2 and isinstance(requests[1], Batch)
-    event, *alert = requests[1].items  # exactly one finding: the other rule stays quiet
+    (event,) = requests[1].items  # exactly one finding: the other rule stays quiet
     fields = xadd_fields(event)
-    # an alert (low or more) also goes to the user's own alert stream and the totals
-    assert alert[0].args[:2] == ("XADD", base("alice") + "al")
-    assert alert[1] == Command(("PEXPIRE", base("alice") + "al", 180 * DAY))
-    assert alert[2] == tally(NOW, alerts=1)
-    assert event == Eval("finding", ("sw:events", "sw:alerts{sw:events}"), event.args)
+    # an alert (low or more): the same script pushes it on the user's own alert list (capped,
+    # expiring with the history) and counts it in the totals
+    assert event.keys == ("sw:events", "sw:alerts{sw:events}", base("alice") + "al", "sw:stats")
+    assert event.args[7:] == (100, 180 * DAY)
     assert {k: v for k, v in fields.items() if k != "d"} == {
         "type": finding, "user": "alice", "sid": created.session_id, "sev": severity,
         "at": str(NOW)}
@@ -568,7 +567,7 @@ def test_alert_link_round_trip_revokes_the_flagged_session():
                                                       NOW + 3 * DAY)
     clock.now += 3 * 86_400 - 0.001  # one millisecond of life left
     count, requests = drive(c.revoke_from_alert(action),
-                            [True, [1, [], []], [b"id", b"a1", b"a2", 1]])
+                            [True, [1, [], []], [b"id", b"a1"], [1, b"OK", 1]])
     assert count == 1
     now = NOW + 3 * DAY - 1
     assert requests[0] == Command(("SET", f"sw:aa:{nonce}", EVENT_ID, "NX", "PX", 1))
@@ -578,7 +577,8 @@ def test_alert_link_round_trip_revokes_the_flagged_session():
     assert (args.rand, args.user_id, args.actor, args.reason, args.now) == (
         "RRRRRRRRRRR", "alice", "account-owner", f"account owner reported alert {EVENT_ID}",
         str(now))
-    event, global_audit, user_audit, expire = requests[2].items
+    event, global_audit = requests[2].items
+    user_audit, trim, expire = requests[3].items  # once the global id is known
     fields = xadd_fields(event)
     assert (fields["type"], fields["user"], fields["sid"], fields["at"]) == (
         "alert_action_used", "alice", ALICE_SID, str(now))
@@ -590,7 +590,10 @@ def test_alert_link_round_trip_revokes_the_flagged_session():
     assert (audit["kind"], audit["actor"], audit["user"], audit["sid"]) == (
         "alert_action_used", "account-owner", "alice", ALICE_SID)
     assert json.loads(audit["d"]) == details
-    assert user_audit.args[:2] == ("XADD", base("alice") + "a")
+    assert user_audit.args[:2] == ("LPUSH", base("alice") + "a")
+    assert json.loads(user_audit.args[2])[:5] == ["a1", "alert_action_used", "account-owner",
+                                                  "alice", ALICE_SID]
+    assert trim == Command(("LTRIM", base("alice") + "a", 0, 199))
     assert expire == Command(("PEXPIRE", base("alice") + "a", 180 * DAY))
 
 
@@ -598,7 +601,7 @@ def test_alert_link_with_scope_all_revokes_every_session():
     c = core()
     action, _ = drive(c.create_alert_action(EVENT_ID, scope="all"), [xrange_reply()])
     count, requests = drive(c.revoke_from_alert(action),
-                            [True, [4, [], []], [b"id", b"a1", b"a2", 1]])
+                            [True, [4, [], []], [b"id", b"a1"], [1, b"OK", 1]])
     assert count == 4
     assert requests[1].script == "revoke_all"
     assert RevokeAllArgs(*requests[1].args).keep_rand == ""

@@ -11,7 +11,7 @@ import secrets
 from ..codec import events_from_entries
 from ..errors import InvalidAlertAction
 from ..models import Event
-from ..protocol import Batch, Command, Op
+from ..protocol import Command, Op
 from .base import OWNER_ACTOR, is_stream_id
 from .sessions import SessionOps
 
@@ -84,8 +84,8 @@ class AlertLinkOps(SessionOps):
             count = int((yield from self.revoke_session(user_id, session_id, actor=OWNER_ACTOR,
                                                        reason=reason)))
         details = {"actor": OWNER_ACTOR, "event_id": event_id, "scope": scope, "revoked": count}
-        yield Batch((
-            self._xadd("alert_action_used", user_id, session_id or None, "info", now, details),
-            *self._audit_commands("alert_action_used", OWNER_ACTOR, user_id, session_id or None,
-                                  reason, details)))
+        yield from self._write_audit(
+            "alert_action_used", OWNER_ACTOR, user_id, session_id or None, reason, details,
+            before=(self._xadd("alert_action_used", user_id, session_id or None, "info", now,
+                               details),))
         return count

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..codec import details_json, event_fields, text
+from ..codec import details_json, event_fields, text, user_trail_entry
 from ..detection import Finding
 from ..devices import DeviceInfo, device_class_key, parse_user_agent
 from ..errors import SecretRequired
@@ -32,7 +32,7 @@ MAX_CACHED_UA = 1024  # longer user agents (hostile ones) are cleaned and parsed
 MAX_LIST = 10_000
 MAX_ACTOR_LENGTH = 64
 MAX_REASON_LENGTH = 200
-USER_ALERTS_KEPT = 100  # entries of a user's own alert stream (approximately: MAXLEN ~)
+USER_ALERTS_KEPT = 100  # entries of a user's own alert list
 ALERT_SEVERITIES = frozenset({"low", "medium", "high", "critical"})  # findings that are alerts
 _LIVE_DELTA = {b"login": 1, b"session_revoked": -1, b"session_expired": -1,
                b"session_evicted": -1}
@@ -185,19 +185,27 @@ class CoreBase:
         """The finding's event, in one script (`finding.lua`) that also puts it in the
         uncapped alert stream when a daemon consumes alerts (no event flood can trim an alert
         before the daemon has delivered it); and when it is an alert (severity low or more)
-        the same entry in the user's own alert stream and the alert in the per-minute totals.
-        All sent in the one pipeline that writes the event (no extra round trip)."""
+        the entry in the user's own alert list and the alert in the per-minute totals: in the
+        same script on a standalone server, right after it (same pipeline) on a Cluster. Never
+        an extra round trip."""
         fields = event_fields(finding.type, user_id, session_id, finding.severity, at_ms,
                               finding.details)
-        event = call("finding", FindingKeys(self.keys.events, self.keys.alerts),
-                     FindingArgs(self.settings.event_stream_maxlen, *fields[1::2]))
+        type_, user, sid, sev, at, d = fields[1::2]
+        args = FindingArgs(stream_maxlen=self.settings.event_stream_maxlen, type=type_,
+                           user=user, sid=sid, sev=sev, at=at, d=d,
+                           user_alerts_kept=USER_ALERTS_KEPT,
+                           user_alerts_ttl_ms=self.settings.history_ms)
         if finding.severity not in ALERT_SEVERITIES:
-            return [event]
+            return [call("finding", FindingKeys(self.keys.events, self.keys.alerts), args)]
         parts = split_session_id(session_id) if session_id else None
         alerts = (self.keys.for_tag(parts[0]) if parts else self.keys.for_user(user_id)).alerts
+        if self._inline:
+            return [call("finding", FindingKeys(self.keys.events, self.keys.alerts, alerts,
+                                                self.keys.stats), args)]
         return [
-            event,
-            Command(("XADD", alerts, "MAXLEN", "~", USER_ALERTS_KEPT, "*", *fields)),
+            call("finding", FindingKeys(self.keys.events, self.keys.alerts), args),
+            Command(("LPUSH", alerts, user_trail_entry("", *fields[1::2]))),
+            Command(("LTRIM", alerts, 0, USER_ALERTS_KEPT - 1)),
             Command(("PEXPIRE", alerts, self.settings.history_ms)),
             self._tally(at_ms, alerts=1),
         ]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..codec import devices_from_record, events_from_entries, pairs, text
+from ..codec import devices_from_record, pairs, text, user_alerts_from
 from ..models import Device, Event, Totals, UserPage, UserRow, UserSummary, from_ms
 from ..protocol import Batch, Command, Op
 from ..sanitize import clean_text
-from .base import CoreBase, bounded_limit, log, score_pairs
+from .base import USER_ALERTS_KEPT, CoreBase, bounded_limit, log, score_pairs
 
 MAX_PAGE = 500  # rows of one directory page
 DAY_MS = 86_400_000
@@ -106,21 +106,23 @@ class DirectoryOps(CoreBase):
         for user_id in members:
             uk = self.keys.for_user(user_id)
             commands.append(Command(("HGETALL", uk.record)))
-            commands.append(Command(("XREVRANGE", uk.alerts, "+", since, "COUNT", 100)))
+            commands.append(Command(("LRANGE", uk.alerts, 0, USER_ALERTS_KEPT - 1)))
         replies = yield Batch(tuple(commands))
         rows = []
         for i, user_id in enumerate(members):
             record, alerts = replies[2 * i], replies[2 * i + 1]
-            rows.append(_user_row(user_id, record, len(alerts or ()), recency.get(user_id)))
+            recent = sum(1 for a in user_alerts_from(alerts) if a.at.timestamp() * 1000 >= since)
+            rows.append(_user_row(user_id, record, recent, recency.get(user_id)))
         return UserPage(rows, cursor)
 
     def user_alerts(self, user_id: str, *, limit: int = 50) -> Op[list[Event]]:
         """The user's recent alerts (findings of severity low or more), newest first, from the
-        user's own capped alert stream (its last ~100): no scan of the global stream."""
+        user's own capped alert list (its last 100): no scan of the global stream. An alert
+        recorded on a Cluster has no event id ('')."""
         limit = bounded_limit(limit)
         uk = self._user_keys(user_id)
-        reply = yield Command(("XREVRANGE", uk.alerts, "+", "-", "COUNT", limit))
-        return events_from_entries(reply)
+        reply = yield Command(("LRANGE", uk.alerts, 0, limit - 1))
+        return user_alerts_from(reply)
 
     def totals(self) -> Op[Totals]:
         """Users in the directory, live sessions, alerts in the last hour, and sign-ins and

@@ -187,11 +187,15 @@ local EXPIRED = '{"reason":"idle or absolute timeout"}'
 
 -- The audit trail: what an actor did (a revocation by an operator, the app or the account
 -- owner) is also recorded, apart from the event stream and never trimmed with it. Each entry is
--- {kind, actor, user, sid, reason, at, d} (codec.audit_fields writes the same). The user's own
--- audit stream is in the user's slot, so the script always writes it (capped, expiring with the
--- user's history); the global audit stream is written here on a standalone server, else its
--- entries are returned (the reply's last element) for the caller to append.
+-- {kind, actor, user, sid, reason, at, d} (codec.audit_fields writes the same). The global
+-- trail is a stream, written here on a standalone server, else its entries are returned (the
+-- reply's last element) for the caller to append. The user's own trail is in the user's slot,
+-- so the script always writes it: a capped list, newest first, of JSON arrays
+-- [global id ('' when the caller appends the global entry), kind, actor, user, sid, reason, at,
+-- d] (codec.user_trail_entry): a list, not a stream, because on Redis 7.0 a stream's first
+-- node costs ~4.7 KB, a list of a few entries ~0.3 KB.
 local AUDIT = {user = nil, key = nil, ttl = nil, out = {}}
+local USER_AUDIT_KEPT = 200
 
 local function audit_to(user_key, ttl, global_key)
   AUDIT.user, AUDIT.ttl, AUDIT.key = user_key, ttl, global_key
@@ -200,13 +204,16 @@ end
 local function audit(kind, user, sid, now, actor, reason, details)
   local fields = {'kind', kind, 'actor', actor, 'user', user, 'sid', sid, 'reason', reason,
     'at', int(now), 'd', details}
-  redis.call('XADD', AUDIT.user, 'MAXLEN', '~', 200, '*', unpack(fields))
-  redis.call('PEXPIRE', AUDIT.user, AUDIT.ttl)
+  local id = ''
   if AUDIT.key then
-    redis.call('XADD', AUDIT.key, '*', unpack(fields))
+    id = redis.call('XADD', AUDIT.key, '*', unpack(fields))
   else
     AUDIT.out[#AUDIT.out + 1] = fields
   end
+  redis.call('LPUSH', AUDIT.user, cjson.encode({id, kind, actor, user, sid, reason, int(now),
+    details}))
+  redis.call('LTRIM', AUDIT.user, 0, USER_AUDIT_KEPT - 1)
+  redis.call('PEXPIRE', AUDIT.user, AUDIT.ttl)
 end
 
 -- The tag of a user's keys ('<p>:{<tag>}:...'): session ids are '<tag><rand>'.

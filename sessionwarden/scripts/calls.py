@@ -277,6 +277,8 @@ class UnindexArgs(NamedTuple):
 class FindingKeys(NamedTuple):
     events: str
     alerts: str
+    user_alerts: str | None = None
+    stats: str | None = None
 
 
 class FindingArgs(NamedTuple):
@@ -287,6 +289,8 @@ class FindingArgs(NamedTuple):
     sev: str
     at: str
     d: str
+    user_alerts_kept: int
+    user_alerts_ttl_ms: int
 
 
 class GroupEnsureKeys(NamedTuple):
