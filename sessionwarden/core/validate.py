@@ -62,7 +62,8 @@ class ValidateOps(CoreBase):
         parsing, no HMAC, no I/O — so unauthenticated junk costs next to nothing. Raises
         ``ValueError`` for a malformed ``ip`` of a well-formed token, `SecretRequired` on an
         operator core."""
-        self._fingerprint_key("validate_session")
+        if self._fp_key is None:
+            self._fingerprint_key("validate_session")  # raises SecretRequired
         parsed = parse_token(token)
         if parsed is None:
             return None
