@@ -240,12 +240,21 @@ def details_json(details: dict[str, Any]) -> str:
                       sort_keys=True)
 
 
+def _clean_string(value: str) -> str:
+    # Most details are printable ASCII already (library texts, addresses, labels): kept as
+    # they are without the regex work; anything else is cleaned.
+    if (value.isascii() and value.isprintable() and len(value) <= MAX_DETAIL_TEXT
+            and "  " not in value and value[:1] != " " and value[-1:] != " "):
+        return value
+    return clean_text(value, MAX_DETAIL_TEXT) or ""
+
+
 def _clean_details(value: Any) -> Any:
     if isinstance(value, str):
-        return clean_text(value, MAX_DETAIL_TEXT) or ""
+        return _clean_string(value)
     if isinstance(value, dict):
-        return {(clean_text(k, MAX_DETAIL_TEXT) or "") if isinstance(k, str) else k:
-                _clean_details(v) for k, v in value.items()}
+        return {_clean_string(k) if isinstance(k, str) else k: _clean_details(v)
+                for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean_details(v) for v in value]
     return value
