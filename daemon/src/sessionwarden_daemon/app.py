@@ -82,6 +82,7 @@ class Daemon:
         # since when each scheduled job has been running (absent: not running)
         self.progress = {"deliver": time.monotonic()}
         self.busy: dict[str, float] = {}
+        self.running: set[str] = set()  # jobs in progress (SIGTERM waits for them a while)
         self._claim_ms = {name: claim_ttl_ms(getattr(getattr(a, name), "timeout",
                                                      timedelta(0)).total_seconds())
                           for name in self.sinks if self.sinks[name].record_each}
@@ -279,15 +280,19 @@ class Daemon:
         delivered, nothing to read, or a Redis failure handled by backing off — is progress
         for the watchdog; a step that does not return (a hung send) is not."""
         until = time.monotonic() + 5
-        while not self.stop.is_set() and time.monotonic() < until:
-            try:
-                self.deliver_once()
-                self._redis_ok()
-            except SessionWardenError as exc:
-                self._redis_failed("delivery", exc)
-                self.stop.wait(self._backoff)
-                self._backoff = min(self._backoff * 2, 5.0)
-            self.progress["deliver"] = time.monotonic()
+        self.running.add("deliver")
+        try:
+            while not self.stop.is_set() and time.monotonic() < until:
+                try:
+                    self.deliver_once()
+                    self._redis_ok()
+                except SessionWardenError as exc:
+                    self._redis_failed("delivery", exc)
+                    self.stop.wait(self._backoff)
+                    self._backoff = min(self._backoff * 2, 5.0)
+                self.progress["deliver"] = time.monotonic()
+        finally:
+            self.running.discard("deliver")
 
     # -- sweep, heartbeat, retention -------------------------------------------------------
 
@@ -368,10 +373,12 @@ class Daemon:
     def _tracked(self, name: str, func: Any) -> Any:
         def job() -> None:
             self.busy[name] = time.monotonic()
+            self.running.add(name)
             try:
                 func()
             finally:
                 self.busy.pop(name, None)
+                self.running.discard(name)
         return job
 
     def alive(self, limit: float) -> bool:
@@ -391,7 +398,10 @@ class Daemon:
                  self.instance, ", ".join(self.sinks) or "none")
         ping = watchdog_interval()
         if ping:
-            slowest = max([ms / 1000 for ms in self._claim_ms.values()] + [0.0])
+            a = self.config.alerts
+            slowest = max([s.timeout.total_seconds() for n, s in
+                           (("email", a.email), ("webhook", a.webhook)) if n in self.sinks]
+                          + [0.0])
             if slowest >= 2 * ping:
                 log.warning("a sink's timeout allows a send longer than WatchdogSec (%.1f s): "
                             "a slow sink may get the daemon restarted", 2 * ping)
@@ -439,10 +449,7 @@ class Daemon:
         """Wait up to ``timeout`` for a job still running (a send in progress) to return."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            running = [t for t in threading.enumerate()
-                       if t is not threading.current_thread() and not t.daemon
-                       and t.is_alive()]
-            if not running:
+            if not self.running:
                 return True
             time.sleep(0.05)
-        return False
+        return not self.running
