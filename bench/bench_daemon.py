@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from typing import Any
 
 import redis
 
@@ -90,17 +91,53 @@ def bench_sweep(url: str, total: int, due: int = 10_000, runs: int = 3) -> list[
     return times
 
 
-def bench_log_sink(url: str, count: int) -> float:
+def _daemon(url: str, env: dict[str, str] | None = None) -> object:
     from sessionwarden_daemon.app import Daemon
     from sessionwarden_daemon.settings import load_config
+    config = load_config(None, env={"REDIS_URL": url, **(env or {})})
+    return Daemon(config)
+
+
+def bench_webhook_sink(url: str, count: int) -> float:
+    """Sends under the in-flight claim (lease, record and group re-check, record, release)
+    to a loopback HTTP receiver that answers at once: the per-send cost of exactly-once."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
     raw = redis.Redis.from_url(url)
     raw.flushall()
-    config = load_config(None)
-    config = type(config)(redis_url=url)
-    daemon = Daemon(config)
-    daemon.sinks["log"].stream = open(os.devnull, "w")  # noqa: SIM115
+    daemon: Any = _daemon(url, {
+        "SESSIONWARDEN_ALERTS__LOG": "false", "SESSIONWARDEN_ALERTS__WEBHOOK__ENABLED": "true",
+        "SESSIONWARDEN_ALERTS__WEBHOOK__URL": f"http://127.0.0.1:{http.server_address[1]}/",
+        "SESSIONWARDEN_ALERTS__WEBHOOK__SECRET": "bench-secret-0123456789"})
     daemon.mgr.ensure_alert_group()
-    key = daemon.mgr.core.keys.alerts
+    _seed_alerts(raw, daemon.mgr.core.keys.alerts, count)
+    started = time.perf_counter()
+    done = 0
+    while done < count:
+        done += daemon.deliver_once(block_ms=100)
+    elapsed = time.perf_counter() - started
+    assert daemon.mgr.alert_status().pending == 0
+    http.shutdown()
+    rate = count / elapsed
+    print(f"webhook sink (claimed sends, loopback receiver): {count:,} alerts in "
+          f"{elapsed:.2f} s = {rate:,.0f} alerts/s")
+    return rate
+
+
+def _seed_alerts(raw: Any, key: str, count: int) -> None:
     pipe = raw.pipeline(transaction=False)
     for i in range(count):
         pipe.xadd(key, {"eid": f"{1000 + i}-0", "type": "new_device", "user": f"u{i}",
@@ -109,6 +146,15 @@ def bench_log_sink(url: str, count: int) -> float:
         if len(pipe) >= 5000:
             pipe.execute()
     pipe.execute()
+
+
+def bench_log_sink(url: str, count: int) -> float:
+    raw = redis.Redis.from_url(url)
+    raw.flushall()
+    daemon: Any = _daemon(url)
+    daemon.sinks["log"].stream = open(os.devnull, "w")  # noqa: SIM115
+    daemon.mgr.ensure_alert_group()
+    _seed_alerts(raw, daemon.mgr.core.keys.alerts, count)
     started = time.perf_counter()
     done = 0
     while done < count:
@@ -124,12 +170,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--alerts", type=int, default=50_000)
+    parser.add_argument("--webhooks", type=int, default=2_000)
     args = parser.parse_args()
     proc, url = server()
     try:
         bench_sweep(url, 100_000)
         bench_sweep(url, args.big)
         bench_log_sink(url, args.alerts)
+        bench_webhook_sink(url, args.webhooks)
     finally:
         proc.terminate()
         proc.wait(10)

@@ -203,6 +203,8 @@ class _Field:
     container: type | None = None  # list/tuple/frozenset/set for lists
     schema: type | None = None  # nested dataclass for sections
     default: Any = None
+    param: str = ""  # the init parameter, when the key differs (metadata "config_key")
+    env_only: bool = False  # metadata "env_only": refused in a file (passwords)
 
     @property
     def expected(self) -> str:
@@ -275,7 +277,9 @@ def _schema(cls: type) -> dict[str, _Field]:
             default = f.default_factory()
         else:
             default = dataclasses.MISSING
-        fields[f.name] = _Field(f.name, kind, optional, item, container, schema, default)
+        key = f.metadata.get("config_key", f.name)
+        fields[key] = _Field(key, kind, optional, item, container, schema, default,
+                             param=f.name, env_only=bool(f.metadata.get("env_only")))
     _schema_cache[cls] = fields
     return fields
 
@@ -293,7 +297,10 @@ def register_section(name: str, schema: type, *, distribution: str | None = None
     optional forms, lists of those, ``Mapping[str, scalar]`` tables, nested dataclasses as
     sub-tables ``[name.sub]``); `load` builds an instance into ``Config.extra[name]``, from
     defaults when the file has no such section, and reports its ``ValueError`` / ``TypeError``
-    as configuration errors. Registering the same schema again is a no-op; a different one
+    as configuration errors. Field metadata: ``config_key`` names the key when it is not a
+    Python identifier (``field(metadata={"config_key": "from"})``); ``env_only`` refuses the
+    key in a file (a password: only its ``SESSIONWARDEN_<SECTION>__<KEY>`` variable sets it).
+    Registering the same schema again is a no-op; a different one
     under a taken name, or a core section name, is a `ValueError`. Returns ``schema``.
 
     Another distribution may instead declare an entry point in the group
@@ -478,6 +485,9 @@ class _Resolved:
                 return
             if not last:
                 raise _error(key, value, source, f"{here} is a value, not a table")
+            if f.env_only and source.kind == "file":
+                raise _error(key, value, source, "not allowed in a file; set the environment "
+                             f"variable {ENV_PREFIX}{ENV_DELIMITER.join(path).upper()}")
             self.put(key, _convert(f, key, value, source, text=text), source)
             return
         raise _error(key, value, source, "expected a key inside the section")
@@ -694,15 +704,16 @@ def _kwargs(resolved: _Resolved, prefix: str, schema: Mapping[str, _Field]) -> d
         key = f"{prefix}.{f.name}"
         if f.kind == "section":
             inner = _kwargs(resolved, key, _schema(f.schema))  # type: ignore[arg-type]
-            out[f.name] = _construct(f.schema, inner, key, resolved)  # type: ignore[arg-type]
+            out[f.param or f.name] = _construct(f.schema, inner, key,  # type: ignore[arg-type]
+                                                resolved)
         elif f.kind == "table":
             entries = resolved.table(key)
             start = key + "."
             if any(k.startswith(start) and s.kind != "default"
                    for k, s in resolved.sources.items()):
-                out[f.name] = entries
+                out[f.param or f.name] = entries
         elif key in resolved.values and resolved.sources[key] != DEFAULT:
-            out[f.name] = resolved.values[key]
+            out[f.param or f.name] = resolved.values[key]
     return out
 
 

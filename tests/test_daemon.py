@@ -61,6 +61,10 @@ class Mailbox:
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
 
+    def message_ids(self) -> list[str]:
+        return [message_from_bytes(m[2], policy=policy.default)["Message-ID"]
+                for m in self.messages]
+
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
@@ -80,6 +84,15 @@ class Hook:
         self.status = 200
         self.retry_after: str | None = None
         self.delay = 0.0
+        self.inflight = 0  # requests received and not yet answered
+        self.max_inflight = 0
+        self.gate = threading.Event()  # cleared: requests wait (a hung receiver)
+        self.gate.set()
+        self.received: list[float] = []  # monotonic times requests arrived
+        self.lock = threading.Lock()
+
+    def keys(self) -> list[str]:
+        return [c["headers"]["idempotency-key"] for c in self.calls]
 
 
 @pytest.fixture
@@ -89,10 +102,20 @@ def webhook() -> Iterator[tuple[Hook, str]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            time.sleep(hook.delay)
-            if hook.status == 200:
-                hook.calls.append({"headers": {k.lower(): v for k, v in self.headers.items()},
-                                   "body": body})
+            with hook.lock:
+                hook.inflight += 1
+                hook.max_inflight = max(hook.max_inflight, hook.inflight)
+                hook.received.append(time.monotonic())
+            try:
+                time.sleep(hook.delay)
+                hook.gate.wait(60)
+                if hook.status == 200:  # accepted, whether or not the sender is still there
+                    hook.calls.append({"headers": {k.lower(): v
+                                                   for k, v in self.headers.items()},
+                                       "body": body})
+            finally:
+                with hook.lock:
+                    hook.inflight -= 1
             self.send_response(hook.status)
             if hook.retry_after:
                 self.send_header("Retry-After", hook.retry_after)
@@ -106,6 +129,7 @@ def webhook() -> Iterator[tuple[Hook, str]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield hook, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    hook.gate.set()
     server.shutdown()
 
 
@@ -306,44 +330,76 @@ def test_two_daemons_sweep_without_double_events(daemon: Daemon,
     assert sorted(b.state["sessions_expired"] for b in beats) == [0, 30]
 
 
-def test_kill_9_during_delivery_then_restart_delivers_every_alert(
+def emailable(mgr: Any) -> list[Any]:
+    return [e for e in mgr.recent_events(1000)
+            if e.type in ("new_device", "new_country", "impossible_travel")]
+
+
+def test_kill_9_during_delivery_then_restart_delivers_every_alert_once_per_sink(
         daemon: Daemon, real_backend: Backend, smtp: tuple[Mailbox, int],
         webhook: tuple[Hook, str]) -> None:
+    """SIGKILL while a webhook request is in flight (the receiver has it, the daemon has not
+    recorded it), restart: every alert reaches each sink, exactly once counted by its dedupe
+    key (Idempotency-Key, Message-ID); raw repeats are at most the sends in flight at the kill
+    (sends are sequential: at most one per process)."""
     box, port = smtp
     hook, url = webhook
-    hook.delay = 0.05
+    hook.delay = 0.3
     daemon.sections["alerts"] = {
         "email": {"enabled": True, "smtp_url": f"smtp://127.0.0.1:{port}"},
-        "webhook": {"enabled": True, "url": url, "secret": WEBHOOK_SECRET},
+        "webhook": {"enabled": True, "url": url, "secret": WEBHOOK_SECRET, "timeout": "1s"},
     }
     mgr = real_backend.manager()
     mgr.ensure_alert_group()
-    alert_burst(mgr, 15)
+    alert_burst(mgr, 8)
     ids = alert_ids(mgr)
+    events = {(f.get(b"eid") or i).decode() for i, f in mgr.client.xrange(mgr.core.keys.alerts)}
     first = daemon.start("first")
-    wait_for(lambda: len(hook.calls) >= 5, what="some deliveries")
-    first.kill()  # SIGKILL mid-batch
+    wait_for(lambda: len(hook.calls) >= 3 and hook.inflight == 1, what="a send in flight")
+    first.kill()  # SIGKILL with the receiver holding an unanswered request
     first.wait(10)
-    delivered_before = len(hook.calls)
-    assert delivered_before < len(ids)
+    in_flight_at_kill = 1  # the webhook request the receiver holds (email sends: none then)
+    wait_for(lambda: hook.inflight == 0, what="the receiver to finish it")
+    assert len(hook.calls) < len(ids)
     daemon.start("second")
-    wait_for(lambda: mgr.alert_status().pending == 0 and {
-        json.loads(c["body"])["alert_id"] for c in hook.calls} == set(ids), timeout=30,
-        what="every alert delivered")
-    got = [json.loads(c["body"])["alert_id"] for c in hook.calls]
-    repeats = len(got) - len(set(got))
-    # Exactly once, except at most the one delivery in flight at the instant of the kill (the
-    # receiver accepted it, the record had not been written); receivers dedupe by
-    # Idempotency-Key.
-    assert repeats <= 1, got
-    keys = [c["headers"]["idempotency-key"] for c in hook.calls]
-    assert len(set(keys)) == len(set(got))
-    emailed = [m[1][0] for m in box.messages]
-    per_user = {u: emailed.count(u) for u in set(emailed)}
-    new_device_alerts = sum(1 for e in mgr.recent_events(1000)
-                            if e.type in ("new_device", "new_country", "impossible_travel"))
-    assert len(emailed) - new_device_alerts <= 1, per_user
-    assert len(emailed) >= new_device_alerts
+    wait_for(lambda: mgr.alert_status().pending == 0 and len(set(hook.keys())) == len(ids),
+             timeout=40, what="every alert delivered")
+    keys = hook.keys()
+    payload_ids = [json.loads(c["body"])["alert_id"] for c in hook.calls]
+    assert sorted(set(payload_ids)) == sorted(ids)
+    assert len(set(keys)) == len(ids)  # exactly once per alert, counted by Idempotency-Key
+    assert set(keys) == events  # the key is the event id
+    emails = box.message_ids()
+    expected_mails = len(emailable(mgr))
+    assert len(set(emails)) == expected_mails  # exactly once per alert, by Message-ID
+    raw_repeats = (len(keys) - len(set(keys))) + (len(emails) - len(set(emails)))
+    assert raw_repeats <= in_flight_at_kill, (keys, emails)
+    assert hook.max_inflight == 1  # never two sends of this daemon at once
+
+
+def test_two_daemons_never_send_one_alert_twice(daemon: Daemon, real_backend: Backend,
+                                                webhook: tuple[Hook, str]) -> None:
+    """HA: two daemons share the group; a slow receiver keeps entries pending longer than
+    claim_idle, so each daemon keeps taking the other's entries over (XAUTOCLAIM). The
+    in-flight claim (and the re-check under it) keeps every alert to one webhook call."""
+    hook, url = webhook
+    hook.delay = 0.4
+    daemon.sections["daemon"] = {"claim_idle": "300ms"}
+    daemon.sections["alerts"] = {
+        "log": False,
+        "webhook": {"enabled": True, "url": url, "secret": WEBHOOK_SECRET, "timeout": "2s"}}
+    mgr = real_backend.manager()
+    mgr.ensure_alert_group()
+    alert_burst(mgr, 5, email=False)
+    ids = alert_ids(mgr)
+    daemon.start("a")
+    daemon.start("b")
+    wait_for(lambda: mgr.alert_status().pending == 0 and len(set(hook.keys())) == len(ids),
+             timeout=40, what="every alert delivered")
+    time.sleep(1.0)  # anything still on its way
+    keys = hook.keys()
+    assert len(keys) == len(set(keys)) == len(ids), keys
+    assert sorted(json.loads(c["body"])["alert_id"] for c in hook.calls) == sorted(ids)
 
 
 def test_a_flood_with_the_consumer_stopped_loses_no_alert(
@@ -430,36 +486,213 @@ def test_sigterm_exits_cleanly_and_notifies_systemd(daemon: Daemon,
     sock.close()
 
 
-def test_redis_down_then_back_resumes_by_itself(daemon: Daemon, tmp_path: Path) -> None:
+def test_redis_down_then_back_resumes_by_itself_and_loses_nothing(
+        daemon: Daemon, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
+    """A persistent redis-server (AOF, fsync always) stops while alerts are pending (one
+    send in flight), stays down for a few seconds, comes back with its data: the daemon logs
+    the outage once, keeps the watchdog fed (a handled outage is progress), resumes by
+    itself, and every alert — from before, during-in-flight and after — reaches the webhook."""
     import shutil
 
     import redis as redis_py
 
     from sessionwarden import SessionManager
+    hook, hook_url = webhook
+    hook.delay = 0.5
+    daemon.sections["alerts"] = {
+        "webhook": {"enabled": True, "url": hook_url, "secret": WEBHOOK_SECRET,
+                    "timeout": "2s"}}
     port = free_port()
+    data = tmp_path / "redis-data"
+    data.mkdir()
     cmd = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--save", "",
-           "--appendonly", "no", "--dir", str(tmp_path)]
+           "--appendonly", "yes", "--appendfsync", "always", "--dir", str(data)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    notify_path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(notify_path)
+    pings = Pings(sock)
     try:
         url = f"redis://127.0.0.1:{port}/0"
         wait_for(lambda: _pings(url), what="redis")
         daemon.url = url
-        daemon.start()
-        mgr = SessionManager(redis_py.Redis.from_url(url), settings())
+        daemon.start(env={"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "6000000"})
+        mgr = SessionManager(redis_py.Redis.from_url(url, socket_timeout=2), settings())
         wait_for(lambda: mgr.client.exists(mgr.core.keys.alerts), what="the group")
-        server.terminate()
+        alert_burst(mgr, 3, email=False)
+        before = alert_ids(mgr)
+        wait_for(lambda: hook.inflight == 1, what="a send in flight")
+        server.terminate()  # SIGTERM: redis writes its AOF and exits
         server.wait(10)
+        down = time.monotonic()
         wait_for(lambda: "Redis unavailable" in daemon.stderr(), what="the outage logged")
+        time.sleep(max(0.0, 7.0 - (time.monotonic() - down)))
+        assert pings.watchdogs_between(down + 0.5, time.monotonic()), pings.seen
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         wait_for(lambda: _pings(url), what="redis again")
-        mgr.ensure_alert_group()  # the restarted server kept nothing (no persistence here)
+        assert alert_ids(mgr) == before  # the restarted server kept the alerts and the group
         mgr.create_session("r", user_agent=MAC_CHROME, ip=IP_US)
         mgr.create_session("r", user_agent=WINDOWS_EDGE, ip=IP_JP)
-        wait_for(lambda: len(daemon.log_lines()) >= 2, timeout=20, what="delivery resumed")
+        ids = alert_ids(mgr)
+        assert len(ids) > len(before)
+        wait_for(lambda: mgr.alert_status().pending == 0
+                 and set(json.loads(c["body"])["alert_id"] for c in hook.calls) == set(ids),
+                 timeout=40, what="every alert delivered after the outage")
         assert "Redis reachable again" in daemon.stderr()
+        assert set(line["alert_id"] for line in daemon.log_lines()) == set(ids)
     finally:
+        pings.close()
         server.kill()
         server.wait(10)
+
+
+class Pings:
+    """Datagrams on a NOTIFY_SOCKET the test bound, with their arrival times."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.seen: list[tuple[float, str]] = []
+        sock.settimeout(0.2)
+        self.running = True
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while self.running:
+            try:
+                data = self.sock.recv(4096).decode()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.seen.append((time.monotonic(), data))
+
+    def watchdogs_between(self, start: float, end: float) -> list[float]:
+        return [t for t, d in list(self.seen) if "WATCHDOG=1" in d and start <= t <= end]
+
+    def has(self, text: str) -> bool:
+        return any(text in d for _, d in list(self.seen))
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_watchdog_pings_while_the_loops_progress_and_stop_when_delivery_hangs(
+        daemon: Daemon, real_backend: Backend, webhook: tuple[Hook, str]) -> None:
+    """A real NOTIFY_SOCKET with WATCHDOG_USEC=1 s: READY=1, then WATCHDOG=1 about every
+    0.5 s; a receiver that never answers (webhook timeout 30 s) hangs the delivery loop in one
+    send, and the pings stop once it has hung for WatchdogSec; they resume when it answers.
+    SIGTERM during a hung send: STOPPING=1 and exit 0 after the grace period, the alert left
+    pending."""
+    hook, url = webhook
+    daemon.sections["alerts"] = {
+        "webhook": {"enabled": True, "url": url, "secret": WEBHOOK_SECRET, "timeout": "30s"}}
+    path = str(daemon.tmp / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    pings = Pings(sock)
+    mgr = real_backend.manager()
+    try:
+        proc = daemon.start(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
+        wait_for(lambda: pings.has("READY=1"), what="READY=1")
+        ready = time.monotonic()
+        time.sleep(2.2)
+        assert len(pings.watchdogs_between(ready, time.monotonic())) >= 3, pings.seen
+        hook.gate.clear()  # the receiver hangs
+        alert_burst(mgr, 1, email=False)
+        wait_for(lambda: hook.received, what="the request")
+        hung = hook.received[0]
+        time.sleep(3.5)
+        assert pings.watchdogs_between(hung + 1.6, time.monotonic()) == [], pings.seen
+        hook.gate.set()  # it answers: delivery goes on, pings resume
+        resumed = time.monotonic()
+        wait_for(lambda: pings.watchdogs_between(resumed, time.monotonic()), timeout=5,
+                 what="pings again")
+        wait_for(lambda: mgr.alert_status().pending == 0, what="delivered")
+        hook.gate.clear()
+        alert_burst(mgr, 1, email=False)
+        wait_for(lambda: len(hook.received) > len(hook.calls) and hook.inflight,
+                 what="a hung send")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(5)
+            raise AssertionError(daemon.stderr()[-6000:]) from None
+        assert proc.returncode == 0
+        assert time.monotonic() - started < 9  # the 5 s grace, not the 30 s timeout
+        wait_for(lambda: pings.has("STOPPING=1"), timeout=2, what="STOPPING=1")
+        assert mgr.alert_status().pending >= 1  # the hung one stays for the next start
+        assert "still running after SIGTERM" in daemon.stderr()
+    finally:
+        hook.gate.set()
+        pings.close()
+
+
+def test_metrics_over_http_move_as_alerts_flow_and_sessions_expire(
+        daemon: Daemon, real_backend: Backend, webhook: tuple[Hook, str]) -> None:
+    """metrics_listen on a free loopback port, scraped over real HTTP: delivered per sink
+    (log, webhook), failed per sink (email to a closed port), lag (reads one alert at a time
+    from a slow receiver, so the group falls behind and catches up), sweep duration and
+    sessions expired."""
+    import urllib.request
+
+    hook, url = webhook
+    hook.delay = 0.15
+    port = free_port()
+    daemon.sections["daemon"] = {"metrics_listen": f"127.0.0.1:{port}", "read_batch": 1,
+                                 "max_attempts": 2}
+    daemon.sections["alerts"] = {
+        "email": {"enabled": True, "smtp_url": f"smtp://127.0.0.1:{free_port()}",
+                  "timeout": "1s"},
+        "webhook": {"enabled": True, "url": url, "secret": WEBHOOK_SECRET}}
+
+    def scrape() -> dict[str, float]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return {}
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    mgr = real_backend.manager(settings(idle_timeout=timedelta(seconds=1),
+                                        touch_interval=timedelta(milliseconds=500)))
+    mgr.ensure_alert_group()
+    daemon.start()
+    wait_for(scrape, what="the metrics endpoint")
+    before = scrape()
+    assert before.get('sessionwarden_alerts_delivered_total{sink="webhook"}', 0) == 0
+    alert_burst(mgr, 6)
+    ids = alert_ids(mgr)
+    lags = []
+
+    def settled() -> bool:
+        m = scrape()
+        lags.append(m.get("sessionwarden_alert_lag", -1))
+        return (m.get('sessionwarden_alerts_delivered_total{sink="webhook"}') == len(ids)
+                and m.get("sessionwarden_sessions_expired_total", 0) >= 6
+                and m.get("sessionwarden_alert_lag") == 0
+                and not real_backend.raw().zcard(mgr.core.keys.expiry_index))
+
+    wait_for(settled, timeout=40, what="the metrics to settle")
+    m = scrape()
+    assert m['sessionwarden_alerts_delivered_total{sink="log"}'] == len(ids)
+    emailable_count = len(emailable(mgr))
+    assert m['sessionwarden_alert_failures_total{sink="email"}'] >= emailable_count
+    assert max(lags) > 0  # the group fell behind while the slow receiver held it up
+    expired = [e for e in mgr.recent_events(1000) if e.type == "session_expired"]
+    assert m["sessionwarden_sessions_expired_total"] == len(expired) >= 6
+    assert m["sessionwarden_sweep_seconds_count"] >= 1
+    assert m["sessionwarden_sweep_seconds_sum"] > 0
 
 
 def _pings(url: str) -> bool:

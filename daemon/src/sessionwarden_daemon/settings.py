@@ -1,171 +1,152 @@
-"""The daemon's configuration sections: ``[daemon]``, ``[alerts]``, ``[alerts.desktop]``,
-``[alerts.email]`` and ``[alerts.webhook]``, as frozen dataclasses with ``from_mapping``.
+"""The daemon's sections of the shared configuration (`sessionwarden.config`): ``[daemon]``
+(`DaemonSettings`) and ``[alerts]`` (`AlertSettings`, with the tables ``[alerts.routes]``,
+``[alerts.desktop]``, ``[alerts.email]`` and ``[alerts.webhook]``).
 
-Each ``from_mapping`` takes the section's table (as read from TOML) and raises
-``ValueError("<section.key>: <value>: expected <...>")`` for anything wrong, unknown keys
-included. Durations are ``"250ms"``, ``"30s"``, ``"5m"``, ``"2h"``, ``"14d"`` or a number of
-seconds.
+They are registered through the entry-point group ``sessionwarden.config_sections`` (see
+``daemon/pyproject.toml``), so wherever this distribution is installed `sessionwarden.config.load`
+and ``sessionwarden config check`` validate and print them, unknown keys are one-line errors
+naming the dotted key, durations use the shared parser (`sessionwarden.durations`) and every
+key can be overridden as ``SESSIONWARDEN_<SECTION>__<KEY>``
+(``SESSIONWARDEN_DAEMON__SWEEP_INTERVAL=1s``,
+``SESSIONWARDEN_ALERTS__EMAIL__SMTP_URL=smtp://mail:587``). `register` does the same at run
+time (for a source checkout without installed metadata).
 
-Until the shared loader (`sessionwarden.config`) lands, `load_config` reads the TOML itself:
-``[redis] url``, ``[sessions] key_prefix`` / ``production`` (the secret only from
-``SESSIONWARDEN_SECRET``) and the daemon's sections.
+The SMTP password is ``alerts.email.password``, accepted from the environment only
+(``SESSIONWARDEN_ALERTS__EMAIL__PASSWORD``): in a file it is an error naming the key. The
+daemon takes Redis, the key prefix, ``production`` and the deployment secret from the shared
+``[redis]`` / ``[sessions]``; it loads as a process that issues (signed alert links), not as an
+operator, so ``production = true`` without a secret refuses to start (`load_config`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sessionwarden.settings import SEVERITIES
+from sessionwarden import config as swconfig
+from sessionwarden.durations import format_duration
+from sessionwarden.settings import RULE_SEVERITIES, SEVERITIES
 
 SINKS = ("log", "desktop", "email", "webhook")
 EMAIL_TYPES = ("new_device", "new_country", "impossible_travel")
-SMTP_PASSWORD_ENV = "SESSIONWARDEN_SMTP_PASSWORD"  # noqa: S105 - a variable name
-WEBHOOK_SECRET_ENV = "SESSIONWARDEN_WEBHOOK_SECRET"  # noqa: S105 - a variable name
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+DISTRIBUTION = "sessionwarden-daemon"
 
 
-def parse_duration(where: str, value: object, *, minimum: float = 0.0,
-                   maximum: float = 10 * 366 * 86400) -> float:
-    """Seconds from ``"30s"``-style text or a number."""
-    if isinstance(value, bool):
-        raise ValueError(f"{where}: {value!r}: expected a duration such as 30s, 5m or 7d")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    else:
-        raise ValueError(f"{where}: {value!r}: expected a duration such as 30s, 5m or 7d")
-    if not minimum <= seconds <= maximum:
-        raise ValueError(f"{where}: {value!r}: expected a duration from {minimum:g}s to "
-                         f"{maximum:g}s")
-    return seconds
+def _check_duration(name: str, value: timedelta, low: timedelta,
+                    high: timedelta | None = None) -> None:
+    if not isinstance(value, timedelta):
+        raise TypeError(f"{name}: expected a duration, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        span = f"from {format_duration(low)}" + (
+            f" to {format_duration(high)}" if high is not None else " up")
+        raise ValueError(f"{name}: expected a duration {span}")
 
 
-class _Reader:
-    """Typed access to one section's table, refusing unknown keys."""
-
-    def __init__(self, section: str, mapping: Mapping[str, Any] | None,
-                 nested: tuple[str, ...] = ()) -> None:
-        if mapping is None:
-            mapping = {}
-        if not isinstance(mapping, Mapping):
-            raise ValueError(f"{section}: {mapping!r}: expected a table")
-        self.section, self.data, self.used = section, dict(mapping), set(nested)
-
-    def _get(self, key: str, default: Any) -> Any:
-        self.used.add(key)
-        return self.data.get(key, default)
-
-    def where(self, key: str) -> str:
-        return f"{self.section}.{key}"
-
-    def duration(self, key: str, default: float, **kw: float) -> float:
-        value = self._get(key, None)
-        return default if value is None else parse_duration(self.where(key), value, **kw)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._get(key, default)
-        if not isinstance(value, bool):
-            raise ValueError(f"{self.where(key)}: {value!r}: expected true or false")
-        return value
-
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"{self.where(key)}: {value!r}: expected an integer from {low} "
-                             f"to {high}")
-        return value
-
-    def text(self, key: str, default: str | None) -> str | None:
-        value = self._get(key, default)
-        if value is not None and (not isinstance(value, str)
-                                  or any(ord(c) < 32 or ord(c) == 127 for c in value)):
-            raise ValueError(f"{self.where(key)}: {value!r}: expected a line of text")
-        return value
-
-    def choice(self, key: str, default: str, options: tuple[str, ...]) -> str:
-        value = self._get(key, default)
-        if value not in options:
-            raise ValueError(f"{self.where(key)}: {value!r}: expected one of "
-                             f"{', '.join(options)}")
-        return value
-
-    def names(self, key: str, default: tuple[str, ...], options: tuple[str, ...],
-              value: Any = None, where: str | None = None) -> tuple[str, ...]:
-        if value is None:
-            value = self._get(key, default)
-        where = where or self.where(key)
-        if (not isinstance(value, list | tuple)
-                or not all(isinstance(v, str) and v in options for v in value)):
-            raise ValueError(f"{where}: {value!r}: expected a list of {', '.join(options)}")
-        return tuple(dict.fromkeys(value))
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise ValueError(f"{self.where(unknown[0])}: {self.data[unknown[0]]!r}: expected "
-                             f"no such key (known: {', '.join(sorted(self.used))})")
+def _check_int(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name}: expected an integer from {low} to {high}")
 
 
-def _listen(where: str, value: str | None) -> tuple[str, int] | None:
+def _check_line(name: str, value: str | None) -> None:
+    if value is not None and (not isinstance(value, str)
+                              or any(ord(c) < 32 or ord(c) == 127 for c in value)):
+        raise ValueError(f"{name}: expected one line of text")
+
+
+def _check_sinks(name: str, value: tuple[str, ...] | None) -> None:
+    if value is not None and not all(v in SINKS for v in value):
+        raise ValueError(f"{name}: expected a list of {', '.join(SINKS)}")
+
+
+def parse_listen(value: str | None) -> tuple[str, int] | None:
+    """``host:port`` (``[::1]:9464`` for IPv6) as a pair; ``None`` for unset, ``""`` or
+    ``off``. `ValueError` otherwise."""
     if value is None or value in ("", "off"):
         return None
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{where}: {value!r}: expected host:port such as 127.0.0.1:9464, "
-                         "or off")
+        raise ValueError("metrics_listen: expected host:port such as 127.0.0.1:9464, or off")
     return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True, slots=True)
 class DaemonSettings:
-    """``[daemon]``. Intervals and ages in seconds."""
+    """``[daemon]``: the jobs' intervals, retention, the consumer group and its limits."""
 
-    sweep_interval: float = 30.0
-    heartbeat_interval: float = 5.0
-    event_retention: float = 14 * 86400.0
-    audit_retention: float = 400 * 86400.0
-    retention_interval: float = 3600.0
-    metrics_listen: tuple[str, int] | None = None
+    sweep_interval: timedelta = timedelta(seconds=30)
+    heartbeat_interval: timedelta = timedelta(seconds=5)
+    event_retention: timedelta = timedelta(days=14)
+    audit_retention: timedelta = timedelta(days=400)
+    retention_interval: timedelta = timedelta(hours=1)
+    metrics_listen: str | None = None
     sweep_batch: int = 500
     read_batch: int = 200
-    claim_idle: float = 60.0
+    claim_idle: timedelta = timedelta(seconds=60)
     max_attempts: int = 5
-    retry_base: float = 2.0
-    retry_max: float = 300.0
+    retry_base: timedelta = timedelta(seconds=2)
+    retry_max: timedelta = timedelta(minutes=5)
     lag_warning: int = 1000
     group: str = "alerts"
 
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> DaemonSettings:
-        r = _Reader("daemon", mapping)
-        made = cls(
-            sweep_interval=r.duration("sweep_interval", 30.0, minimum=0.05, maximum=86400),
-            heartbeat_interval=r.duration("heartbeat_interval", 5.0, minimum=0.05,
-                                          maximum=3600),
-            event_retention=r.duration("event_retention", 14 * 86400.0, minimum=60),
-            audit_retention=r.duration("audit_retention", 400 * 86400.0, minimum=86400),
-            retention_interval=r.duration("retention_interval", 3600.0, minimum=0.05,
-                                          maximum=86400),
-            metrics_listen=_listen(r.where("metrics_listen"), r.text("metrics_listen", None)),
-            sweep_batch=r.integer("sweep_batch", 500, 1, 10_000),
-            read_batch=r.integer("read_batch", 200, 1, 10_000),
-            claim_idle=r.duration("claim_idle", 60.0, minimum=0.05, maximum=86400),
-            max_attempts=r.integer("max_attempts", 5, 1, 100),
-            retry_base=r.duration("retry_base", 2.0, minimum=0.01, maximum=3600),
-            retry_max=r.duration("retry_max", 300.0, minimum=0.01, maximum=86400),
-            lag_warning=r.integer("lag_warning", 1000, 1, 10**9),
-            group=r.text("group", "alerts") or "alerts",
-        )
-        r.done()
-        return made
+    def __post_init__(self) -> None:
+        ms, day = timedelta(milliseconds=50), timedelta(days=1)
+        _check_duration("sweep_interval", self.sweep_interval, ms, day)
+        _check_duration("heartbeat_interval", self.heartbeat_interval, ms, timedelta(hours=1))
+        _check_duration("event_retention", self.event_retention, timedelta(minutes=1))
+        _check_duration("audit_retention", self.audit_retention, day)
+        _check_duration("retention_interval", self.retention_interval, ms, day)
+        _check_duration("claim_idle", self.claim_idle, ms, day)
+        _check_duration("retry_base", self.retry_base, timedelta(milliseconds=10),
+                        timedelta(hours=1))
+        _check_duration("retry_max", self.retry_max, timedelta(milliseconds=10), day)
+        self.listen  # noqa: B018 - validates metrics_listen
+        _check_int("sweep_batch", self.sweep_batch, 1, 10_000)
+        _check_int("read_batch", self.read_batch, 1, 10_000)
+        _check_int("max_attempts", self.max_attempts, 1, 100)
+        _check_int("lag_warning", self.lag_warning, 1, 10**9)
+        if not isinstance(self.group, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}",
+                                                               self.group):
+            raise ValueError("group: expected 1-64 characters A-Z a-z 0-9 _ . : -")
+
+    @property
+    def listen(self) -> tuple[str, int] | None:
+        """``metrics_listen`` as ``(host, port)``, or ``None`` when off."""
+        return parse_listen(self.metrics_listen)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSettings:
+    """``[alerts.routes]``: the sinks of a severity or of an alert type (unset: ``[alerts]
+    sinks``). A type's route wins over its severity's."""
+
+    info: tuple[str, ...] | None = None
+    low: tuple[str, ...] | None = None
+    medium: tuple[str, ...] | None = None
+    high: tuple[str, ...] | None = None
+    critical: tuple[str, ...] | None = None
+    new_device: tuple[str, ...] | None = None
+    new_country: tuple[str, ...] | None = None
+    impossible_travel: tuple[str, ...] | None = None
+    shared_account: tuple[str, ...] | None = None
+    revoked_token_used: tuple[str, ...] | None = None
+    device_mismatch: tuple[str, ...] | None = None
+    login_burst: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_sinks(f.name, getattr(self, f.name))
+
+    def get(self, name: str) -> tuple[str, ...] | None:
+        """The route of a type or severity, ``None`` when unset (or not a known name)."""
+        return getattr(self, name, None) if name in ROUTE_NAMES else None
+
+
+ROUTE_NAMES = frozenset((*SEVERITIES, *RULE_SEVERITIES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,180 +154,130 @@ class DesktopSettings:
     """``[alerts.desktop]``: notifications through plyer, bursts coalesced."""
 
     enabled: bool = False
-    coalesce_window: float = 10.0
+    coalesce_window: timedelta = timedelta(seconds=10)
     app_name: str = "SessionWarden"
 
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> DesktopSettings:
-        r = _Reader("alerts.desktop", mapping)
-        made = cls(enabled=r.boolean("enabled", False),
-                   coalesce_window=r.duration("coalesce_window", 10.0, minimum=0, maximum=3600),
-                   app_name=r.text("app_name", "SessionWarden") or "SessionWarden")
-        r.done()
-        return made
+    def __post_init__(self) -> None:
+        _check_duration("coalesce_window", self.coalesce_window, timedelta(0),
+                        timedelta(hours=1))
+        _check_line("app_name", self.app_name)
 
 
 @dataclass(frozen=True, slots=True)
 class EmailSettings:
-    """``[alerts.email]``: to the account owner, for `EMAIL_TYPES`. ``smtp_url``:
-    ``smtp://host:port`` (plain, or STARTTLS with ``starttls = true``) or ``smtps://host:port``.
-    The password is read from the environment variable ``password_env`` only."""
+    """``[alerts.email]``: to the account owner, for ``types``. ``smtp_url``:
+    ``smtp://host:port`` (plain, or STARTTLS with ``starttls = true``) or
+    ``smtps://host:port``. ``password`` only from ``SESSIONWARDEN_ALERTS__EMAIL__PASSWORD``."""
 
     enabled: bool = False
     smtp_url: str = "smtp://localhost:25"
     starttls: bool = False
-    from_: str = "SessionWarden <security@localhost>"
+    from_: str = field(default="SessionWarden <security@localhost>",
+                       metadata={"config_key": "from"})
     user: str | None = None
-    password_env: str = SMTP_PASSWORD_ENV
+    password: str | None = field(default=None, repr=False, metadata={"env_only": True})
     action_url: str | None = None
-    timeout: float = 10.0
+    timeout: timedelta = timedelta(seconds=10)
     types: tuple[str, ...] = EMAIL_TYPES
 
-    @property
-    def password(self) -> str | None:
-        return os.environ.get(self.password_env) or None
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> EmailSettings:
-        r = _Reader("alerts.email", mapping)
-        if mapping and "password" in mapping:
-            raise ValueError(f"alerts.email.password: (hidden): expected no password in the "
-                             f"file; set the environment variable "
-                             f"{mapping.get('password_env', SMTP_PASSWORD_ENV)}")
-        url = r.text("smtp_url", "smtp://localhost:25") or ""
-        parts = urlsplit(url)
+    def __post_init__(self) -> None:
+        _check_line("smtp_url", self.smtp_url)
+        parts = urlsplit(self.smtp_url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError(f"alerts.email.smtp_url: {url!r}: expected smtp://host:port or "
-                             "smtps://host:port")
+            raise ValueError("smtp_url: expected smtp://host:port or smtps://host:port")
         try:
             parts.port  # noqa: B018 - validates
         except ValueError:
-            raise ValueError(f"alerts.email.smtp_url: {url!r}: expected a port from 1 to "
-                             "65535") from None
-        action = r.text("action_url", None)
-        if action is not None and ("{token}" not in action
-                                   or urlsplit(action).scheme not in ("http", "https")):
-            raise ValueError(f"alerts.email.action_url: {action!r}: expected an http(s) URL "
-                             "holding {token}")
-        sender = r.text("from", "SessionWarden <security@localhost>") or ""
-        if "@" not in sender:
-            raise ValueError(f"alerts.email.from: {sender!r}: expected an address")
-        made = cls(
-            enabled=r.boolean("enabled", False), smtp_url=url,
-            starttls=r.boolean("starttls", False), from_=sender, user=r.text("user", None),
-            password_env=r.text("password_env", SMTP_PASSWORD_ENV) or SMTP_PASSWORD_ENV,
-            action_url=action, timeout=r.duration("timeout", 10.0, minimum=0.1, maximum=300),
-            types=r.names("types", EMAIL_TYPES, EMAIL_TYPES))
-        if made.starttls and parts.scheme == "smtps":
-            raise ValueError("alerts.email.starttls: true: expected false with smtps:// "
-                             "(already TLS)")
-        r.done()
-        return made
+            raise ValueError("smtp_url: expected a port from 1 to 65535") from None
+        if self.starttls and parts.scheme == "smtps":
+            raise ValueError("starttls: expected false with smtps:// (already TLS)")
+        _check_line("from", self.from_)
+        if "@" not in self.from_:
+            raise ValueError("from: expected an address such as Security <security@example.com>")
+        _check_line("user", self.user)
+        _check_line("action_url", self.action_url)
+        if self.action_url is not None and (
+                "{token}" not in self.action_url
+                or urlsplit(self.action_url).scheme not in ("http", "https")):
+            raise ValueError("action_url: expected an http(s) URL holding {token}")
+        _check_duration("timeout", self.timeout, timedelta(milliseconds=100),
+                        timedelta(minutes=5))
+        if not all(t in EMAIL_TYPES for t in self.types):
+            raise ValueError(f"types: expected a list of {', '.join(EMAIL_TYPES)}")
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
-    """``[alerts.webhook]``: a signed JSON POST. ``secret`` (or the environment variable
-    ``SESSIONWARDEN_WEBHOOK_SECRET``) keys the HMAC-SHA256 signature."""
+    """``[alerts.webhook]``: a signed JSON POST; ``secret`` keys the HMAC-SHA256 signature
+    (in the file, or ``SESSIONWARDEN_ALERTS__WEBHOOK__SECRET``)."""
 
     enabled: bool = False
     url: str | None = None
     secret: str | None = field(default=None, repr=False)
-    timeout: float = 5.0
+    timeout: timedelta = timedelta(seconds=5)
 
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> WebhookSettings:
-        r = _Reader("alerts.webhook", mapping)
-        enabled = r.boolean("enabled", False)
-        url = r.text("url", None)
-        if url is not None and urlsplit(url).scheme not in ("http", "https"):
-            raise ValueError(f"alerts.webhook.url: {url!r}: expected an http(s) URL")
-        secret = r.text("secret", None) or os.environ.get(WEBHOOK_SECRET_ENV) or None
-        if enabled and url is None:
-            raise ValueError("alerts.webhook.url: None: expected an http(s) URL when enabled")
-        if enabled and (secret is None or len(secret) < 16):
-            raise ValueError(f"alerts.webhook.secret: (hidden): expected at least 16 "
-                             f"characters (or ${WEBHOOK_SECRET_ENV}) when enabled")
-        made = cls(enabled=enabled, url=url, secret=secret,
-                   timeout=r.duration("timeout", 5.0, minimum=0.1, maximum=120))
-        r.done()
-        return made
+    def __post_init__(self) -> None:
+        _check_line("url", self.url)
+        if self.url is not None and urlsplit(self.url).scheme not in ("http", "https"):
+            raise ValueError("url: expected an http(s) URL")
+        if self.enabled and self.url is None:
+            raise ValueError("url: expected an http(s) URL when enabled")
+        if self.enabled and (self.secret is None or len(self.secret) < 16):
+            raise ValueError("secret: expected at least 16 characters when enabled")
+        _check_duration("timeout", self.timeout, timedelta(milliseconds=100),
+                        timedelta(minutes=2))
 
 
 @dataclass(frozen=True, slots=True)
 class AlertSettings:
-    """``[alerts]``: ``min_severity`` (alerts below it go nowhere), ``sinks`` (where alerts go
-    by default) and ``routes`` (a table: a type or a severity → its list of sinks; a type's
-    route wins over its severity's). ``log`` (default on) is the JSON line on stdout."""
+    """``[alerts]``: ``min_severity`` (alerts below it go nowhere), ``sinks`` (where alerts
+    go unless ``[alerts.routes]`` says otherwise), ``log`` (the JSON line on stdout, on by
+    default); the other sinks are switched on in their own tables."""
 
     min_severity: str = "low"
     sinks: tuple[str, ...] = SINKS
-    routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     log: bool = True
+    routes: RouteSettings = field(default_factory=RouteSettings)
     desktop: DesktopSettings = field(default_factory=DesktopSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
 
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> AlertSettings:
-        r = _Reader("alerts", mapping, nested=("desktop", "email", "webhook"))
-        routes_raw = r._get("routes", {})
-        if not isinstance(routes_raw, Mapping):
-            raise ValueError(f"alerts.routes: {routes_raw!r}: expected a table")
-        routes = {}
-        for key, value in routes_raw.items():
-            if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", str(key)):
-                raise ValueError(f"alerts.routes.{key}: {value!r}: expected a severity or an "
-                                 "event type as the key")
-            routes[key] = r.names(key, (), SINKS, value=value, where=f"alerts.routes.{key}")
-        data = mapping or {}
-        made = cls(
-            min_severity=r.choice("min_severity", "low", SEVERITIES),
-            sinks=r.names("sinks", SINKS, SINKS), routes=routes, log=r.boolean("log", True),
-            desktop=DesktopSettings.from_mapping(data.get("desktop")),
-            email=EmailSettings.from_mapping(data.get("email")),
-            webhook=WebhookSettings.from_mapping(data.get("webhook")),
-        )
-        r.done()
-        return made
+    def __post_init__(self) -> None:
+        if self.min_severity not in SEVERITIES:
+            raise ValueError(f"min_severity: expected one of {', '.join(SEVERITIES)}")
+        _check_sinks("sinks", self.sinks)
 
     def enabled(self, sink: str) -> bool:
         return {"log": self.log, "desktop": self.desktop.enabled,
                 "email": self.email.enabled, "webhook": self.webhook.enabled}[sink]
 
 
+def register() -> None:
+    """Register ``[daemon]`` and ``[alerts]`` (what the entry points do; idempotent)."""
+    swconfig.register_section("daemon", DaemonSettings, distribution=DISTRIBUTION)
+    swconfig.register_section("alerts", AlertSettings, distribution=DISTRIBUTION)
+
+
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
-    """Everything the daemon runs with (until the shared loader provides the first three)."""
+    """What the daemon runs with: the shared `Config` and its two sections."""
 
-    redis_url: str = "redis://localhost:6379/0"
-    key_prefix: str = "sw"
-    production: bool = False
-    daemon: DaemonSettings = field(default_factory=DaemonSettings)
-    alerts: AlertSettings = field(default_factory=AlertSettings)
+    shared: swconfig.Config
+    daemon: DaemonSettings
+    alerts: AlertSettings
 
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any]) -> DaemonConfig:
-        redis_ = _Reader("redis", mapping.get("redis"))
-        url = redis_.text("url", os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
-        redis_.used |= set(redis_.data)  # the shared loader owns the rest of [redis]
-        sessions = _Reader("sessions", mapping.get("sessions"))
-        prefix = sessions.text("key_prefix", "sw") or "sw"
-        production = sessions.boolean("production", False)
-        return cls(redis_url=url or "", key_prefix=prefix, production=production,
-                   daemon=DaemonSettings.from_mapping(mapping.get("daemon")),
-                   alerts=AlertSettings.from_mapping(mapping.get("alerts")))
+    @property
+    def key_prefix(self) -> str:
+        return self.shared.sessions.key_prefix
 
 
-def load_config(path: str | os.PathLike[str] | None) -> DaemonConfig:
-    """Read the TOML file (``None``: defaults only). ``ValueError`` naming the key."""
-    if path is None:
-        return DaemonConfig.from_mapping({})
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot be read: {exc.strerror}") from None
-    return DaemonConfig.from_mapping(data)
+def load_config(path: str | os.PathLike[str] | None = None, *,
+                env: Mapping[str, str] = os.environ,
+                overrides: Mapping[str, Any] | None = None,
+                operator: bool = False) -> DaemonConfig:
+    """The shared configuration (`sessionwarden.config.load`: file, environment, defaults)
+    with the daemon's sections. ``operator=False`` (the daemon): ``production`` without a
+    secret is an error. Raises `sessionwarden.config.ConfigError`."""
+    register()
+    cfg = swconfig.load(path, env=env, overrides=overrides, operator=operator)
+    return DaemonConfig(cfg, cfg.extra["daemon"], cfg.extra["alerts"])

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import smtplib
 import ssl
 import sys
@@ -38,6 +39,19 @@ from .settings import DesktopSettings, EmailSettings, WebhookSettings
 log = logging.getLogger("sessionwarden.daemon")
 SIGNATURE_HEADER = "X-SessionWarden-Signature"
 TIMESTAMP_HEADER = "X-SessionWarden-Timestamp"
+
+
+PASSWORD_ENV = "SESSIONWARDEN_ALERTS__EMAIL__PASSWORD"  # noqa: S105 - a variable name
+_ATOM = re.compile(r"[^A-Za-z0-9.-]")
+
+
+def message_id(event_id: str, sink: str, key_prefix: str) -> str:
+    """The email's ``Message-ID``, the same on every send of one alert to one sink (a
+    replay after a crash repeats it, so the receiver's mail system can discard the copy):
+    ``<sw.<event id>.<sink>@<key prefix>.sessionwarden.invalid>``."""
+    local = _ATOM.sub("-", f"sw.{event_id}.{sink}")[:120]
+    domain = _ATOM.sub("-", key_prefix)[:40].strip(".-") or "sw"
+    return f"<{local}@{domain}.sessionwarden.invalid>"
 
 
 class SinkError(Exception):
@@ -122,7 +136,8 @@ class DesktopSink:
         with self._lock:
             self._pending.append(alert)
             if self._timer is None:
-                self._timer = threading.Timer(self.settings.coalesce_window, self.flush)
+                self._timer = threading.Timer(self.settings.coalesce_window.total_seconds(),
+                                              self.flush)
                 self._timer.daemon = True
                 self._timer.start()
 
@@ -183,8 +198,9 @@ class EmailSink:
     name = "email"
     record_each = True
 
-    def __init__(self, settings: EmailSettings, manager: Any) -> None:
+    def __init__(self, settings: EmailSettings, manager: Any, *, key_prefix: str = "sw") -> None:
         self.settings, self.mgr = settings, manager
+        self.key_prefix = key_prefix
 
     def send(self, alert: Alert) -> None:
         event = alert.event
@@ -216,14 +232,14 @@ class EmailSink:
         msg["To"] = to
         msg["Subject"] = "New sign-in to your account"
         msg["Date"] = email.utils.formatdate(usegmt=True)
-        msg["Message-ID"] = email.utils.make_msgid(domain="sessionwarden")
+        msg["Message-ID"] = message_id(event.id, self.name, self.key_prefix)
         msg["X-SessionWarden-Alert"] = plain(alert.id, 41)
         msg.set_content("\n".join(lines) + "\n")
         self._deliver(msg)
 
     def _deliver(self, msg: EmailMessage) -> None:
         url = urlsplit(self.settings.smtp_url)
-        host, timeout = url.hostname or "localhost", self.settings.timeout
+        host, timeout = url.hostname or "localhost", self.settings.timeout.total_seconds()
         try:
             if url.scheme == "smtps":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, url.port or 465, timeout=timeout,
@@ -236,7 +252,7 @@ class EmailSink:
                 if self.settings.user:
                     password = self.settings.password
                     if password is None:
-                        raise SinkError(f"${self.settings.password_env} is not set")
+                        raise SinkError(f"${PASSWORD_ENV} is not set")
                     smtp.login(self.settings.user, password)
                 smtp.send_message(msg)
         except (OSError, smtplib.SMTPException) as exc:
@@ -298,7 +314,7 @@ class WebhookSink:
             })
         try:
             with urllib.request.urlopen(  # noqa: S310 - http(s) only, checked in settings
-                    request, timeout=self.settings.timeout) as reply:
+                    request, timeout=self.settings.timeout.total_seconds()) as reply:
                 reply.read(1024)
         except urllib.error.HTTPError as exc:
             raise SinkError(f"webhook: HTTP {exc.code}",
