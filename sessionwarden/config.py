@@ -33,9 +33,9 @@ Precedence, highest first, for every key:
 Values: TOML values must have the key's type (an integer for an int, a string for text); an
 environment value is text, parsed per the key's type: integers, decimal numbers, booleans
 ``true/false/1/0/yes/no`` (any case), durations (see `sessionwarden.durations`: ``30s``, ``5m``,
-``2h``, ``7d``, ``500ms`` or a number of seconds; float keys named ``*_timeout`` are seconds
-and take durations too), lists comma-separated. For an optional key (default unset) the empty
-string means unset. Tables (``detection.severities``) merge with their default entries.
+``2h``, ``7d``, ``500ms`` or a number of seconds; float keys named ``*_timeout`` or
+``*_interval`` are seconds and take durations too), lists comma-separated. For an optional
+key (default unset) the empty string means unset. Tables (``detection.severities``) merge with their default entries.
 
 Errors: every problem is a `ConfigError` (a `ValueError`) whose message is one line naming the
 dotted key, the value (masked when secret, cut at 60 characters), where it came from (the file,
@@ -237,7 +237,7 @@ def _kind(name: str, tp: Any) -> tuple[str, bool, str | None, type | None, type 
         tp, origin = rest[0], typing.get_origin(rest[0])
     if tp in _SCALARS:
         kind = _SCALARS[tp]
-        if kind == "float" and name.endswith("_timeout"):
+        if kind == "float" and name.endswith(("_timeout", "_interval")):
             kind = "seconds"
         return kind, optional, None, None, None
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):

@@ -50,6 +50,7 @@ class RedisSettings:
     connect_attempts: int = 3
     max_connections: int = 100
     pool_timeout: float = 1.0
+    health_check_interval: float = 30.0
     tls_ca_file: str | None = None
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
@@ -59,6 +60,7 @@ class RedisSettings:
         _positive_seconds("socket_timeout", self.socket_timeout, 60)
         _positive_seconds("connect_timeout", self.connect_timeout, 60)
         _positive_seconds("pool_timeout", self.pool_timeout, 60)
+        _positive_seconds("health_check_interval", self.health_check_interval, 3600)
         for name, top in (("connect_attempts", 10), ("max_connections", 10_000)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
@@ -286,7 +288,7 @@ def _pool_kwargs(url: str, settings: RedisSettings) -> tuple[str, dict[str, Any]
         "max_connections": settings.max_connections,
         "timeout": settings.pool_timeout,
         "decode_responses": False,
-        "health_check_interval": 30,
+        "health_check_interval": settings.health_check_interval,
         "retry_on_error": [],
         "connect_attempts": settings.connect_attempts,
         **tls,

@@ -681,3 +681,12 @@ def test_env_only_keys_are_refused_in_a_file(tmp_path):
     message = error_of(tmp_path=tmp_path, text='[notices.mail]\npassword = "hunter2"\n')
     assert message.startswith("notices.mail.password = '***' (file ")
     assert "SESSIONWARDEN_NOTICES__MAIL__PASSWORD" in message and "hunter2" not in message
+
+
+def test_health_check_interval_takes_a_duration_and_reaches_the_pool(tmp_path):
+    cfg = load(tmp_path, '[redis]\nhealth_check_interval = "2s"\n')
+    assert cfg.redis.health_check_interval == 2.0
+    mgr = cfg.manager(operator=True)
+    assert mgr.client.connection_pool.connection_kwargs["health_check_interval"] == 2.0
+    message = error_of(tmp_path=tmp_path, text='[redis]\nhealth_check_interval = "0s"\n')
+    assert message.startswith("redis.health_check_interval")
