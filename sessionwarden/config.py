@@ -35,7 +35,8 @@ environment value is text, parsed per the key's type: integers, decimal numbers,
 ``true/false/1/0/yes/no`` (any case), durations (see `sessionwarden.durations`: ``30s``, ``5m``,
 ``2h``, ``7d``, ``500ms`` or a number of seconds; float keys named ``*_timeout`` or
 ``*_interval`` are seconds and take durations too), lists comma-separated. For an optional
-key (default unset) the empty string means unset. Tables (``detection.severities``) merge with their default entries.
+key (default unset) the empty string means unset. Tables (``detection.severities``) merge
+with their default entries.
 
 Errors: every problem is a `ConfigError` (a `ValueError`) whose message is one line naming the
 dotted key, the value (masked when secret, cut at 60 characters), where it came from (the file,
