@@ -96,10 +96,7 @@ class SessionView:
     fingerprint: str
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for name in ("created_at", "last_active_at", "expires_at"):
-            data[name] = data[name].isoformat()
-        return data
+        return _json_ready(self, "created_at", "last_active_at", "expires_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +112,14 @@ class Event:
     details: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["at"] = self.at.isoformat()
-        return data
+        return _json_ready(self, "at")
 
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One entry of the audit trail: what an actor (an operator, the app, the account owner,
-    the daemon) did, and why. ``id`` is the entry's stream id; a user's own trail and the
-    global one hold the same entries under different ids."""
+    the daemon) did, and why. ``id`` is the entry's id in the global trail (a stream id); an
+    entry of a user's own trail written on a Cluster has none (``""``)."""
 
     id: str
     kind: str
@@ -136,9 +131,7 @@ class AuditEntry:
     details: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["at"] = self.at.isoformat()
-        return data
+        return _json_ready(self, "at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,3 +203,11 @@ class Totals:
     alerts_last_hour: int
     logins_per_minute: tuple[int, ...]
     alerts_per_minute: tuple[int, ...]
+
+
+def _json_ready(record: Any, *times: str) -> dict[str, Any]:
+    """A dataclass as a JSON-ready dict, its datetime fields ``times`` in ISO 8601."""
+    data = asdict(record)
+    for name in times:
+        data[name] = data[name].isoformat()
+    return data
