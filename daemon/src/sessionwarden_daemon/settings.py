@@ -167,11 +167,15 @@ class DesktopSettings:
 class EmailSettings:
     """``[alerts.email]``: to the account owner, for ``types``. ``smtp_url``:
     ``smtp://host:port`` (plain, or STARTTLS with ``starttls = true``) or
-    ``smtps://host:port``. ``password`` only from ``SESSIONWARDEN_ALERTS__EMAIL__PASSWORD``."""
+    ``smtps://host:port``. TLS always verifies the server's certificate and host name, against
+    ``ca_file`` (a PEM bundle) when set, else the system's trust store. ``user`` logs in, with
+    ``password`` only from ``SESSIONWARDEN_ALERTS__EMAIL__PASSWORD``, and only over TLS
+    (``smtps://`` or ``starttls = true``): a password is never sent in clear."""
 
     enabled: bool = False
     smtp_url: str = "smtp://localhost:25"
     starttls: bool = False
+    ca_file: str | None = None
     from_: str = field(default="SessionWarden <security@localhost>",
                        metadata={"config_key": "from"})
     user: str | None = None
@@ -194,7 +198,14 @@ class EmailSettings:
         _check_line("from", self.from_)
         if "@" not in self.from_:
             raise ValueError("from: expected an address such as Security <security@example.com>")
+        tls = self.starttls or parts.scheme == "smtps"
+        _check_line("ca_file", self.ca_file)
+        if self.ca_file is not None and not tls:
+            raise ValueError("ca_file: expected smtps:// or starttls = true (no TLS to verify)")
         _check_line("user", self.user)
+        if self.user is not None and not tls:
+            raise ValueError("user: expected smtps:// or starttls = true (the password is "
+                             "never sent in clear)")
         _check_line("action_url", self.action_url)
         if self.action_url is not None and (
                 "{token}" not in self.action_url

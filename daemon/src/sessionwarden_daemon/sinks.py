@@ -241,14 +241,17 @@ class EmailSink:
         url = urlsplit(self.settings.smtp_url)
         host, timeout = url.hostname or "localhost", self.settings.timeout.total_seconds()
         try:
+            # verified TLS only: the certificate chain (ca_file, else the system store) and
+            # the host name; a failed handshake or a server without STARTTLS is a SinkError
+            context = ssl.create_default_context(cafile=self.settings.ca_file)
             if url.scheme == "smtps":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, url.port or 465, timeout=timeout,
-                                                      context=ssl.create_default_context())
+                                                      context=context)
             else:
                 smtp = smtplib.SMTP(host, url.port or 25, timeout=timeout)
             with smtp:
                 if self.settings.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=context)
                 if self.settings.user:
                     password = self.settings.password
                     if password is None:
