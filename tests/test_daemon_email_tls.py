@@ -386,6 +386,25 @@ def test_auth_without_the_password_variable_is_retried_then_dead_lettered(
     assert box.messages == [] and box.logins == []
 
 
+def test_a_password_that_is_not_ascii_is_dead_lettered_without_being_quoted(
+        daemon: Daemon, real_backend: Backend, servers: Servers, pki: Pki) -> None:
+    """smtplib encodes the login as ASCII: the UnicodeEncodeError it raises (which quotes the
+    password's characters) becomes a plain delivery failure that never repeats them."""
+    box, port = servers.start(tls_context=pki.server_context(pki.good), require_starttls=True,
+                              auth=True)
+    configure(daemon, f"smtp://127.0.0.1:{port}", attempts=2, starttls=True,
+              ca_file=str(pki.ca), user=USER)
+    odd = "pässwörd-\u00e9-secret"
+    mgr = real_backend.manager()
+    mgr.ensure_alert_group()
+    count = sign_ins(mgr)
+    daemon.start(env={PASSWORD_ENV: odd})
+    letters = dead_letters(mgr, count)
+    assert all("not ASCII" in d.error and d.attempts == 2 for d in letters)
+    assert not any(ch in letter.error for letter in letters for ch in ("ä", "ö", "é", "\\x"))
+    assert box.messages == []
+
+
 @pytest.mark.parametrize("url", ["smtp://127.0.0.1:2525", "smtp://mail.example.com:587"])
 def test_a_login_over_plain_smtp_is_a_config_error(url: str) -> None:
     """smtplib would send AUTH over an unencrypted connection when the server (or anyone in

@@ -260,6 +260,10 @@ class EmailSink:
                 smtp.send_message(msg)
         except (OSError, smtplib.SMTPException) as exc:
             raise SinkError(f"SMTP: {type(exc).__name__}: {plain(exc)}") from None
+        except UnicodeError:
+            # smtplib sends the login as ASCII; the error's text would quote the password's
+            # characters, so it is not repeated here
+            raise SinkError("SMTP: the login or password is not ASCII") from None
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
