@@ -25,7 +25,6 @@ from console_support import (
 pytest.importorskip("sessionwarden_console")
 
 from rich.text import Text
-from sessionwarden_console.config import ConsoleConfig, load
 from sessionwarden_console.screens import (
     AlertsScreen,
     AuditScreen,
@@ -253,27 +252,6 @@ def test_attacker_text_is_shown_literally(world) -> None:
                 assert token.token.split(".")[1] not in shown
 
     run(go())
-
-
-def test_config_schema() -> None:
-    assert ConsoleConfig.from_mapping({"refresh_seconds": 1}).refresh_seconds == 1
-    for bad, key in (({"refresh_seconds": 0}, "refresh_seconds"), ({"page_size": 5}, "page_size"),
-                     ({"nope": 1}, "nope"), ({"notify_min_severity": "x"}, "notify")):
-        with pytest.raises(ValueError, match=rf"console\.{key}"):
-            ConsoleConfig.from_mapping(bad)
-
-
-def test_config_file(tmp_path) -> None:
-    path = tmp_path / "sw.toml"
-    path.write_text('[redis]\nurl = "redis://h:1/2"\n[sessions]\nkey_prefix = "x"\n'
-                    '[console]\nread_only = true\n')
-    start = load(path, environ={})
-    assert (start.redis_url, start.key_prefix, start.console.read_only) == (
-        "redis://h:1/2", "x", True)
-    assert load(path, environ={"REDIS_URL": "redis://o:2/0"}).redis_url == "redis://o:2/0"
-    path.write_text("[console]\nfeed_size = 1\n")
-    with pytest.raises(ValueError, match=r"console\.feed_size"):
-        load(path, environ={})
 
 
 def _start_redis(port: int, workdir) -> subprocess.Popen:
