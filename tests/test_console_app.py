@@ -313,3 +313,54 @@ def test_disconnect_and_recovery(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def header(app) -> str:
+    from sessionwarden_console.widgets import StatusBar
+
+    return str(app.screen.query_one(StatusBar).render())
+
+
+def test_header_shows_a_live_daemon_its_last_sweep_and_the_consumer_lag(world) -> None:
+    from datetime import UTC, datetime
+
+    writer, operator, clock, made = world  # noqa: RUF059
+    writer.ensure_alert_group()
+    writer.create_session("bob", user_agent=MAC_CHROME, ip=IP_JP)  # findings: in the group
+    lag = operator.alert_status().lag
+    assert lag
+    swept = datetime.fromtimestamp(clock() - 12, UTC).isoformat()
+    writer.write_heartbeat("host-a:41", {"last_sweep": swept, "consumer_lag": lag},
+                           ttl_ms=60_000)
+    writer.write_heartbeat("host-b:7", {"last_sweep": None}, ttl_ms=60_000)  # not sweeping
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            shown = header(app)
+            assert f"daemon alive ×2 · last sweep 12 s ago · lag {lag}" in shown, shown
+            assert app.last_status.daemon.instances == 2
+
+    run(go())
+
+
+def test_header_says_down_without_a_heartbeat_and_after_it_expires(world) -> None:
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert "daemon DOWN" in header(app)
+            writer.write_heartbeat("host-a:41", {"last_sweep": None}, ttl_ms=300)
+            await settle(pilot, 0.25)
+            assert "daemon alive · no sweep yet" in header(app)
+            await settle(pilot, 0.6)  # the key expired: that daemon stopped beating
+            assert "daemon DOWN" in header(app)
+            writer.ensure_alert_group()
+            writer.create_session("bob", user_agent=MAC_CHROME, ip=IP_JP)
+            await settle(pilot, 0.3)
+            assert "alerts waiting" in header(app)  # nobody delivers them
+
+    run(go())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from sessionwarden import SessionManager
 from sessionwarden.models import AuditEntry, Device, Event, SessionView, Totals, UserPage
@@ -18,18 +17,53 @@ SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
 @dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """The daemon as its heartbeat shows it: ``state`` 'alive', 'down' or 'unknown'."""
+class DaemonState:
+    """The daemons as their heartbeats show them (`manager.heartbeats()`): ``state`` 'alive'
+    (at least one heartbeat key has not expired) or 'down' (none); ``instances`` how many are
+    alive; ``last_sweep_at`` the latest sweep any of them reported (only the holder of the
+    sweep lease sweeps; ``None``: none yet); ``lag`` alerts not yet read by the daemon's
+    consumer group (`alert_status()`; ``None`` when there is no group or Redis cannot
+    tell); ``pending`` read but not acknowledged."""
 
     state: str
+    instances: int = 0
     last_sweep_at: datetime | None = None
-    host: str | None = None
+    last_beat_at: datetime | None = None
+    lag: int | None = None
+    pending: int = 0
+
+
+def _when(value: object) -> datetime | None:
+    """A reported time: ISO 8601 text (what the daemon writes) or epoch seconds / ms."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+    return None
+
+
+def read_daemon(manager: SessionManager) -> DaemonState:
+    """Heartbeats and the alert group's status (two round trips). A daemon's state is what it
+    reported about itself: its fields are checked, never trusted."""
+    beats = manager.heartbeats()
+    status = manager.alert_status()
+    lag = status.lag if status.exists else None
+    pending = status.pending if status.exists else 0
+    if not beats:
+        return DaemonState("down", lag=lag, pending=pending)
+    sweeps = [w for w in (_when(b.state.get("last_sweep")) for b in beats) if w is not None]
+    return DaemonState("alive", len(beats), max(sweeps, default=None),
+                       max(b.at for b in beats), lag, pending)
 
 
 @dataclass(frozen=True, slots=True)
 class Status:
     totals: Totals
-    heartbeat: Heartbeat
+    daemon: DaemonState
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,29 +84,6 @@ class Feed:
     seen: set[str] = field(default_factory=set)
 
 
-def read_heartbeat(manager: Any) -> Heartbeat:
-    """The daemon's heartbeat through whatever the core offers (the daemon issue adds it):
-    ``daemon_heartbeat()`` returning a record or dict with ``last_sweep_at`` (or
-    ``last_sweep`` in epoch seconds / ms) and ``host``, ``None`` when the key has expired.
-    No such method: 'unknown'. Any failure reading it: 'unknown', never an exception."""
-    read = getattr(manager, "daemon_heartbeat", None) or getattr(manager, "heartbeat", None)
-    if read is None:
-        return Heartbeat("unknown")
-    try:
-        beat = read()
-    except Exception:
-        return Heartbeat("unknown")
-    if beat is None:
-        return Heartbeat("down")
-    get = beat.get if isinstance(beat, dict) else lambda name: getattr(beat, name, None)
-    last = get("last_sweep_at") or get("last_sweep")
-    if isinstance(last, int | float) and not isinstance(last, bool):
-        last = datetime.fromtimestamp(last / 1000 if last > 1e11 else last, UTC)
-    host = get("host")
-    return Heartbeat("alive", last if isinstance(last, datetime) else None,
-                     host if isinstance(host, str) else None)
-
-
 class ConsoleData:
     def __init__(self, manager: SessionManager, *, operator: str) -> None:
         self.manager = manager
@@ -83,7 +94,7 @@ class ConsoleData:
         return f"console:{self.operator}"
 
     def status(self) -> Status:
-        return Status(self.manager.totals(), read_heartbeat(self.manager))
+        return Status(self.manager.totals(), read_daemon(self.manager))
 
     def users(self, prefix: str, after: str | None, limit: int) -> UserPage:
         return self.manager.users_page(prefix, after=after, limit=limit)
