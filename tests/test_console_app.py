@@ -364,3 +364,51 @@ def test_header_says_down_without_a_heartbeat_and_after_it_expires(world) -> Non
             assert "alerts waiting" in header(app)  # nobody delivers them
 
     run(go())
+
+
+def test_user_detail_is_usable_at_80x24_by_keyboard(world) -> None:
+    """Compact columns that fit (flags included), the rest of the highlighted session in the
+    pane under the table; wider screens get the full set and the cursor stays on its row."""
+    from sessionwarden_console.screens.user_detail import COMPACT_COLUMNS, FULL_COLUMNS
+
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("slash", *"alice", "enter", "enter")
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, UserDetailScreen)
+            table = screen.query_one("#sessions", DataTable)
+            assert [c.key.value for c in table.columns.values()] == [
+                k for _, k, _ in COMPACT_COLUMNS]
+            right = sum(c.get_render_width(table) for c in table.columns.values())
+            assert right <= 80, right  # the flags column is on screen
+            rows = cell_texts(table)
+            assert rows[0][-1] == "new dev, 4 alerts"
+            await pilot.press("down")
+            await settle(pilot, 0.05)
+            view = screen.selected_session()
+            pane = str(screen.query_one("#session-pane").render())
+            for shown in (view.browser, view.os, view.session_id, view.ip, view.place,
+                          "flags: new device, 3 alerts", "expires in"):
+                assert shown in pane, (shown, pane)
+            await pilot.press("tab", "right")  # to the tabs: devices → alerts
+            await settle(pilot, 0.05)
+            tabs = screen.query_one("#detail-tabs")
+            assert tabs.active == "tab-alerts"
+            await pilot.press("shift+tab")
+            await pilot.press("r")  # revoke works from here, on the highlighted row
+            await settle(pilot, 0.1)
+            assert isinstance(app.screen, RevokeDialog) and app.screen.view == view
+            await pilot.press("escape")
+            await pilot.resize_terminal(160, 40)
+            await settle(pilot, 0.1)
+            assert [c.key.value for c in table.columns.values()] == [
+                k for _, k, _ in FULL_COLUMNS]
+            assert screen.selected_session() == view
+            assert cell_texts(table)[1][-1] == "new device, 3 alerts"
+
+    run(go())
