@@ -11,7 +11,7 @@ import time
 import fakeredis
 import pytest
 import redis
-from conftest import IP_JP, MAC_CHROME, Clock, free_port
+from conftest import IP_JP, IPHONE_SAFARI, MAC_CHROME, Clock, free_port
 from console_support import (
     FROZEN,
     HOSTILE_USER,
@@ -410,5 +410,90 @@ def test_user_detail_is_usable_at_80x24_by_keyboard(world) -> None:
                 k for _, k, _ in FULL_COLUMNS]
             assert screen.selected_session() == view
             assert cell_texts(table)[1][-1] == "new device, 3 alerts"
+
+    run(go())
+
+
+def test_no_color_renders_without_colour_and_severity_stays_readable(world, monkeypatch) -> None:
+    import re
+
+    from sessionwarden_console.screens.user_detail import severity_text
+
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    def colours(svg: str) -> set[str]:
+        svg = re.sub(r"<circle[^>]*>", "", svg)  # the window's three buttons, not the app
+        return set(re.findall(r"#([0-9a-fA-F]{6})\b", svg))
+
+    def grey(hexes: set[str]) -> bool:
+        """Every colour a grey (the SVG's default foreground, #c5c8c6, is within 3)."""
+        channels = [[int(h[i:i + 2], 16) for i in (0, 2, 4)] for h in hexes]
+        return all(max(c) - min(c) <= 8 for c in channels)
+
+    async def shot(app) -> str:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("a")
+            await settle(pilot)
+            rows = app.screen.query_one("#feed", DataTable)
+            severities = {rows.get_row_at(i)[1].plain: rows.get_row_at(i)[1].style
+                          for i in range(rows.row_count)}
+            assert "high" in severities and "bold" in str(severities["high"])
+            return app.export_screenshot()
+
+    assert not grey(colours(run(shot(make_app(operator, clock)))))  # colour by default
+    monkeypatch.setenv("NO_COLOR", "1")
+    svg = run(shot(make_app(operator, clock)))
+    assert colours(svg) and grey(colours(svg)), sorted(colours(svg))
+    # without colour the word and its weight tell severities apart
+    styles = {s: str(severity_text(s).style) for s in ("low", "medium", "high", "critical")}
+    assert "dim" in styles["low"] and "bold" in styles["high"]
+    assert "reverse" in styles["critical"] and "bold" not in styles["medium"]
+
+
+@pytest.mark.filterwarnings("ignore:The Python dbus package:UserWarning")
+def test_notify_sends_one_desktop_notification_per_high_alert(world, tmp_path,
+                                                              monkeypatch) -> None:
+    """plyer's Linux backend without dbus-python runs notify-send: a stand-in on PATH records
+    its calls. History at start-up is not notified; a low alert is not; a high one once."""
+    import os
+    import sys
+
+    pytest.importorskip("plyer")
+    if "dbus" in sys.modules or __import__("importlib").util.find_spec("dbus"):
+        pytest.skip("dbus-python installed: plyer would use D-Bus, not notify-send")
+    writer, operator, clock, made = world  # noqa: RUF059
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "notify-send"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nprintf "%s|%s\\n" "$1" "$2" >> {calls}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+
+    def sent(expected: int) -> list[str]:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            lines = calls.read_text().splitlines() if calls.exists() else []
+            if len(lines) >= expected:
+                return lines
+            time.sleep(0.05)
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    async def go() -> None:
+        app = make_app(operator, clock, notify_desktop=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert any(e.severity == "high" for e in app.feed_events)  # the seed's history
+            time.sleep(0.3)
+            writer.create_session("carol", user_agent=IPHONE_SAFARI, ip=IP_JP)  # new_device: low
+            await settle(pilot, 0.5)
+            assert sent(0) == []
+            clock.advance(60)
+            writer.create_session("bob", user_agent=MAC_CHROME, ip=IP_JP)  # impossible_travel
+            await settle(pilot, 0.5)
+            assert sent(1) == ["high: impossible_travel|user bob"]
+            await settle(pilot, 0.5)
+        time.sleep(0.3)  # a second notification's thread would have run by now
+        assert len(calls.read_text().splitlines()) == 1  # one, not one per poll
 
     run(go())
