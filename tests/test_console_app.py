@@ -497,3 +497,39 @@ def test_notify_sends_one_desktop_notification_per_high_alert(world, tmp_path,
         assert len(calls.read_text().splitlines()) == 1  # one, not one per poll
 
     run(go())
+
+
+def test_timeline_keeps_ended_sign_ins_that_raised_alerts_without_the_global_stream(
+        world, monkeypatch) -> None:
+    from sessionwarden_console.data import ConsoleData, timeline
+
+    writer, operator, clock, made = world  # noqa: RUF059
+    clock.advance(60)
+    intruder = writer.create_session("bob", user_agent=MAC_CHROME, ip=IP_JP)
+    clock.advance(30)
+    data = ConsoleData(operator, operator="tester")
+    assert data.revoke("bob", intruder.session_id, "not bob")
+    for name in ("recent_events", "events_after", "users_page", "recent_users"):
+        monkeypatch.setattr(operator, name, lambda *a, **k: pytest.fail("global read"))
+    rows = [(r.what, r.subject, r.actor, r.note) for r in timeline(data.user("bob"))]
+    assert rows[0] == ("session revoked", "Mac/Chrome", "console:tester", "not bob")
+    assert rows[1] == ("sign-in (ended)", "Mac/Chrome · JP", "",
+                       "impossible_travel, new_country, new_device")
+    assert ("sign-in", "Android/Chrome · United States", "", "live") in rows
+    carol = [(r.what, r.subject, r.actor, r.note) for r in timeline(data.user("carol"))]
+    assert carol == [("session revoked", "Mac/Chrome", "admin:zoe", "lost laptop"),
+                     ("first sign-in", "Mac/Chrome · JP", "", "first from this device")]
+    monkeypatch.undo()  # the app's own feed reads the stream
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.open_user("bob")
+            await settle(pilot)
+            await pilot.press("tab", "right", "right")
+            await settle(pilot, 0.05)
+            shown = cell_texts(app.screen.query_one("#timeline", DataTable))
+            assert [r[1] for r in shown][:2] == ["session revoked", "sign-in (ended)"]
+
+    run(go())

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sessionwarden import SessionManager
 from sessionwarden.models import AuditEntry, Device, Event, SessionView, Totals, UserPage
@@ -82,6 +83,87 @@ class Feed:
     cursor: str = "0-0"
     started: bool = False
     seen: set[str] = field(default_factory=set)
+
+
+#: Rules evaluated at sign-in (`evaluate_login`): their alert marks a sign-in, even of a
+#: session that has ended since. The others (revoked_token_used, device_mismatch) fire later.
+SIGN_IN_RULES = frozenset({"new_device", "new_country", "impossible_travel", "shared_account",
+                           "login_burst"})
+TIMELINE_ROWS = 30
+#: What the timeline holds, shown under it: the core keeps no per-user sign-in history, so a
+#: sign-in of an ended session that raised no alert is not in it.
+TIMELINE_SCOPE = "kept per user: live and alerted sign-ins, devices' first/last, audit"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    key: str
+    at: datetime
+    what: str  # sign-in, sign-in (ended), first sign-in, last seen, alert, or an audit kind
+    subject: str  # device · place
+    actor: str
+    note: str  # reason, alert types, "live"
+
+
+def timeline(detail: UserDetail) -> list[TimelineRow]:
+    """One user's recent history from what the core keeps per user (never the global
+    stream): live sessions (sign-in time, device, place), the user's alerts (a sign-in rule's
+    alert marks that session's sign-in, live or ended; other alerts are rows of their own),
+    known devices (first sign-in from each, and its last sign-in when no live session is on
+    it), and the user's audit trail (revocations with actor and reason, acknowledgements,
+    alert-link uses). Newest first, at most `TIMELINE_ROWS`."""
+    devices = {d.fingerprint: d for d in detail.devices}
+    live = {v.session_id: v for v in detail.sessions}
+    rows: list[TimelineRow] = []
+    signin_alerts: dict[str, list[Event]] = {}
+    for alert in detail.alerts:
+        if alert.type in SIGN_IN_RULES and alert.session_id:
+            signin_alerts.setdefault(alert.session_id, []).append(alert)
+        else:
+            rows.append(TimelineRow("al:" + alert.id, alert.at, "alert", alert.type, "",
+                                    alert.severity))
+    signed_in: list[tuple[str, datetime]] = []  # (fingerprint, when) already a row
+    for view in detail.sessions:
+        types = sorted({a.type for a in signin_alerts.get(view.session_id, [])})
+        rows.append(TimelineRow("in:" + view.session_id, view.created_at, "sign-in",
+                                f"{view.device} · {view.place}", "",
+                                "live" + (" · " + ", ".join(types) if types else "")))
+        signed_in.append((view.fingerprint, view.created_at))
+    for session_id, alerts in signin_alerts.items():
+        if session_id in live:
+            continue
+        first = min(alerts, key=lambda a: a.at)
+        details: dict[str, Any] = {}
+        for a in alerts:
+            details.update(a.details)
+        device = details.get("device") or "device ?"
+        place = details.get("to_country") or details.get("country") or ""
+        ip = details.get("to_ip") or details.get("ip") or ""
+        subject = " · ".join(str(x) for x in (device, place or ip) if x)
+        rows.append(TimelineRow("in:" + session_id, first.at, "sign-in (ended)", subject, "",
+                                ", ".join(sorted({a.type for a in alerts}))))
+    close = timedelta(seconds=60)
+    on_live = {v.fingerprint for v in detail.sessions}
+    for d in detail.devices:
+        if not any(fp == d.fingerprint and abs(at - d.first_seen_at) < close
+                   for fp, at in signed_in):
+            rows.append(TimelineRow("df:" + d.fingerprint, d.first_seen_at, "first sign-in",
+                                    f"{d.label} · {d.last_country or d.last_ip}", "",
+                                    "first from this device"))
+        if d.fingerprint not in on_live and d.last_seen_at - d.first_seen_at >= close:
+            rows.append(TimelineRow("dl:" + d.fingerprint, d.last_seen_at, "last seen",
+                                    f"{d.label} · {d.last_country or d.last_ip}", "",
+                                    "no live session on it"))
+    for entry in detail.audit:
+        fingerprint = entry.details.get("fingerprint")
+        device = devices.get(fingerprint) if isinstance(fingerprint, str) else None
+        subject = device.label if device else (entry.session_id or "")
+        rows.append(TimelineRow("au:" + entry.id, entry.at, entry.kind.replace("_", " "),
+                                subject, entry.actor, entry.reason or ""))
+    # newest first; at the same instant a sign-in goes below what followed it (its revocation)
+    rows.sort(key=lambda r: (r.at, not r.what.startswith(("sign-in", "first sign-in"))),
+              reverse=True)
+    return rows[:TIMELINE_ROWS]
 
 
 class ConsoleData:

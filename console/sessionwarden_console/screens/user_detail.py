@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from ..data import UserDetail
+from ..data import TIMELINE_SCOPE, UserDetail, timeline
 from ..text import ago, clock_time, safe, until
 from .base import LiveScreen, selected_key, sync_rows
 from .confirm import RevokeAllDialog, RevokeDialog
@@ -98,11 +98,12 @@ class UserDetailScreen(LiveScreen):
                     alerts.add_column(label, key=key)
                 yield alerts
             with TabPane("Timeline", id="tab-timeline"):
-                timeline: DataTable[Any] = DataTable(id="timeline", cursor_type="row")
-                for label, key in (("time", "at"), ("what", "what"), ("by", "actor"),
-                                   ("reason", "reason")):
-                    timeline.add_column(label, key=key)
-                yield timeline
+                history: DataTable[Any] = DataTable(id="timeline", cursor_type="row")
+                for label, key in (("time", "at"), ("what", "what"), ("device", "subject"),
+                                   ("by", "actor"), ("note", "note")):
+                    history.add_column(label, key=key)
+                yield history
+                yield Static(Text(TIMELINE_SCOPE, style="dim"), classes="scope")
 
     def on_mount(self) -> None:
         self.relayout(self.app.size.width)
@@ -231,19 +232,10 @@ class UserDetailScreen(LiveScreen):
         sync_rows(self.query_one("#user-alerts", DataTable), ((a.id, (
             Text(clock_time(a.at, now)), severity_text(a.severity), safe(a.type, limit=24),
             safe(a.session_id or "—", limit=27))) for a in payload.alerts))
-        timeline: list[tuple[float, str, tuple[Text, ...]]] = []
-        for view in payload.sessions:
-            timeline.append((view.created_at.timestamp(), "in:" + view.session_id, (
-                Text(clock_time(view.created_at, now)),
-                Text.assemble("sign-in ", safe(view.device, limit=20), " ",
-                              safe(view.place, limit=24)), Text("—"), Text(""))))
-        for entry in payload.audit:
-            timeline.append((entry.at.timestamp(), "au:" + entry.id, (
-                Text(clock_time(entry.at, now)), safe(entry.kind.replace("_", " "), limit=30),
-                safe(entry.actor, limit=30), safe(entry.reason or "", limit=60))))
-        timeline.sort(key=lambda item: item[0], reverse=True)
-        sync_rows(self.query_one("#timeline", DataTable),
-                  ((key, cells) for _, key, cells in timeline[:30]))
+        sync_rows(self.query_one("#timeline", DataTable), ((row.key, (
+            Text(clock_time(row.at, now)), safe(row.what, limit=20),
+            safe(row.subject, limit=40), safe(row.actor or "—", limit=30),
+            safe(row.note, limit=80))) for row in timeline(payload)))
         self.pane()
 
     def selected_session(self) -> Any:
