@@ -11,7 +11,7 @@ import time
 import fakeredis
 import pytest
 import redis
-from conftest import IP_JP, MAC_CHROME, Clock, free_port
+from conftest import IP_JP, IPHONE_SAFARI, MAC_CHROME, Clock, free_port
 from console_support import (
     FROZEN,
     HOSTILE_USER,
@@ -25,7 +25,6 @@ from console_support import (
 pytest.importorskip("sessionwarden_console")
 
 from rich.text import Text
-from sessionwarden_console.config import ConsoleConfig, load
 from sessionwarden_console.screens import (
     AlertsScreen,
     AuditScreen,
@@ -255,27 +254,6 @@ def test_attacker_text_is_shown_literally(world) -> None:
     run(go())
 
 
-def test_config_schema() -> None:
-    assert ConsoleConfig.from_mapping({"refresh_seconds": 1}).refresh_seconds == 1
-    for bad, key in (({"refresh_seconds": 0}, "refresh_seconds"), ({"page_size": 5}, "page_size"),
-                     ({"nope": 1}, "nope"), ({"notify_min_severity": "x"}, "notify")):
-        with pytest.raises(ValueError, match=rf"console\.{key}"):
-            ConsoleConfig.from_mapping(bad)
-
-
-def test_config_file(tmp_path) -> None:
-    path = tmp_path / "sw.toml"
-    path.write_text('[redis]\nurl = "redis://h:1/2"\n[sessions]\nkey_prefix = "x"\n'
-                    '[console]\nread_only = true\n')
-    start = load(path, environ={})
-    assert (start.redis_url, start.key_prefix, start.console.read_only) == (
-        "redis://h:1/2", "x", True)
-    assert load(path, environ={"REDIS_URL": "redis://o:2/0"}).redis_url == "redis://o:2/0"
-    path.write_text("[console]\nfeed_size = 1\n")
-    with pytest.raises(ValueError, match=r"console\.feed_size"):
-        load(path, environ={})
-
-
 def _start_redis(port: int, workdir) -> subprocess.Popen:
     proc = subprocess.Popen(
         [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save",
@@ -335,3 +313,223 @@ def test_disconnect_and_recovery(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def header(app) -> str:
+    from sessionwarden_console.widgets import StatusBar
+
+    return str(app.screen.query_one(StatusBar).render())
+
+
+def test_header_shows_a_live_daemon_its_last_sweep_and_the_consumer_lag(world) -> None:
+    from datetime import UTC, datetime
+
+    writer, operator, clock, made = world  # noqa: RUF059
+    writer.ensure_alert_group()
+    writer.create_session("bob", user_agent=MAC_CHROME, ip=IP_JP)  # findings: in the group
+    lag = operator.alert_status().lag
+    assert lag
+    swept = datetime.fromtimestamp(clock() - 12, UTC).isoformat()
+    writer.write_heartbeat("host-a:41", {"last_sweep": swept, "consumer_lag": lag},
+                           ttl_ms=60_000)
+    writer.write_heartbeat("host-b:7", {"last_sweep": None}, ttl_ms=60_000)  # not sweeping
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            shown = header(app)
+            assert f"daemon alive ×2 · last sweep 12 s ago · lag {lag}" in shown, shown
+            assert app.last_status.daemon.instances == 2
+
+    run(go())
+
+
+def test_header_says_down_without_a_heartbeat_and_after_it_expires(world) -> None:
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert "daemon DOWN" in header(app)
+            writer.write_heartbeat("host-a:41", {"last_sweep": None}, ttl_ms=300)
+            await settle(pilot, 0.25)
+            assert "daemon alive · no sweep yet" in header(app)
+            await settle(pilot, 0.6)  # the key expired: that daemon stopped beating
+            assert "daemon DOWN" in header(app)
+            writer.ensure_alert_group()
+            writer.create_session("bob", user_agent=MAC_CHROME, ip=IP_JP)
+            await settle(pilot, 0.3)
+            assert "alerts waiting" in header(app)  # nobody delivers them
+
+    run(go())
+
+
+def test_user_detail_is_usable_at_80x24_by_keyboard(world) -> None:
+    """Compact columns that fit (flags included), the rest of the highlighted session in the
+    pane under the table; wider screens get the full set and the cursor stays on its row."""
+    from sessionwarden_console.screens.user_detail import COMPACT_COLUMNS, FULL_COLUMNS
+
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("slash", *"alice", "enter", "enter")
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, UserDetailScreen)
+            table = screen.query_one("#sessions", DataTable)
+            assert [c.key.value for c in table.columns.values()] == [
+                k for _, k, _ in COMPACT_COLUMNS]
+            right = sum(c.get_render_width(table) for c in table.columns.values())
+            assert right <= 80, right  # the flags column is on screen
+            rows = cell_texts(table)
+            assert rows[0][-1] == "new dev, 4 alerts"
+            await pilot.press("down")
+            await settle(pilot, 0.05)
+            view = screen.selected_session()
+            pane = str(screen.query_one("#session-pane").render())
+            for shown in (view.browser, view.os, view.session_id, view.ip, view.place,
+                          "flags: new device, 3 alerts", "expires in"):
+                assert shown in pane, (shown, pane)
+            await pilot.press("tab", "right")  # to the tabs: devices → alerts
+            await settle(pilot, 0.05)
+            tabs = screen.query_one("#detail-tabs")
+            assert tabs.active == "tab-alerts"
+            await pilot.press("shift+tab")
+            await pilot.press("r")  # revoke works from here, on the highlighted row
+            await settle(pilot, 0.1)
+            assert isinstance(app.screen, RevokeDialog) and app.screen.view == view
+            await pilot.press("escape")
+            await pilot.resize_terminal(160, 40)
+            await settle(pilot, 0.1)
+            assert [c.key.value for c in table.columns.values()] == [
+                k for _, k, _ in FULL_COLUMNS]
+            assert screen.selected_session() == view
+            assert cell_texts(table)[1][-1] == "new device, 3 alerts"
+
+    run(go())
+
+
+def test_no_color_renders_without_colour_and_severity_stays_readable(world, monkeypatch) -> None:
+    import re
+
+    from sessionwarden_console.screens.user_detail import severity_text
+
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    def colours(svg: str) -> set[str]:
+        svg = re.sub(r"<circle[^>]*>", "", svg)  # the window's three buttons, not the app
+        return set(re.findall(r"#([0-9a-fA-F]{6})\b", svg))
+
+    def grey(hexes: set[str]) -> bool:
+        """Every colour a grey (the SVG's default foreground, #c5c8c6, is within 3)."""
+        channels = [[int(h[i:i + 2], 16) for i in (0, 2, 4)] for h in hexes]
+        return all(max(c) - min(c) <= 8 for c in channels)
+
+    async def shot(app) -> str:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("a")
+            await settle(pilot)
+            rows = app.screen.query_one("#feed", DataTable)
+            severities = {rows.get_row_at(i)[1].plain: rows.get_row_at(i)[1].style
+                          for i in range(rows.row_count)}
+            assert "high" in severities and "bold" in str(severities["high"])
+            return app.export_screenshot()
+
+    assert not grey(colours(run(shot(make_app(operator, clock)))))  # colour by default
+    monkeypatch.setenv("NO_COLOR", "1")
+    svg = run(shot(make_app(operator, clock)))
+    assert colours(svg) and grey(colours(svg)), sorted(colours(svg))
+    # without colour the word and its weight tell severities apart
+    styles = {s: str(severity_text(s).style) for s in ("low", "medium", "high", "critical")}
+    assert "dim" in styles["low"] and "bold" in styles["high"]
+    assert "reverse" in styles["critical"] and "bold" not in styles["medium"]
+
+
+@pytest.mark.filterwarnings("ignore:The Python dbus package:UserWarning")
+def test_notify_sends_one_desktop_notification_per_high_alert(world, tmp_path,
+                                                              monkeypatch) -> None:
+    """plyer's Linux backend without dbus-python runs notify-send: a stand-in on PATH records
+    its calls. History at start-up is not notified; a low alert is not; a high one once."""
+    import os
+    import sys
+
+    pytest.importorskip("plyer")
+    if "dbus" in sys.modules or __import__("importlib").util.find_spec("dbus"):
+        pytest.skip("dbus-python installed: plyer would use D-Bus, not notify-send")
+    writer, operator, clock, made = world  # noqa: RUF059
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "notify-send"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nprintf "%s|%s\\n" "$1" "$2" >> {calls}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+
+    def sent(expected: int) -> list[str]:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            lines = calls.read_text().splitlines() if calls.exists() else []
+            if len(lines) >= expected:
+                return lines
+            time.sleep(0.05)
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    async def go() -> None:
+        app = make_app(operator, clock, notify_desktop=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert any(e.severity == "high" for e in app.feed_events)  # the seed's history
+            time.sleep(0.3)
+            writer.create_session("carol", user_agent=IPHONE_SAFARI, ip=IP_JP)  # new_device: low
+            await settle(pilot, 0.5)
+            assert sent(0) == []
+            clock.advance(60)
+            writer.create_session("bob", user_agent=MAC_CHROME, ip=IP_JP)  # impossible_travel
+            await settle(pilot, 0.5)
+            assert sent(1) == ["high: impossible_travel|user bob"]
+            await settle(pilot, 0.5)
+        time.sleep(0.3)  # a second notification's thread would have run by now
+        assert len(calls.read_text().splitlines()) == 1  # one, not one per poll
+
+    run(go())
+
+
+def test_timeline_keeps_ended_sign_ins_that_raised_alerts_without_the_global_stream(
+        world, monkeypatch) -> None:
+    from sessionwarden_console.data import ConsoleData, timeline
+
+    writer, operator, clock, made = world  # noqa: RUF059
+    clock.advance(60)
+    intruder = writer.create_session("bob", user_agent=MAC_CHROME, ip=IP_JP)
+    clock.advance(30)
+    data = ConsoleData(operator, operator="tester")
+    assert data.revoke("bob", intruder.session_id, "not bob")
+    for name in ("recent_events", "events_after", "users_page", "recent_users"):
+        monkeypatch.setattr(operator, name, lambda *a, **k: pytest.fail("global read"))
+    rows = [(r.what, r.subject, r.actor, r.note) for r in timeline(data.user("bob"))]
+    assert rows[0] == ("session revoked", "Mac/Chrome", "console:tester", "not bob")
+    assert rows[1] == ("sign-in (ended)", "Mac/Chrome · JP", "",
+                       "impossible_travel, new_country, new_device")
+    assert ("sign-in", "Android/Chrome · United States", "", "live") in rows
+    carol = [(r.what, r.subject, r.actor, r.note) for r in timeline(data.user("carol"))]
+    assert carol == [("session revoked", "Mac/Chrome", "admin:zoe", "lost laptop"),
+                     ("first sign-in", "Mac/Chrome · JP", "", "first from this device")]
+    monkeypatch.undo()  # the app's own feed reads the stream
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.open_user("bob")
+            await settle(pilot)
+            await pilot.press("tab", "right", "right")
+            await settle(pilot, 0.05)
+            shown = cell_texts(app.screen.query_one("#timeline", DataTable))
+            assert [r[1] for r in shown][:2] == ["session revoked", "sign-in (ended)"]
+
+    run(go())

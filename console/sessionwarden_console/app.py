@@ -64,6 +64,7 @@ class ConsoleApp(App[None]):
         self.last_error = ""
         self.feed = Feed()
         self.feed_events: list[Event] = []
+        self.feed_primed = False  # the first batch (history) is shown, never notified
 
     @property
     def operator(self) -> str:
@@ -112,6 +113,7 @@ class ConsoleApp(App[None]):
     def take_events(self, events: list[Event]) -> None:
         known = {e.id for e in self.feed_events}
         new = [e for e in events if e.id not in known]
+        history, self.feed_primed = not self.feed_primed, True
         if not new:
             return
         self.feed_events.extend(new)
@@ -119,7 +121,7 @@ class ConsoleApp(App[None]):
         del self.feed_events[: -self.config.feed_size]
         for screen in self._alert_screens():
             screen.add_events(new, dropped)
-        if self.notify_desktop and self.feed.started:
+        if self.notify_desktop and not history:  # alerts arriving while the console runs
             floor = SEVERITY_RANK[self.config.notify_min_severity]
             for event in new:
                 if SEVERITY_RANK.get(event.severity, 0) >= floor:

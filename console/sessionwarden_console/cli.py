@@ -22,8 +22,10 @@ def default_operator() -> str:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sessionwarden console",
                                 description="SessionWarden's security console (Textual).")
-    p.add_argument("--config", metavar="PATH", help="TOML file: [redis] url, "
-                   "[sessions] key_prefix, [console] (REDIS_URL in the environment wins)")
+    p.add_argument("--config", metavar="PATH", help="the shared TOML configuration "
+                   "([redis], [sessions], [console]; default $SESSIONWARDEN_CONFIG, else "
+                   "/etc/sessionwarden/config.toml when it exists); SESSIONWARDEN_<SECTION>__"
+                   "<KEY> and REDIS_URL override it")
     p.add_argument("--read-only", action="store_true",
                    help="disable every mutating action (revoke, acknowledge)")
     p.add_argument("--operator", metavar="NAME",
@@ -37,24 +39,26 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        start = config_mod.load(args.config)
-    except ValueError as exc:
+        cfg, console = config_mod.load(args.config)
+    except ValueError as exc:  # ConfigError: one line naming the key and where it came from
         print(f"sessionwarden console: {exc}", file=sys.stderr)
         return 2
-    from sessionwarden import SessionManager, Settings
-
     from .app import ConsoleApp
     from .data import ConsoleData
     from .text import visible
 
-    operator = (args.operator or start.console.operator or default_operator()).strip()
+    operator = (args.operator or console.operator or default_operator()).strip()
     if not operator:
         print("sessionwarden console: --operator: must not be blank", file=sys.stderr)
         return 2
-    # An operator manager: no secret, so it can list, revoke and read, never issue.
-    settings = Settings(key_prefix=start.key_prefix, secret=None, production=False)
-    manager = SessionManager.from_url(start.redis_url, settings)
-    app = ConsoleApp(ConsoleData(manager, operator=visible(operator, 40)), start.console,
+    # An operator manager ([redis] timeouts, pool and TLS applied): it lists, revokes and
+    # reads, never issues, so production without a secret is fine.
+    try:
+        manager = cfg.manager(operator=True)
+    except ValueError as exc:
+        print(f"sessionwarden console: {exc}", file=sys.stderr)
+        return 2
+    app = ConsoleApp(ConsoleData(manager, operator=visible(operator, 40)), console,
                      read_only=args.read_only, notify_desktop=args.notify)
     try:
         app.run()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sessionwarden import SessionManager
@@ -18,18 +18,53 @@ SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
 @dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """The daemon as its heartbeat shows it: ``state`` 'alive', 'down' or 'unknown'."""
+class DaemonState:
+    """The daemons as their heartbeats show them (`manager.heartbeats()`): ``state`` 'alive'
+    (at least one heartbeat key has not expired) or 'down' (none); ``instances`` how many are
+    alive; ``last_sweep_at`` the latest sweep any of them reported (only the holder of the
+    sweep lease sweeps; ``None``: none yet); ``lag`` alerts not yet read by the daemon's
+    consumer group (`alert_status()`; ``None`` when there is no group or Redis cannot
+    tell); ``pending`` read but not acknowledged."""
 
     state: str
+    instances: int = 0
     last_sweep_at: datetime | None = None
-    host: str | None = None
+    last_beat_at: datetime | None = None
+    lag: int | None = None
+    pending: int = 0
+
+
+def _when(value: object) -> datetime | None:
+    """A reported time: ISO 8601 text (what the daemon writes) or epoch seconds / ms."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+    return None
+
+
+def read_daemon(manager: SessionManager) -> DaemonState:
+    """Heartbeats and the alert group's status (two round trips). A daemon's state is what it
+    reported about itself: its fields are checked, never trusted."""
+    beats = manager.heartbeats()
+    status = manager.alert_status()
+    lag = status.lag if status.exists else None
+    pending = status.pending if status.exists else 0
+    if not beats:
+        return DaemonState("down", lag=lag, pending=pending)
+    sweeps = [w for w in (_when(b.state.get("last_sweep")) for b in beats) if w is not None]
+    return DaemonState("alive", len(beats), max(sweeps, default=None),
+                       max(b.at for b in beats), lag, pending)
 
 
 @dataclass(frozen=True, slots=True)
 class Status:
     totals: Totals
-    heartbeat: Heartbeat
+    daemon: DaemonState
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,27 +85,85 @@ class Feed:
     seen: set[str] = field(default_factory=set)
 
 
-def read_heartbeat(manager: Any) -> Heartbeat:
-    """The daemon's heartbeat through whatever the core offers (the daemon issue adds it):
-    ``daemon_heartbeat()`` returning a record or dict with ``last_sweep_at`` (or
-    ``last_sweep`` in epoch seconds / ms) and ``host``, ``None`` when the key has expired.
-    No such method: 'unknown'. Any failure reading it: 'unknown', never an exception."""
-    read = getattr(manager, "daemon_heartbeat", None) or getattr(manager, "heartbeat", None)
-    if read is None:
-        return Heartbeat("unknown")
-    try:
-        beat = read()
-    except Exception:
-        return Heartbeat("unknown")
-    if beat is None:
-        return Heartbeat("down")
-    get = beat.get if isinstance(beat, dict) else lambda name: getattr(beat, name, None)
-    last = get("last_sweep_at") or get("last_sweep")
-    if isinstance(last, int | float) and not isinstance(last, bool):
-        last = datetime.fromtimestamp(last / 1000 if last > 1e11 else last, UTC)
-    host = get("host")
-    return Heartbeat("alive", last if isinstance(last, datetime) else None,
-                     host if isinstance(host, str) else None)
+#: Rules evaluated at sign-in (`evaluate_login`): their alert marks a sign-in, even of a
+#: session that has ended since. The others (revoked_token_used, device_mismatch) fire later.
+SIGN_IN_RULES = frozenset({"new_device", "new_country", "impossible_travel", "shared_account",
+                           "login_burst"})
+TIMELINE_ROWS = 30
+#: What the timeline holds, shown under it: the core keeps no per-user sign-in history, so a
+#: sign-in of an ended session that raised no alert is not in it.
+TIMELINE_SCOPE = "kept per user: live and alerted sign-ins, devices' first/last, audit"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    key: str
+    at: datetime
+    what: str  # sign-in, sign-in (ended), first sign-in, last seen, alert, or an audit kind
+    subject: str  # device · place
+    actor: str
+    note: str  # reason, alert types, "live"
+
+
+def timeline(detail: UserDetail) -> list[TimelineRow]:
+    """One user's recent history from what the core keeps per user (never the global
+    stream): live sessions (sign-in time, device, place), the user's alerts (a sign-in rule's
+    alert marks that session's sign-in, live or ended; other alerts are rows of their own),
+    known devices (first sign-in from each, and its last sign-in when no live session is on
+    it), and the user's audit trail (revocations with actor and reason, acknowledgements,
+    alert-link uses). Newest first, at most `TIMELINE_ROWS`."""
+    devices = {d.fingerprint: d for d in detail.devices}
+    live = {v.session_id: v for v in detail.sessions}
+    rows: list[TimelineRow] = []
+    signin_alerts: dict[str, list[Event]] = {}
+    for alert in detail.alerts:
+        if alert.type in SIGN_IN_RULES and alert.session_id:
+            signin_alerts.setdefault(alert.session_id, []).append(alert)
+        else:
+            rows.append(TimelineRow("al:" + alert.id, alert.at, "alert", alert.type, "",
+                                    alert.severity))
+    signed_in: list[tuple[str, datetime]] = []  # (fingerprint, when) already a row
+    for view in detail.sessions:
+        types = sorted({a.type for a in signin_alerts.get(view.session_id, [])})
+        rows.append(TimelineRow("in:" + view.session_id, view.created_at, "sign-in",
+                                f"{view.device} · {view.place}", "",
+                                "live" + (" · " + ", ".join(types) if types else "")))
+        signed_in.append((view.fingerprint, view.created_at))
+    for session_id, alerts in signin_alerts.items():
+        if session_id in live:
+            continue
+        first = min(alerts, key=lambda a: a.at)
+        details: dict[str, Any] = {}
+        for a in alerts:
+            details.update(a.details)
+        device = details.get("device") or "device ?"
+        place = details.get("to_country") or details.get("country") or ""
+        ip = details.get("to_ip") or details.get("ip") or ""
+        subject = " · ".join(str(x) for x in (device, place or ip) if x)
+        rows.append(TimelineRow("in:" + session_id, first.at, "sign-in (ended)", subject, "",
+                                ", ".join(sorted({a.type for a in alerts}))))
+    close = timedelta(seconds=60)
+    on_live = {v.fingerprint for v in detail.sessions}
+    for d in detail.devices:
+        if not any(fp == d.fingerprint and abs(at - d.first_seen_at) < close
+                   for fp, at in signed_in):
+            rows.append(TimelineRow("df:" + d.fingerprint, d.first_seen_at, "first sign-in",
+                                    f"{d.label} · {d.last_country or d.last_ip}", "",
+                                    "first from this device"))
+        if d.fingerprint not in on_live and d.last_seen_at - d.first_seen_at >= close:
+            rows.append(TimelineRow("dl:" + d.fingerprint, d.last_seen_at, "last seen",
+                                    f"{d.label} · {d.last_country or d.last_ip}", "",
+                                    "no live session on it"))
+    for entry in detail.audit:
+        fingerprint = entry.details.get("fingerprint")
+        device = devices.get(fingerprint) if isinstance(fingerprint, str) else None
+        subject = device.label if device else (entry.session_id or "")
+        rows.append(TimelineRow("au:" + entry.id, entry.at, entry.kind.replace("_", " "),
+                                subject, entry.actor, entry.reason or ""))
+    # newest first; at the same instant a sign-in goes below what followed it (its revocation)
+    rows.sort(key=lambda r: (r.at, not r.what.startswith(("sign-in", "first sign-in"))),
+              reverse=True)
+    return rows[:TIMELINE_ROWS]
 
 
 class ConsoleData:
@@ -83,7 +176,7 @@ class ConsoleData:
         return f"console:{self.operator}"
 
     def status(self) -> Status:
-        return Status(self.manager.totals(), read_heartbeat(self.manager))
+        return Status(self.manager.totals(), read_daemon(self.manager))
 
     def users(self, prefix: str, after: str | None, limit: int) -> UserPage:
         return self.manager.users_page(prefix, after=after, limit=limit)

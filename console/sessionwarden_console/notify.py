@@ -1,5 +1,9 @@
 """``--notify``: a desktop notification (plyer) for high and critical alerts, best effort:
-no plyer, no desktop, any failure — nothing happens."""
+no plyer, no desktop, any failure — nothing happens. On Linux plyer uses dbus-python when it is
+installed, else runs ``notify-send`` (libnotify) when it is on ``PATH``, else does nothing; the
+history shown at start-up is never notified, only alerts that arrive while the console runs.
+Each notification is sent from its own short-lived thread, so a slow desktop never holds the
+UI."""
 
 from __future__ import annotations
 

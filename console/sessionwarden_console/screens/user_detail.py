@@ -11,10 +11,53 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from ..data import UserDetail
+from ..data import TIMELINE_SCOPE, UserDetail, timeline
 from ..text import ago, clock_time, safe, until
 from .base import LiveScreen, selected_key, sync_rows
 from .confirm import RevokeAllDialog, RevokeDialog
+
+#: Every column of the sessions table: (label, key, width); ``None``: the rest of the line.
+FULL_COLUMNS = (("device", "device", 16), ("browser", "browser", 12), ("OS", "os", 10),
+                ("IP", "ip", 15), ("place", "place", 16), ("last active", "active", 11),
+                ("created", "created", 11), ("expires in", "expires", 10),
+                ("flags", "flags", None))
+#: Below `MEDIUM_WIDTH` columns (an 80x24 terminal): what on-call staff decide on — which
+#: device, from where, how recent, which flags; the rest is in the pane under the table for
+#: the highlighted row.
+COMPACT_COLUMNS = (("device", "device", 13), ("IP", "ip", 15), ("place", "place", 12),
+                   ("last active", "active", 11), ("flags", "flags", None))
+MEDIUM_COLUMNS = (("device", "device", 16), ("browser", "browser", 12), ("IP", "ip", 15),
+                  ("place", "place", 16), ("last active", "active", 11),
+                  ("expires in", "expires", 10), ("flags", "flags", None))
+FULL_WIDTH = 150
+MEDIUM_WIDTH = 110
+MIN_REST = 10
+#: The known devices: the label already names OS and browser families, so narrow screens
+#: drop the versions.
+DEVICE_COLUMNS = (("device", "label", 16), ("browser", "browser", 14), ("OS", "os", 12),
+                  ("last IP", "ip", 15), ("country", "cc", 7), ("first seen", "first", 11),
+                  ("last seen", "last", None))
+COMPACT_DEVICE_COLUMNS = (("device", "label", 16), ("last IP", "ip", 15),
+                          ("country", "cc", 7), ("first seen", "first", 11),
+                          ("last seen", "last", None))
+DEVICES_FULL_WIDTH = 110
+
+
+def columns_for(width: int, table: str = "sessions") -> list[tuple[str, str, int]]:
+    """A table's columns at a screen ``width``: the last takes what is left (each column has
+    one cell of padding on both sides; one kept for a scroll bar)."""
+    if table == "devices":
+        chosen = DEVICE_COLUMNS if width >= DEVICES_FULL_WIDTH else COMPACT_DEVICE_COLUMNS
+    else:
+        chosen = (FULL_COLUMNS if width >= FULL_WIDTH else MEDIUM_COLUMNS
+                  if width >= MEDIUM_WIDTH else COMPACT_COLUMNS)
+    fixed = sum(w for _, _, w in chosen if w is not None) + 2 * len(chosen) + 1
+    return [(label, key, w if w is not None else max(width - fixed, MIN_REST))
+            for label, key, w in chosen]
+
+
+def short_flag(flag: str) -> str:
+    return {"new device": "new dev", "device mismatch": "mismatch"}.get(flag, flag)
 
 
 def severity_text(severity: str) -> Text:
@@ -37,24 +80,17 @@ class UserDetailScreen(LiveScreen):
         self.highlight = highlight
         self.revoke_highlighted = revoke  # `:revoke SESSION_ID`: ask once it is shown
         self.detail: UserDetail | None = None
+        self.columns_shown: dict[str, list[tuple[str, str, int]]] = {}
+        self.cells: dict[str, dict[str, dict[str, Text]]] = {"sessions": {}, "devices": {}}
+        self.session_flags: dict[str, list[str]] = {}
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="detail-title", classes="title")
-        sessions: DataTable[Any] = DataTable(id="sessions", cursor_type="row")
-        for label, key, width in (("device", "device", 16), ("browser", "browser", 12),
-                                  ("OS", "os", 10), ("IP", "ip", 15), ("place", "place", 16),
-                                  ("last active", "active", 11), ("created", "created", 11),
-                                  ("expires in", "expires", 10), ("flags", "flags", 20)):
-            sessions.add_column(label, key=key, width=width)
-        yield sessions
+        yield DataTable(id="sessions", cursor_type="row")
+        yield Static(id="session-pane", classes="pane")
         with TabbedContent(id="detail-tabs"):
             with TabPane("Devices", id="tab-devices"):
-                devices: DataTable[Any] = DataTable(id="devices", cursor_type="row")
-                for label, key in (("device", "label"), ("browser", "browser"), ("OS", "os"),
-                                   ("last IP", "ip"), ("country", "cc"),
-                                   ("first seen", "first"), ("last seen", "last")):
-                    devices.add_column(label, key=key)
-                yield devices
+                yield DataTable(id="devices", cursor_type="row")
             with TabPane("Alerts", id="tab-alerts"):
                 alerts: DataTable[Any] = DataTable(id="user-alerts", cursor_type="row")
                 for label, key in (("time", "at"), ("severity", "sev"), ("alert", "type"),
@@ -62,17 +98,72 @@ class UserDetailScreen(LiveScreen):
                     alerts.add_column(label, key=key)
                 yield alerts
             with TabPane("Timeline", id="tab-timeline"):
-                timeline: DataTable[Any] = DataTable(id="timeline", cursor_type="row")
-                for label, key in (("time", "at"), ("what", "what"), ("by", "actor"),
-                                   ("reason", "reason")):
-                    timeline.add_column(label, key=key)
-                yield timeline
+                history: DataTable[Any] = DataTable(id="timeline", cursor_type="row")
+                for label, key in (("time", "at"), ("what", "what"), ("device", "subject"),
+                                   ("by", "actor"), ("note", "note")):
+                    history.add_column(label, key=key)
+                yield history
+                yield Static(Text(TIMELINE_SCOPE, style="dim"), classes="scope")
 
     def on_mount(self) -> None:
+        self.relayout(self.app.size.width)
         super().on_mount()
         self.query_one("#detail-title", Static).update(
             Text.assemble(" user ", safe(self.user_id, "bold", 60)))
         self.query_one("#sessions", DataTable).focus()
+        self.pane()
+
+    def on_resize(self, event: Any) -> None:
+        self.relayout(event.size.width)
+
+    def relayout(self, width: int) -> None:
+        """Columns for this width; a change rebuilds the table, the cursor stays on its row."""
+        for name in ("sessions", "devices"):
+            wanted = columns_for(width, name)
+            if wanted == self.columns_shown.get(name):
+                continue
+            self.columns_shown[name] = wanted
+            table = self.query_one(f"#{name}", DataTable)
+            selected = selected_key(table)
+            rows = list(self.cells[name])
+            with self.app.batch_update():
+                table.clear(columns=True)
+                for label, key, w in wanted:
+                    table.add_column(label, key=key, width=w)
+                self.fill(name, rows)
+                if selected in rows:
+                    table.move_cursor(row=rows.index(selected), animate=False)
+            if name == "sessions" and self.detail is not None:
+                self.show("user", self.detail)  # the flags' long or short form
+
+    def fill(self, name: str, order: list[str]) -> None:
+        keys = [key for _, key, _ in self.columns_shown[name]]
+        cells = self.cells[name]
+        sync_rows(self.query_one(f"#{name}", DataTable),
+                  ((row, tuple(cells[row][k] for k in keys)) for row in order))
+
+    def pane(self) -> None:
+        """The highlighted session in full: what the compact table leaves out."""
+        view = self.selected_session()
+        widget = self.query_one("#session-pane", Static)
+        if view is None:
+            widget.update(Text(" no session selected", style="dim"))
+            return
+        now = self.console.clock()
+        flags = self.session_flags.get(view.session_id, [])
+        widget.update(Text("\n").join([
+            Text.assemble(" ", safe(view.device, "bold", 30), " · ", safe(view.browser, limit=24),
+                          " · ", safe(view.os, limit=20), ("  session ", "dim"),
+                          safe(view.session_id, limit=40)),
+            Text.assemble(" ", safe(view.ip, limit=39), " · ", safe(view.place, limit=40),
+                          ("  created ", "dim"), ago(view.created_at, now),
+                          ("  expires in ", "dim"), until(view.expires_at, now)),
+            Text.assemble((" flags: ", "dim"), (", ".join(flags), "bold") if flags
+                          else ("none", "dim"))]))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "sessions":
+            self.pane()
 
     def reload(self) -> None:
         self.fetch("user", self.console.data.user, self.user_id)
@@ -86,7 +177,9 @@ class UserDetailScreen(LiveScreen):
                 alerts_by_session.setdefault(alert.session_id, []).append(alert.type)
         first_seen = {d.fingerprint: d.first_seen_at for d in payload.devices}
         table = self.query_one("#sessions", DataTable)
-        rows = []
+        cells: dict[str, dict[str, Text]] = {}
+        self.session_flags = {}
+        compact = len(self.columns_shown.get("sessions", ())) == len(COMPACT_COLUMNS)
         for view in payload.sessions:
             flags = []
             seen = first_seen.get(view.fingerprint)
@@ -99,13 +192,18 @@ class UserDetailScreen(LiveScreen):
             others = [f for f in found if f != "device_mismatch"]
             if others:
                 flags.append(f"{len(others)} alert{'s' if len(others) > 1 else ''}")
-            rows.append((view.session_id, (
-                safe(view.device, limit=16), safe(view.browser, limit=12),
-                safe(view.os, limit=10), safe(view.ip, limit=39), safe(view.place, limit=30),
-                Text(ago(view.last_active_at, now)), Text(ago(view.created_at, now)),
-                Text(until(view.expires_at, now)),
-                Text(", ".join(flags), style="bold" if flags else ""))))
-        sync_rows(table, rows)
+            self.session_flags[view.session_id] = flags
+            cells[view.session_id] = {
+                "device": safe(view.device, limit=16), "browser": safe(view.browser, limit=12),
+                "os": safe(view.os, limit=10), "ip": safe(view.ip, limit=39),
+                "place": safe(view.place, limit=30), "active": Text(ago(view.last_active_at, now)),
+                "created": Text(ago(view.created_at, now)),
+                "expires": Text(until(view.expires_at, now)),
+                "flags": Text(", ".join(map(short_flag, flags) if compact else flags),
+                              style="bold" if flags else "")}
+        self.cells["sessions"] = cells
+        self.fill("sessions", list(cells))
+        rows = list(cells.items())
         if self.highlight is not None:
             keys = [key for key, _ in rows]
             found = self.highlight in keys
@@ -125,27 +223,20 @@ class UserDetailScreen(LiveScreen):
             self.query_one("#detail-title", Static).update(Text.assemble(
                 " user ", safe(self.user_id, "bold", 60), f"  · {len(rows)} live session"
                 f"{'s' if len(rows) != 1 else ''}"))
-        sync_rows(self.query_one("#devices", DataTable), ((d.fingerprint, (
-            safe(d.label, limit=20), safe(d.browser, limit=16), safe(d.os, limit=14),
-            safe(d.last_ip, limit=39), safe(d.last_country or "—"),
-            Text(ago(d.first_seen_at, now)), Text(ago(d.last_seen_at, now))))
-            for d in payload.devices))
+        self.cells["devices"] = {d.fingerprint: {
+            "label": safe(d.label, limit=20), "browser": safe(d.browser, limit=16),
+            "os": safe(d.os, limit=14), "ip": safe(d.last_ip, limit=39),
+            "cc": safe(d.last_country or "—"), "first": Text(ago(d.first_seen_at, now)),
+            "last": Text(ago(d.last_seen_at, now))} for d in payload.devices}
+        self.fill("devices", list(self.cells["devices"]))
         sync_rows(self.query_one("#user-alerts", DataTable), ((a.id, (
             Text(clock_time(a.at, now)), severity_text(a.severity), safe(a.type, limit=24),
             safe(a.session_id or "—", limit=27))) for a in payload.alerts))
-        timeline: list[tuple[float, str, tuple[Text, ...]]] = []
-        for view in payload.sessions:
-            timeline.append((view.created_at.timestamp(), "in:" + view.session_id, (
-                Text(clock_time(view.created_at, now)),
-                Text.assemble("sign-in ", safe(view.device, limit=20), " ",
-                              safe(view.place, limit=24)), Text("—"), Text(""))))
-        for entry in payload.audit:
-            timeline.append((entry.at.timestamp(), "au:" + entry.id, (
-                Text(clock_time(entry.at, now)), safe(entry.kind.replace("_", " "), limit=30),
-                safe(entry.actor, limit=30), safe(entry.reason or "", limit=60))))
-        timeline.sort(key=lambda item: item[0], reverse=True)
-        sync_rows(self.query_one("#timeline", DataTable),
-                  ((key, cells) for _, key, cells in timeline[:30]))
+        sync_rows(self.query_one("#timeline", DataTable), ((row.key, (
+            Text(clock_time(row.at, now)), safe(row.what, limit=20),
+            safe(row.subject, limit=40), safe(row.actor or "—", limit=30),
+            safe(row.note, limit=80))) for row in timeline(payload)))
+        self.pane()
 
     def selected_session(self) -> Any:
         key = selected_key(self.query_one("#sessions", DataTable))

@@ -12,6 +12,7 @@ from ..text import ago, clock_time, safe, sparkline
 
 if TYPE_CHECKING:
     from ..app import ConsoleApp
+    from ..data import DaemonState
 
 
 class StatusBar(Static):
@@ -36,31 +37,22 @@ class StatusBar(Static):
             line.append(" redis ok", style="bold")
         else:
             line.append(" redis DOWN", style="bold reverse")
-        status = app.last_status
-        beat = status.heartbeat if status else None
-        if beat is None or beat.state == "unknown":
-            line.append("  daemon: unknown", style="dim")
-        elif beat.state == "down":
-            line.append("  daemon: down", style="bold")
-        else:
-            line.append("  daemon: alive")
-            if beat.last_sweep_at is not None:
-                line.append(f" · sweep {ago(beat.last_sweep_at, now)}")
-        if status:
-            t = status.totals
-            line.append(f"  users {t.users:,} · live {t.live_sessions:,} · "
-                        f"alerts/h {t.alerts_last_hour:,}")
-        line.append("  op:")
-        line.append_text(safe(app.operator, "bold", 24))
         if app.read_only:
             line.append("  READ-ONLY", style="bold reverse")
         if app.paused:
             line.append("  PAUSED", style="bold reverse")
+        status = app.last_status
+        line.append_text(daemon_text(status.daemon if status else None, now))
+        line.append("  op:")
+        line.append_text(safe(app.operator, "bold", 24))
         second = Text(no_wrap=True, overflow="ellipsis")
         if status:
-            width = max(int((self.size.width or 80) - 29) // 2, 10)
-            width = min(width, 60)
-            second.append(" sign-ins/min ", style="dim")
+            t = status.totals
+            second.append(f" users {t.users:,} · live {t.live_sessions:,} · "
+                          f"alerts/h {t.alerts_last_hour:,}")
+            room = (self.size.width or 80) - len(second.plain) - 26
+            width = min(max(room // 2, 6), 60)
+            second.append("  sign-ins/min ", style="dim")
             second.append(sparkline(status.totals.logins_per_minute, width), style="bold")
             second.append("  alerts/min ", style="dim")
             second.append(sparkline(status.totals.alerts_per_minute, width), style="bold")
@@ -69,6 +61,29 @@ class StatusBar(Static):
         both = Text("\n").join([line, second])
         both.no_wrap, both.overflow = True, "ellipsis"
         self.update(both)
+
+
+def daemon_text(daemon: DaemonState | None, now: float) -> Text:
+    """``daemon alive · last sweep 12 s ago · lag 3`` / ``daemon DOWN · 5 alerts waiting``."""
+    text = Text("  ")
+    if daemon is None:
+        text.append("daemon …", style="dim")
+        return text
+    if daemon.state != "alive":
+        text.append("daemon DOWN", style="bold reverse")
+        if daemon.lag:
+            text.append(f" · {daemon.lag:,} alerts waiting", style="bold")
+        return text
+    text.append("daemon alive")
+    if daemon.instances > 1:
+        text.append(f" ×{daemon.instances}")
+    if daemon.last_sweep_at is not None:
+        text.append(f" · last sweep {ago(daemon.last_sweep_at, now)}")
+    else:
+        text.append(" · no sweep yet", style="dim")
+    if daemon.lag:
+        text.append(f" · lag {daemon.lag:,}", style="bold")
+    return text
 
 
 class Banner(Static):
