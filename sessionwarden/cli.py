@@ -55,6 +55,7 @@ from . import config as swconfig
 from .commands import dispatch_external
 from .connection import RedisSettings
 from .core import MAX_LIST, MAX_REASON_LENGTH
+from .display import shown
 from .durations import parse_duration
 from .errors import SessionWardenError, StoreUnavailable
 from .manager import SessionManager
@@ -80,30 +81,6 @@ EXPECTED_ERRORS = (SessionWardenError, StoreUnavailable, ValueError, TypeError,
 
 
 # -- terminal safety ------------------------------------------------------------------------
-
-
-def shown(value: object) -> str:
-    """Text safe to write to a terminal: every non-printable character becomes a visible
-    escape (``\\x1b``, ``\\u202e``, ``\\udcff``), everything printable stays as it is.
-
-    This is the only way strings read from Redis (and error messages, which may quote input)
-    reach the terminal. ``str.isprintable`` is false for all of Unicode category C (Cc, Cf, Cs,
-    Co, Cn) and for Z* other than the ASCII space, so tabs, newlines, ESC, C1 controls (CSI
-    U+009B, OSC U+009D), bidi overrides, zero-width characters and U+2028 are all escaped, and
-    a shown value is always a single line.
-    """
-    text = value if isinstance(value, str) else str(value)
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else _escape(ord(ch)) for ch in text)
-
-
-def _escape(code: int) -> str:
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
 
 
 def _width(text: str) -> int:

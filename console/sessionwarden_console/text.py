@@ -3,7 +3,8 @@
 User agents, cities, user ids and reasons come from outside. Each is rendered as a
 `rich.text.Text` built from plain strings (Textual markup is never interpreted) after every
 non-printable character (controls, ESC, C1, bidi overrides, zero-width, line separators) has
-been replaced by a visible escape, as the core CLI's ``shown()`` does.
+been replaced by a visible escape by the core's ``sessionwarden.display.shown`` (the rule the
+CLI uses too).
 """
 
 from __future__ import annotations
@@ -12,23 +13,16 @@ from datetime import datetime
 
 from rich.text import Text
 
+from sessionwarden.display import shown
+
 MAX_SHOWN = 120
 
 
 def visible(value: object, limit: int = MAX_SHOWN) -> str:
-    """One line of printable text: non-printable characters as ``\\x1b``, ``\\u202e``..."""
-    text = "" if value is None else value if isinstance(value, str) else str(value)
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() else _escape(ord(ch)) for ch in text)
+    """One line of printable text, at most ``limit`` characters: non-printable characters as
+    ``\\x1b``, ``\\u202e``... (`shown`); ``None`` is empty."""
+    text = "" if value is None else shown(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _escape(code: int) -> str:
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
 
 
 def safe(value: object, style: str = "", limit: int = MAX_SHOWN) -> Text:
