@@ -533,3 +533,18 @@ def test_timeline_keeps_ended_sign_ins_that_raised_alerts_without_the_global_str
             assert [r[1] for r in shown][:2] == ["session revoked", "sign-in (ended)"]
 
     run(go())
+
+
+def test_command_palette_entries_run_their_binding(world) -> None:
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            commands = {c.title: c for c in app.get_system_commands(app.screen)}
+            commands["Help (question_mark)"].callback()
+            await settle(pilot)
+            assert isinstance(app.screen, HelpScreen)
+
+    run(go())
