@@ -77,8 +77,30 @@ def make_app(manager: SessionManager, clock: Any, **kw: Any) -> Any:
                       clock=clock, **kw)
 
 
-async def settle(pilot: Any, seconds: float = 0.3) -> None:
-    """Let workers finish and the screen redraw."""
-    await pilot.pause(seconds)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+async def settle(pilot: Any, seconds: float = 0.0) -> None:
+    """Wait ``seconds`` (only for what a timer brings: a refresh, an animation), then until
+    the workers are done and what they posted is handled, a few rounds (a handled result may
+    start the next read). Conditions, not fixed pauses: each round costs milliseconds."""
+    if seconds:
+        await pilot.pause(seconds)
+    app = pilot.app
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in app.workers):
+            await pilot.pause()
+            if not any(w.is_running for w in app.workers):
+                return
+
+
+async def until(pilot: Any, condition: Any, timeout: float = 10.0) -> None:
+    """Poll ``condition()`` every 20 ms (letting the app run) until it holds; fail after
+    ``timeout``. For what a refresh timer brings: no fixed wait."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await pilot.pause(0.02)
+    await settle(pilot)

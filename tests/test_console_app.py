@@ -19,6 +19,7 @@ from console_support import (
     operator_manager,
     seed,
     settle,
+    until,
     writer_manager,
 )
 
@@ -77,10 +78,10 @@ def test_users_search_open_and_revoke_with_reason(world) -> None:
             assert sessions.row_count == 3
             victim = app.screen.selected_session()
             await pilot.press("r")
-            await settle(pilot, 0.1)
+            await settle(pilot)
             assert isinstance(app.screen, RevokeDialog)
             await pilot.press(*"stolen", "enter")
-            await settle(pilot, 0.4)
+            await settle(pilot)
             assert isinstance(app.screen, UserDetailScreen)
             assert sessions.row_count == 2
         live = {v.session_id for v in operator.get_active_sessions("alice")}
@@ -102,19 +103,19 @@ def test_escape_cancels_and_revoke_all_needs_the_user_id(world) -> None:
             app.open_user("alice")
             await settle(pilot)
             await pilot.press("r")
-            await settle(pilot, 0.1)
+            await settle(pilot)
             await pilot.press("escape")
-            await settle(pilot, 0.1)
+            await settle(pilot)
             assert isinstance(app.screen, UserDetailScreen)
             assert len(operator.get_active_sessions("alice")) == 3
             await pilot.press("R")
-            await settle(pilot, 0.1)
+            await settle(pilot)
             assert isinstance(app.screen, RevokeAllDialog)
             await pilot.press(*"alic", "enter")  # wrong: nothing happens
-            await settle(pilot, 0.1)
+            await settle(pilot)
             assert isinstance(app.screen, RevokeAllDialog)
             await pilot.press("e", "enter", *"incident 42", "enter")
-            await settle(pilot, 0.4)
+            await settle(pilot)
             assert isinstance(app.screen, UserDetailScreen)
         assert operator.get_active_sessions("alice") == []
         trail = operator.audit_trail(user_id="alice")
@@ -136,15 +137,15 @@ def test_read_only_refuses_every_mutation(world) -> None:
             assert app.screen.check_action("revoke", ()) is None  # shown disabled
             await pilot.press("r")
             await pilot.press("R")
-            await settle(pilot, 0.1)
+            await settle(pilot)
             assert isinstance(app.screen, UserDetailScreen)
             assert any("read-only" in str(n.message) for n in app._notifications)
             app.run_command(f"revoke {made['bob'].session_id}")  # as typed after ':'
-            await settle(pilot, 0.1)
+            await settle(pilot)
             await pilot.press("a")
             await settle(pilot)
             await pilot.press("k")
-            await settle(pilot, 0.1)
+            await settle(pilot)
         assert len(operator.get_active_sessions("alice")) == 3
         assert len(operator.get_active_sessions("bob")) == 1
         assert [e.kind for e in operator.audit_trail()] == ["session_revoked"]  # the seed's
@@ -165,21 +166,21 @@ def test_feed_shows_new_events_acknowledge_and_open(world) -> None:
             feed = app.screen.query_one("#feed", DataTable)
             before = feed.row_count
             writer.create_session("dave", user_agent=MAC_CHROME, ip=IP_JP)
-            await settle(pilot, 0.6)
+            await until(pilot, lambda: feed.row_count == before + 1)
             rows = cell_texts(feed)
             assert feed.row_count == before + 1 and rows[-1][2:4] == ["login", "dave"]
             assert feed.cursor_row == feed.row_count - 1  # following
             await pilot.press("up", "up")
             writer.create_session("erin", user_agent=MAC_CHROME, ip=IP_JP)
-            await settle(pilot, 0.6)
+            await until(pilot, lambda: feed.row_count == before + 2)
             assert feed.cursor_row == feed.row_count - 4  # paused: stays where it was
             await pilot.press("slash", *"medium", "enter")
-            await settle(pilot, 0.1)
+            await settle(pilot)
             rows = cell_texts(feed)
             assert rows and all(r[1] in ("medium", "high", "critical") for r in rows)
             event = app.screen.selected_event()
             await pilot.press("k")
-            await settle(pilot, 0.3)
+            await settle(pilot)
             ack = operator.audit_trail(limit=1)[0]
             assert (ack.kind, ack.actor, ack.details["event_id"]) == (
                 "alert_acknowledged", "console:tester", event.id)
@@ -208,7 +209,7 @@ def test_audit_help_command_line_and_pause(world) -> None:
             await settle(pilot)
             assert app.screen.query_one("#audit", DataTable).row_count == 0
             await pilot.press("question_mark")
-            await settle(pilot, 0.1)
+            await settle(pilot)
             assert isinstance(app.screen, HelpScreen)
             await pilot.press("escape")
             await pilot.press("p")
@@ -220,10 +221,10 @@ def test_audit_help_command_line_and_pause(world) -> None:
             assert isinstance(app.screen, UserDetailScreen) and app.screen.user_id == "bob"
             await pilot.press("escape")
             app.run_command(f"revoke {made['bob'].session_id}")  # as typed after ':'
-            await settle(pilot, 0.5)
+            await settle(pilot)
             assert isinstance(app.screen, RevokeDialog)
             await pilot.press(*"cmd", "enter")
-            await settle(pilot, 0.4)
+            await settle(pilot)
             await pilot.press("colon", *"alerts high", "enter")
             await settle(pilot)
             assert isinstance(app.screen, AlertsScreen)
@@ -296,15 +297,13 @@ def test_disconnect_and_recovery(tmp_path) -> None:
                 assert app.connected is True and table.row_count == 4
                 proc.terminate()
                 proc.wait(timeout=10)
-                await settle(pilot, 1.5)
-                assert app.connected is False
+                await until(pilot, lambda: app.connected is False)
                 banner = app.screen.query_one("Banner")
                 assert banner.display and "disconnected — retrying" in str(banner.render())
                 assert app.screen.has_class("stale")
                 assert table.row_count == 4  # the last data stays
                 proc = _start_redis(port, tmp_path)  # empty now: no persistence
-                await settle(pilot, 1.5)
-                assert app.connected is True
+                await until(pilot, lambda: app.connected is True and table.row_count == 0)
                 assert not app.screen.query_one("Banner").display
                 assert table.row_count == 0  # fresh data: the new server is empty
 
@@ -353,15 +352,13 @@ def test_header_says_down_without_a_heartbeat_and_after_it_expires(world) -> Non
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
             assert "daemon DOWN" in header(app)
-            writer.write_heartbeat("host-a:41", {"last_sweep": None}, ttl_ms=300)
-            await settle(pilot, 0.25)
-            assert "daemon alive · no sweep yet" in header(app)
-            await settle(pilot, 0.6)  # the key expired: that daemon stopped beating
-            assert "daemon DOWN" in header(app)
+            writer.write_heartbeat("host-a:41", {"last_sweep": None}, ttl_ms=1000)
+            await until(pilot, lambda: "daemon alive · no sweep yet" in header(app))
+            # the key expires: that daemon stopped beating
+            await until(pilot, lambda: "daemon DOWN" in header(app))
             writer.ensure_alert_group()
             writer.create_session("bob", user_agent=MAC_CHROME, ip=IP_JP)
-            await settle(pilot, 0.3)
-            assert "alerts waiting" in header(app)  # nobody delivers them
+            await until(pilot, lambda: "alerts waiting" in header(app))  # nobody delivers
 
     run(go())
 
@@ -401,11 +398,11 @@ def test_user_detail_is_usable_at_80x24_by_keyboard(world) -> None:
             assert tabs.active == "tab-alerts"
             await pilot.press("shift+tab")
             await pilot.press("r")  # revoke works from here, on the highlighted row
-            await settle(pilot, 0.1)
+            await settle(pilot)
             assert isinstance(app.screen, RevokeDialog) and app.screen.view == view
             await pilot.press("escape")
             await pilot.resize_terminal(160, 40)
-            await settle(pilot, 0.1)
+            await settle(pilot)
             assert [c.key.value for c in table.columns.values()] == [
                 k for _, k, _ in FULL_COLUMNS]
             assert screen.selected_session() == view
@@ -486,13 +483,16 @@ def test_notify_sends_one_desktop_notification_per_high_alert(world, tmp_path,
             assert any(e.severity == "high" for e in app.feed_events)  # the seed's history
             time.sleep(0.3)
             writer.create_session("carol", user_agent=IPHONE_SAFARI, ip=IP_JP)  # new_device: low
-            await settle(pilot, 0.5)
+            await until(pilot, lambda: any(e.user_id == "carol" and e.type == "new_device"
+                                           for e in app.feed_events))
+            time.sleep(0.3)
             assert sent(0) == []
             clock.advance(60)
             writer.create_session("bob", user_agent=MAC_CHROME, ip=IP_JP)  # impossible_travel
-            await settle(pilot, 0.5)
+            await until(pilot, lambda: any(e.type == "impossible_travel" and e.user_id == "bob"
+                                           for e in app.feed_events))
             assert sent(1) == ["high: impossible_travel|user bob"]
-            await settle(pilot, 0.5)
+            await settle(pilot)  # two more polls: the same alert is not notified again
         time.sleep(0.3)  # a second notification's thread would have run by now
         assert len(calls.read_text().splitlines()) == 1  # one, not one per poll
 
@@ -531,5 +531,20 @@ def test_timeline_keeps_ended_sign_ins_that_raised_alerts_without_the_global_str
             await settle(pilot, 0.05)
             shown = cell_texts(app.screen.query_one("#timeline", DataTable))
             assert [r[1] for r in shown][:2] == ["session revoked", "sign-in (ended)"]
+
+    run(go())
+
+
+def test_command_palette_entries_run_their_binding(world) -> None:
+    writer, operator, clock, made = world  # noqa: RUF059
+
+    async def go() -> None:
+        app = make_app(operator, clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            commands = {c.title: c for c in app.get_system_commands(app.screen)}
+            commands["Help (question_mark)"].callback()
+            await settle(pilot)
+            assert isinstance(app.screen, HelpScreen)
 
     run(go())

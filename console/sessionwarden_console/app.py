@@ -253,4 +253,5 @@ class ConsoleApp(App[None]):
 
     def _run_binding(self, screen: Any, binding: Binding) -> None:
         namespace = self if binding in self.BINDINGS else screen
-        self.run_action(binding.action, namespace)
+        # run_action is a coroutine: called bare (as before) it never ran
+        self.call_next(self.run_action, binding.action, namespace)

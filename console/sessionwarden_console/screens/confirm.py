@@ -18,6 +18,7 @@ from .base import blink_inputs
 
 class RevokeDialog(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="revoke.cancel")]
+    AUTO_FOCUS = "#reason"  # focused as the screen starts: typing goes to the reason at once
 
     def __init__(self, view: Any, now: float) -> None:
         super().__init__()

@@ -46,6 +46,7 @@ DEVICES_FULL_WIDTH = 110
 def columns_for(width: int, table: str = "sessions") -> list[tuple[str, str, int]]:
     """A table's columns at a screen ``width``: the last takes what is left (each column has
     one cell of padding on both sides; one kept for a scroll bar)."""
+    chosen: tuple[tuple[str, str, int | None], ...]
     if table == "devices":
         chosen = DEVICE_COLUMNS if width >= DEVICES_FULL_WIDTH else COMPACT_DEVICE_COLUMNS
     else:
@@ -206,13 +207,13 @@ class UserDetailScreen(LiveScreen):
         rows = list(cells.items())
         if self.highlight is not None:
             keys = [key for key, _ in rows]
-            found = self.highlight in keys
-            if found:
+            present = self.highlight in keys
+            if present:
                 table.move_cursor(row=keys.index(self.highlight), animate=False)
             self.highlight = None
             if self.revoke_highlighted:
                 self.revoke_highlighted = False
-                if found:
+                if present:
                     self.call_after_refresh(self.action_revoke)
                 else:
                     self.console.refuse("that session is not live any more")

@@ -28,6 +28,7 @@ class UsersScreen(LiveScreen):
         self.cursor: str | None = None
         self.rows: list[Any] = []
         self.loaded_prefix: str | None = None
+        self.searching = False  # the search box has focus (said in words: NO_COLOR, tmux)
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="/ search users by prefix", id="search")
@@ -76,7 +77,22 @@ class UsersScreen(LiveScreen):
         what.append(f" · {len(self.rows)} shown")
         if self.cursor:
             what.append(" · m: more")
+        if self.searching:  # said in words, not only by the border's colour
+            what = Text.assemble(("searching: ", "bold"), what, " · enter: results")
         note.update(what)
+
+    def on_descendant_focus(self, event: Any) -> None:
+        self._focus_changed()
+
+    def on_descendant_blur(self, event: Any) -> None:
+        self._focus_changed()
+
+    def _focus_changed(self) -> None:
+        focused = self.focused
+        searching = focused is not None and focused.id == "search"
+        if searching != self.searching:
+            self.searching = searching
+            self.redraw()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "search":
