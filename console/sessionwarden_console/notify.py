@@ -13,7 +13,7 @@ import threading
 def desktop_notify(title: str, message: str) -> None:
     def send() -> None:
         try:
-            from plyer import notification  # type: ignore[import-untyped]  # optional
+            from plyer import notification  # optional, best effort
 
             notification.notify(title=title, message=message, app_name="SessionWarden",
                                 timeout=10)
