@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 # All three distributions, editable, in one environment: the core with its dev extras, the
 # daemon (sessionwarden-daemon) and, once it exists, the console (sessionwarden-console).
-PARTS := -e ./daemon $(if $(wildcard console/pyproject.toml),-e ./console)
+PARTS := -e ./daemon -e './console[demo]'
 
 $(BIN)/activate: pyproject.toml daemon/pyproject.toml $(wildcard console/pyproject.toml)
 	$(PY) -m venv $(VENV)

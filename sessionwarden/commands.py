@@ -1,4 +1,5 @@
-"""Commands other distributions add to ``sessionwarden`` (``daemon``, ``alerts``, ``console``).
+"""Commands other distributions add to ``sessionwarden`` (``daemon``, ``alerts``, ``console``,
+``demo``).
 
 Each registers callables in the ``sessionwarden.commands`` entry-point group: one per command,
 taking the arguments after the command name and returning the exit status. The core CLI runs
@@ -15,7 +16,7 @@ from typing import IO
 ENTRY_POINT_GROUP = "sessionwarden.commands"
 #: command -> the distribution that provides it, for the "pip install ..." message
 KNOWN_EXTERNAL = {"daemon": "sessionwarden-daemon", "alerts": "sessionwarden-daemon",
-                  "console": "sessionwarden-console"}
+                  "console": "sessionwarden-console", "demo": "sessionwarden-console[demo]"}
 
 
 def external_command(name: str) -> Callable[[list[str]], int] | None:
