@@ -75,8 +75,8 @@ class City:
 #: networks' registry countries are checked by tests/test_demo.py.
 CITIES = (
     (City("San Francisco", "US", "8.8"), 14), (City("New York", "US", "23.20"), 14),
-    (City("Toronto", "CA", "24.64"), 5), (City("London", "GB", "81.2"), 8),
-    (City("Amsterdam", "NL", "193.0"), 5), (City("Berlin", "DE", "85.214"), 6),
+    (City("Toronto", "CA", "24.64"), 5), (City("London", "GB", "86.128"), 8),
+    (City("Amsterdam", "NL", "145.94"), 5), (City("Berlin", "DE", "85.214"), 6),
     (City("Paris", "FR", "90.10"), 5), (City("Madrid", "ES", "88.0"), 3),
     (City("Milan", "IT", "2.32"), 3), (City("São Paulo", "BR", "200.147"), 5),
     (City("Mexico City", "MX", "187.188"), 3), (City("Bangalore", "IN", "117.192"), 6),
