@@ -25,9 +25,10 @@ import pytest
 import redis
 
 pytest.importorskip("sessionwarden_console.demo.run")
-from sessionwarden import SessionManager, Settings  # noqa: E402
-from sessionwarden_console.demo.tenant import HOMES  # noqa: E402
-from sessionwarden_console.demo.traffic import EXPECT, event_kinds  # noqa: E402
+from sessionwarden_console.demo.tenant import HOMES
+from sessionwarden_console.demo.traffic import EXPECT, event_kinds
+
+from sessionwarden import SessionManager, Settings
 
 INCIDENT = re.compile(r" incident (\S+)\s+user=(\S+)")
 DEADLINE = 60.0  # generous for a loaded 2-core machine; a normal run needs ~8 s
