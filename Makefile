@@ -3,10 +3,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo quickstart bench lint clean
 
 # All three distributions, editable, in one environment: the core with its dev extras, the
-# daemon (sessionwarden-daemon) and, once it exists, the console (sessionwarden-console).
+# daemon (sessionwarden-daemon) and the console (sessionwarden-console) with its demo extra.
 PARTS := -e ./daemon -e './console[demo]'
 
 $(BIN)/activate: pyproject.toml daemon/pyproject.toml $(wildcard console/pyproject.toml)
@@ -18,7 +18,12 @@ $(BIN)/activate: pyproject.toml daemon/pyproject.toml $(wildcard console/pyproje
 test: $(BIN)/activate
 	$(BIN)/pytest -q
 
+# `make demo ARGS=--headless` passes options on (sessionwarden demo --help)
 demo: $(BIN)/activate
+	$(BIN)/sessionwarden demo $(ARGS)
+
+# the API walk-through that `make demo` ran before the demo existed
+quickstart: $(BIN)/activate
 	$(BIN)/python examples/quickstart.py
 
 lint: $(BIN)/activate

@@ -106,9 +106,13 @@ NOT_ME = """<h1>Was this sign-in not you?</h1>{% if done is none %}
 
 
 def create_app(mgr: SessionManager, *, users: Mapping[str, str] | None = None,
-               cookie_secure: bool = True, csrf_key: bytes | None = None) -> Flask:
+               cookie_secure: bool = True, csrf_key: bytes | None = None,
+               geo_headers: bool = False) -> Flask:
     """The app on ``mgr`` (a manager with the deployment secret). ``users``: email ->
-    password (hashed here). ``cookie_secure=False`` only for plain-http development."""
+    password (hashed here). ``cookie_secure=False`` only for plain-http development.
+    ``geo_headers``: sign-ins take the country and city from ``CF-IPCountry`` /
+    ``CF-IPCity`` — only behind a proxy that sets them (Cloudflare), as a client can forge
+    them; otherwise the library's offline lookup of the address gives the country."""
     app = Flask(__name__)
     passwords = {u: generate_password_hash(p) for u, p in (users or {}).items()}
     key = csrf_key or secrets.token_bytes(32)
@@ -117,6 +121,7 @@ def create_app(mgr: SessionManager, *, users: Mapping[str, str] | None = None,
         return hmac.new(key, b"csrf:" + session_id.encode(), hashlib.sha256).hexdigest()
 
     def page(title: str, template: str, status: int = 200, **context: Any) -> Response:
+        context.setdefault("csrf", g.get("csrf"))
         body = Markup(render_template_string(template, **context))  # rendered, escaped already
         html = render_template_string(LAYOUT, title=title, body=body,
                                       user=g.get("user"), csrf=g.get("csrf"))
@@ -177,8 +182,10 @@ def create_app(mgr: SessionManager, *, users: Mapping[str, str] | None = None,
             email = request.form.get("email", "").strip().lower()
             stored = passwords.get(email)
             if stored and check_password_hash(stored, request.form.get("password", "")):
+                where = {"country": request.headers.get("CF-IPCountry"),
+                         "city": request.headers.get("CF-IPCity")} if geo_headers else {}
                 try:
-                    created = mgr.create_session(email, email=email, **client())
+                    created = mgr.create_session(email, email=email, **where, **client())
                 except StoreUnavailable:
                     abort(503, "Try again in a moment")
                 response = redirect(url_for("devices"))

@@ -55,7 +55,7 @@ def test_revoke_one_device_from_the_page(real_backend) -> None:
         phone.sign_in()
         html = laptop.sign_in()
         other = next(sid for sid, text in device_rows(html).items() if "this device" not in text)
-        csrf = laptop.csrf("/devices")
+        csrf = laptop.csrf("/devices", f"/devices/{other}/revoke")  # the row's own form
         status, html, _ = laptop.post(f"/devices/{other}/revoke", {"csrf": csrf})
         assert status == 200 and "Signed that device out." in html
         assert other not in device_rows(html) and other not in live(web.mgr)
@@ -165,7 +165,7 @@ def test_another_users_session_cannot_be_revoked(real_backend) -> None:
         alice.sign_in()
         bob.sign_in("bob@example.com")
         bobs = live(web.mgr, "bob@example.com")
-        csrf = alice.csrf("/devices")
+        csrf = alice.csrf("/devices", "/logout")
         status, _, _ = alice.post(f"/devices/{bobs[0]}/revoke", {"csrf": csrf})
         assert status in (200, 404)
         assert live(web.mgr, "bob@example.com") == bobs

@@ -48,14 +48,14 @@ class Served:
 
 @contextmanager
 def serve(redis_url: str, *, cookie_secure: bool = False,
-          users: dict[str, str] | None = None) -> Iterator[Served]:
+          users: dict[str, str] | None = None, geo_headers: bool = False) -> Iterator[Served]:
     from werkzeug.serving import make_server
 
     example = load_example()
     prefix = "web" + secrets.token_hex(4)
     mgr = SessionManager.from_url(redis_url, Settings(secret=TEST_SECRET, key_prefix=prefix))
     app = example.create_app(mgr, users=users or {ALICE: PASSWORD, "bob@example.com": PASSWORD},
-                             cookie_secure=cookie_secure)
+                             cookie_secure=cookie_secure, geo_headers=geo_headers)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -77,8 +77,9 @@ class Device:
     """One browser: its cookie jar, its user agent. `get`/`post` return (status, html,
     headers) and follow redirects unless ``follow=False``."""
 
-    def __init__(self, base: str, user_agent: str) -> None:
+    def __init__(self, base: str, user_agent: str, **headers: str) -> None:
         self.base, self.user_agent = base, user_agent
+        self.headers = {k.replace("_", "-"): v for k, v in headers.items()}
         self.jar = http.cookiejar.CookieJar()
         self.follow = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
         self.stay = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar),
@@ -88,7 +89,8 @@ class Device:
                 follow: bool = True) -> tuple[int, str, Any]:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         url = path if path.startswith("http") else self.base + path
-        req = urllib.request.Request(url, data=body, headers={"User-Agent": self.user_agent})
+        req = urllib.request.Request(url, data=body,
+                                     headers={"User-Agent": self.user_agent, **self.headers})
         try:
             with (self.follow if follow else self.stay).open(req, timeout=10) as reply:
                 return reply.status, reply.read().decode(), reply.headers
@@ -101,12 +103,12 @@ class Device:
     def post(self, path: str, data: dict[str, str], **kw: Any) -> tuple[int, str, Any]:
         return self.request(path, data, **kw)
 
-    def csrf(self, path: str) -> str:
+    def csrf(self, path: str, action: str | None = None) -> str:
+        """The CSRF token in the form of ``path`` whose action is ``action`` (default: the
+        page's main form, the last one: the navigation's sign-out form comes first)."""
         status, html, _ = self.get(path)
         assert status == 200, html
-        found = re.search(r'name="csrf" value="([^"]+)"', html)
-        assert found, html
-        return found.group(1)
+        return form_csrf(html, action)
 
     def sign_in(self, email: str = ALICE, password: str = PASSWORD) -> str:
         token = self.csrf("/login")
@@ -117,6 +119,17 @@ class Device:
 
     def cookie(self, name: str) -> str | None:
         return next((c.value for c in self.jar if c.name == name), None)
+
+
+def form_csrf(html: str, action: str | None = None) -> str:
+    forms = re.findall(r'<form([^>]*)>(.*?)</form>', html, re.S)
+    for attrs, inner in reversed(forms):
+        if action is None or f'action="{action}"' in attrs:
+            found = re.search(r'name="csrf" value="([^"]*)"', inner)
+            if found:
+                assert found.group(1), f"an empty CSRF token in {attrs}"
+                return found.group(1)
+    raise AssertionError(f"no form with a CSRF token (action {action}) in:\n{html}")
 
 
 def device_rows(html: str) -> dict[str, str]:
