@@ -231,3 +231,22 @@ def test_demo_refuses_bad_arguments() -> None:
     done = subprocess.run([sys.executable, "-m", "sessionwarden", "demo", "--users", "0"],
                           capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 2 and "--users: expected 1 to 100000" in done.stderr
+
+
+def test_demo_screenshot_shows_every_scripted_kind(tmp_path: Path) -> None:
+    """`--screenshot` (how docs/images/console.svg is made): Textual's SVG of the console's
+    alert feed on the live demo, taken once an alert of every scripted kind is in it."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    svg = tmp_path / "console.svg"
+    done = subprocess.run(
+        [sys.executable, "-m", "sessionwarden", "demo", "--users", "20", "--every", "0.5",
+         "--store", "fakeredis", "--screenshot", str(svg)], env=demo_env(tmp),
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = svg.read_text()
+    assert text.lstrip().startswith("<svg")
+    for kind in ("impossible_travel", "revoked_token_used", "shared_account",
+                 "session_expired"):
+        assert kind in text, kind
+    assert list(tmp.iterdir()) == []

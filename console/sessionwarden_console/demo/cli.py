@@ -24,6 +24,9 @@ def parser() -> argparse.ArgumentParser:
                    help="auto: REDIS_URL, else redis-server on PATH, else fakeredis")
     p.add_argument("--seconds", type=float, default=None, metavar="S",
                    help="stop by itself after S seconds")
+    p.add_argument("--screenshot", metavar="PATH.svg",
+                   help="save the console's alert feed (SVG) once it shows every scripted "
+                   "incident, then stop")
     return p
 
 
@@ -42,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "'sessionwarden-console[demo]'", file=sys.stderr)
         return 2
     return run(Options(headless=args.headless, users=args.users, every=args.every,
-                       store=args.store, seconds=args.seconds))
+                       store=args.store, seconds=args.seconds, screenshot=args.screenshot))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import IO, Any
 
 from sessionwarden import SessionManager, Settings
@@ -44,6 +45,7 @@ class Options:
     store: str = "auto"  # auto | redis-server | fakeredis
     seconds: float | None = None  # stop by itself after this long (tests, screenshots)
     operator: str = "demo"
+    screenshot: str | None = None  # save the console's alert feed as SVG there, then stop
 
 
 class Reporter:
@@ -216,7 +218,12 @@ def run(opts: Options, out: IO[str] = sys.stdout) -> int:
                "sign-in; the clock is real)")
         report(f"console  in another terminal: {console_command(store)}")
         report(f"         REDIS_URL={store.url}")
-        if opts.headless:
+        if opts.screenshot:
+            from .screenshot import save
+
+            save(watch_mgr, Path(opts.screenshot))
+            report(f"saved    the console's alert feed to {opts.screenshot}")
+        elif opts.headless:
             report("headless: Ctrl+C (or SIGTERM) stops everything")
             stop.wait(opts.seconds)
         else:
