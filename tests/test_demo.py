@@ -250,3 +250,47 @@ def test_demo_screenshot_shows_every_scripted_kind(tmp_path: Path) -> None:
                  "session_expired"):
         assert kind in text, kind
     assert list(tmp.iterdir()) == []
+
+
+def test_demo_console_opens_on_the_seeded_tenant() -> None:
+    """The console the demo opens (its own subclass: styles found, the demo named on screen),
+    on a seeded tenant (fakeredis), shows the users and the alert feed."""
+    import asyncio
+
+    import fakeredis
+    from sessionwarden_console.demo.run import Options, demo_console
+    from sessionwarden_console.demo.store import Store
+    from sessionwarden_console.demo.tenant import seed
+    from textual.widgets import DataTable
+
+    from sessionwarden.settings import RULE_SEVERITIES, DetectionSettings
+
+    server = fakeredis.FakeServer()
+    quiet = Settings(secret="demo-test-" + "x" * 32,
+                     detection=DetectionSettings(disabled=frozenset(RULE_SEVERITIES)))
+    users = seed(lambda clock: SessionManager(fakeredis.FakeRedis(server=server), quiet,
+                                              clock=clock), 12)
+    viewer = SessionManager(fakeredis.FakeRedis(server=server), Settings(), operator=True)
+    app = demo_console(viewer, Store("redis://fake", "sw", "test", "fakeredis"),
+                       Options(every=7))
+
+    async def go() -> None:
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = app.screen.query_one("#users", DataTable)
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if table.row_count:
+                    break
+            assert table.row_count == len(users)
+            assert app.sub_title == "demo · fakeredis"
+            await pilot.press("a")
+            feed = app.screen.query_one("#feed", DataTable)
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if feed.row_count:
+                    break
+            assert feed.row_count > 0  # the seeded sign-ins
+            await pilot.press("q")
+
+    asyncio.run(go())
+    viewer.close()

@@ -54,13 +54,16 @@ class Reporter:
 
     def __init__(self, out: IO[str], *, buffered: bool) -> None:
         self.out, self.buffered = out, buffered
-        self.lines: deque[str] = deque(maxlen=40)
+        self.lines: deque[str] = deque(maxlen=30)
+        self.hidden = 0  # the log sink's JSON lines, counted, not kept, while buffered
         self.lock = threading.Lock()
 
     def __call__(self, line: str) -> None:
         stamped = f"{time.strftime('%H:%M:%S')} {line}"
         with self.lock:
-            if self.buffered:
+            if self.buffered and line.startswith("log-sink "):
+                self.hidden += 1
+            elif self.buffered:
                 self.lines.append(stamped)
             else:
                 self.out.write(stamped + "\n")
@@ -71,6 +74,9 @@ class Reporter:
             if self.buffered and self.lines:
                 self.out.write("the demo's last lines while the console was open:\n")
                 self.out.write("\n".join(self.lines) + "\n")
+            if self.buffered and self.hidden:
+                self.out.write(f"(and {self.hidden} JSON lines of the daemon's log sink; "
+                               "--headless shows them)\n")
             self.buffered = False
             self.lines.clear()
 
@@ -128,9 +134,10 @@ def daemon_config(store: Store, secret: str, smtp_url: str, action_url: str, *,
 
 @contextlib.contextmanager
 def signals_stop(stop: threading.Event) -> Iterator[None]:
-    """SIGINT and SIGTERM set ``stop`` while inside; the previous handlers come back after."""
+    """SIGINT, SIGTERM and SIGHUP (the terminal closed) set ``stop`` while inside; the previous
+    handlers come back after."""
     previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
         yield
@@ -148,6 +155,7 @@ def console_command(store: Store) -> str:
 
 def run(opts: Options, out: IO[str] = sys.stdout) -> int:
     stop = threading.Event()
+    status = 0
     report = Reporter(out, buffered=not opts.headless)
     with signals_stop(stop), contextlib.ExitStack() as stack:
         report.buffered = False  # set-up lines go to the terminal in both modes
@@ -228,7 +236,7 @@ def run(opts: Options, out: IO[str] = sys.stdout) -> int:
             stop.wait(opts.seconds)
         else:
             report.buffered = True
-            run_console(store, settings, opts, stop)
+            status = run_console(store, settings, opts, stop)
             report.release()
         stop.set()
     out.write(f"stopped: {sim.requests} requests, {sim.sign_ins} sign-ins, "
@@ -236,16 +244,19 @@ def run(opts: Options, out: IO[str] = sys.stdout) -> int:
               "seen in the feed); nothing left running"
               + (", the demo's keys deleted" if store.kind == "external" else
                  ", no file left behind") + "\n")
-    return 0
+    return status
 
 
-def run_console(store: Store, settings: Settings, opts: Options, stop: threading.Event) -> None:
-    """The console on the demo's store, until the operator quits or ``stop`` is set."""
-    from ..app import ConsoleApp
+def demo_console(manager: SessionManager, store: Store, opts: Options) -> Any:
+    """The console app on the demo's store, saying on screen what it is looking at."""
+    from .. import app as console_app
     from ..config import ConsoleConfig
     from ..data import ConsoleData
 
-    class DemoConsole(ConsoleApp):
+    class DemoConsole(console_app.ConsoleApp):
+        # CSS_PATH is read relative to the defining module: point at the console's own
+        CSS_PATH = str(Path(console_app.__file__).with_name("console.tcss"))
+
         def on_mount(self) -> None:
             super().on_mount()
             self.sub_title = f"demo · {store.kind}"
@@ -253,9 +264,15 @@ def run_console(store: Store, settings: Settings, opts: Options, stop: threading
                         f"{opts.every:g} s (press a for the alert feed, q to quit)",
                         timeout=12)
 
+    return DemoConsole(ConsoleData(manager, operator=opts.operator),
+                       ConsoleConfig(refresh_seconds=1.0))
+
+
+def run_console(store: Store, settings: Settings, opts: Options, stop: threading.Event) -> int:
+    """The console on the demo's store, until the operator quits or ``stop`` is set; its exit
+    status (1 when it crashed)."""
     manager = SessionManager.from_url(store.url, replace(settings, secret=None), operator=True)
-    app = DemoConsole(ConsoleData(manager, operator=opts.operator),
-                      ConsoleConfig(refresh_seconds=1.0))
+    app = demo_console(manager, store, opts)
 
     def exit_on_stop() -> None:
         stop.wait(opts.seconds)
@@ -271,3 +288,4 @@ def run_console(store: Store, settings: Settings, opts: Options, stop: threading
         stop.set()
         closer.join(timeout=5)
         manager.close()
+    return int(app.return_code or 0)
