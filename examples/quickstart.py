@@ -5,7 +5,7 @@ the alerts fire; she changes her password, which revokes every session but the c
 the attacker's copied token is refused and reported.
 
 Uses $REDIS_URL when set; otherwise starts a throwaway redis-server on a free loopback port
-(Debian: apt-get install redis-server) and stops it at the end. Run: `make demo`.
+(Debian: apt-get install redis-server) and stops it at the end. Run: `make quickstart`.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ KEY_PREFIX = "swdemo"  # the demo's keys stay apart from an application's ("sw")
 def cli_commands(url: str) -> list[str]:
     """Shell commands that look at the demo's data with the `sessionwarden` CLI, runnable as
     printed from the directory the demo was started in: the CLI installed next to this
-    Python (`.venv/bin/sessionwarden` under `make demo`), else `python -m sessionwarden`."""
+    Python (`.venv/bin/sessionwarden` under `make quickstart`), else `python -m sessionwarden`."""
     script = Path(sys.executable).with_name("sessionwarden")
     if script.exists():
         relative = os.path.relpath(script)
@@ -131,8 +131,8 @@ def main() -> None:
                 print(f"   {command}")
         else:
             print("\nThe throwaway redis-server stops now. To keep the data and look at it with "
-                  "the CLI, run the demo on your own Redis: REDIS_URL=redis://localhost:6379/0 "
-                  "make demo")
+                  "the CLI, run the walk-through on your own Redis: REDIS_URL=redis://localhost:6379/0 "
+                  "make quickstart")
         mgr.close()
 
 

@@ -1,4 +1,4 @@
-"""The demo (`make demo`) runs end to end against a real redis-server and tells the story."""
+"""The API walk-through (`make quickstart`) runs end to end against a real redis-server and tells the story."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_quickstart_demo_tells_the_incident(redis_server: str) -> None:
 
 
 def test_quickstart_closing_hint_works_as_printed(real_backend) -> None:
-    """`make demo` (REDIS_URL set) ends with CLI commands; run them exactly as printed, from
+    """`make quickstart` (REDIS_URL set) ends with CLI commands; run them exactly as printed, from
     the repository, in an environment without REDIS_URL or SESSIONWARDEN_* variables."""
     env = {k: v for k, v in os.environ.items()
            if k != "REDIS_URL" and not k.startswith("SESSIONWARDEN_")}
@@ -58,5 +58,5 @@ def test_quickstart_without_redis_url_says_how_to_keep_the_data(redis_server) ->
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], env=env,
                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert "REDIS_URL=redis://localhost:6379/0 make demo" in done.stdout
+    assert "REDIS_URL=redis://localhost:6379/0 make quickstart" in done.stdout
     assert "sessionwarden sessions" not in done.stdout  # no command that cannot work
