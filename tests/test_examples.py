@@ -1,4 +1,4 @@
-"""The API walk-through (`make quickstart`) runs end to end against a real redis-server and tells the story."""
+"""The API walk-through (`make quickstart`) runs end to end on a real redis-server."""
 
 from __future__ import annotations
 
