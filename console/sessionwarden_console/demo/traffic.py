@@ -41,6 +41,7 @@ EXPECT: dict[str, frozenset[str]] = {
 Plan = tuple[str, str, Callable[[], object]]
 KINDS = tuple(EXPECT)
 IDLE_EXPIRY_IN = 5.0  # seconds: how soon the idle-expiry incident's session goes idle
+FIRST_ROUND_GAP = 3.0  # seconds between the first round's incidents
 
 
 @dataclass(slots=True)
@@ -80,7 +81,8 @@ def far_city(home: City, rng: random.Random, avoid: set[str], min_km: float = 30
 
 class Simulator:
     """Runs in a thread until ``stop`` is set: activity every ``tick`` seconds, an incident
-    every ``every`` seconds (the first one soon after start), reported through ``report``."""
+    every ``every`` seconds (the first round of all kinds `FIRST_ROUND_GAP` apart, starting
+    soon after start), reported through ``report``."""
 
     def __init__(self, mgr: SessionManager, backdated: SessionManager, clock: BackdatedClock,
                  users: list[DemoUser], *, report: Callable[[str], None],
@@ -108,7 +110,10 @@ class Simulator:
                 if time.monotonic() >= next_incident:
                     self.incident(KINDS[turn % len(KINDS)])
                     turn += 1
-                    next_incident = time.monotonic() + self.every
+                    # the first round comes quickly (each kind on screen within seconds),
+                    # then one incident every `every` seconds
+                    gap = min(self.every, FIRST_ROUND_GAP) if turn < len(KINDS) else self.every
+                    next_incident = time.monotonic() + gap
                 else:
                     self.activity()
             except SessionWardenError as exc:  # the store went away (shutting down)
