@@ -131,8 +131,8 @@ def main() -> None:
                 print(f"   {command}")
         else:
             print("\nThe throwaway redis-server stops now. To keep the data and look at it with "
-                  "the CLI, run the walk-through on your own Redis: REDIS_URL=redis://localhost:6379/0 "
-                  "make quickstart")
+                  "the CLI, run the walk-through on your own Redis: "
+                  "REDIS_URL=redis://localhost:6379/0 make quickstart")
         mgr.close()
 
 

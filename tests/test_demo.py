@@ -253,8 +253,8 @@ def test_demo_screenshot_shows_every_scripted_kind(tmp_path: Path) -> None:
 
 
 def test_demo_console_opens_on_the_seeded_tenant() -> None:
-    """The console the demo opens (its own subclass: styles found, the demo named on screen),
-    on a seeded tenant (fakeredis), shows the users and the alert feed."""
+    """The console the demo opens (its own subclass: styles found, the demo named on screen,
+    Ctrl+C quits), on a seeded tenant (fakeredis), shows the users and the alert feed."""
     import asyncio
 
     import fakeredis
@@ -290,7 +290,9 @@ def test_demo_console_opens_on_the_seeded_tenant() -> None:
                 if feed.row_count:
                     break
             assert feed.row_count > 0  # the seeded sign-ins
-            await pilot.press("q")
+            await pilot.press("ctrl+c")  # stops the demo (Textual's default only asks)
+            await pilot.pause(0.2)
+            assert not app.is_running
 
     asyncio.run(go())
     viewer.close()

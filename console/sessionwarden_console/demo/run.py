@@ -249,6 +249,8 @@ def run(opts: Options, out: IO[str] = sys.stdout) -> int:
 
 def demo_console(manager: SessionManager, store: Store, opts: Options) -> Any:
     """The console app on the demo's store, saying on screen what it is looking at."""
+    from textual.binding import Binding
+
     from .. import app as console_app
     from ..config import ConsoleConfig
     from ..data import ConsoleData
@@ -256,6 +258,9 @@ def demo_console(manager: SessionManager, store: Store, opts: Options) -> Any:
     class DemoConsole(console_app.ConsoleApp):
         # CSS_PATH is read relative to the defining module: point at the console's own
         CSS_PATH = str(Path(console_app.__file__).with_name("console.tcss"))
+        # Ctrl+C stops the whole demo (Textual's default only says "press ctrl+q")
+        BINDINGS = [*console_app.ConsoleApp.BINDINGS,
+                    Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
 
         def on_mount(self) -> None:
             super().on_mount()
