@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from sessionwarden_console.demo.traffic import EXPECT, event_kinds
 
 from sessionwarden import SessionManager, Settings
 
+ROOT = Path(__file__).resolve().parent.parent
 INCIDENT = re.compile(r" incident (\S+)\s+user=(\S+)")
 DEADLINE = 60.0  # generous for a loaded 2-core machine; a normal run needs ~8 s
 
@@ -40,7 +42,7 @@ class Demo:
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sessionwarden", "demo", "--headless", "--users", "40",
-             "--every", "0.5", *args], env=env, stdout=subprocess.PIPE,
+             "--every", "0.5", *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
         self.lines: list[str] = []
         self.queue: queue.Queue[str | None] = queue.Queue()
@@ -196,9 +198,21 @@ def test_demo_on_redis_url_keeps_to_its_own_prefix(real_backend, tmp_path: Path)
     demo = Demo(demo_env(tmp_path, REDIS_URL=real_backend.url))
     try:
         prefix = demo.wait_for(r"REDIS_URL under the key prefix (swdemo-[0-9a-f]{6})").group(1)
-        demo.wait_for(f"SESSIONWARDEN_SESSIONS__KEY_PREFIX={prefix} sessionwarden console")
+        printed = demo.wait_for(r"in another terminal: (.*) console$").group(1)
+        assert f"SESSIONWARDEN_SESSIONS__KEY_PREFIX={prefix} " in printed
         proved = check_every_kind(demo, real_backend.url, prefix)
-        assert proved
+        # the printed command works as printed (here with `users` for the console, from
+        # where the demo was started, in an environment of its own)
+        words = shlex.split(printed)
+        assignments = [w for w in words if re.fullmatch(r"[A-Z_]+=.*", w)]
+        program = words[len(assignments):]
+        env = {k: v for k, v in os.environ.items()
+               if k != "REDIS_URL" and not k.startswith("SESSIONWARDEN_")}
+        env.update(a.split("=", 1) for a in assignments)
+        users = subprocess.run([*program, "users", "--prefix", proved["takeover"]],
+                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+                               check=False)
+        assert users.returncode == 0 and proved["takeover"] in users.stdout, users
         assert client.exists(f"{prefix}:events")
         demo.proc.send_signal(signal.SIGTERM)
         assert demo.proc.wait(timeout=30) == 0, "\n".join(demo.lines)

@@ -147,10 +147,17 @@ def signals_stop(stop: threading.Event) -> Iterator[None]:
 
 
 def console_command(store: Store) -> str:
+    """The shell command that opens the console on the demo's store from another terminal:
+    the ``sessionwarden`` installed beside this Python (``.venv/bin/sessionwarden`` under
+    ``make demo``), else ``python -m sessionwarden``."""
     env = f"REDIS_URL={shlex.quote(store.url)}"
     if store.prefix != "sw":
         env += f" SESSIONWARDEN_SESSIONS__KEY_PREFIX={store.prefix}"
-    return f"{env} sessionwarden console"
+    script = Path(sys.executable).with_name("sessionwarden")
+    where = os.path.relpath(script) if script.exists() else ""
+    program = (shlex.quote(where if not where.startswith("..") else str(script)) if where
+               else f"{shlex.quote(sys.executable)} -m sessionwarden")
+    return f"{env} {program} console"
 
 
 def run(opts: Options, out: IO[str] = sys.stdout) -> int:
