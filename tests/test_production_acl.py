@@ -10,7 +10,6 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -40,35 +39,25 @@ def readme_acl_lines() -> list[str]:
 
 
 @pytest.fixture
-def acl_redis(tmp_path: Path) -> Iterator[tuple[str, redis.Redis]]:
-    """A private redis-server on a unix socket with the README's users; (socket, admin)."""
+def acl_redis() -> Iterator[tuple[str, redis.Redis]]:
+    """A private redis-server on a unix socket (the demo's) with the README's users;
+    (socket path, an admin client)."""
+    from sessionwarden_console.demo.store import redis_server
+
     binary = shutil.which("redis-server")
     if binary is None:
         if REQUIRE_REAL:
             pytest.fail("redis-server is not installed; SESSIONWARDEN_REQUIRE_REDIS=1")
         pytest.skip("redis-server is not installed")
-    sock = tmp_path / "redis.sock"
-    proc = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(sock), "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    admin = redis.Redis(unix_socket_path=str(sock))
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            admin.ping()
-            break
-        except (redis.ConnectionError, FileNotFoundError):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.05)
-    for line in readme_acl_lines():
-        for placeholder, password in PASSWORDS.items():
-            line = line.replace(placeholder, password)
-        admin.execute_command(*line.split())
-    admin.execute_command("ACL", "LOG", "RESET")
-    yield str(sock), admin
-    admin.close()
-    proc.terminate()
-    proc.wait(timeout=10)
+    with redis_server(binary) as store:
+        admin = redis.Redis.from_url(store.url)
+        for line in readme_acl_lines():
+            for placeholder, password in PASSWORDS.items():
+                line = line.replace(placeholder, password)
+            admin.execute_command(*line.split())
+        admin.execute_command("ACL", "LOG", "RESET")
+        yield store.url.removeprefix("unix://"), admin
+        admin.close()
 
 
 def url(sock: str, role: str) -> str:
