@@ -9,6 +9,7 @@ what to install when it asks for one.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import IO
@@ -39,7 +40,8 @@ def dispatch_external(argv: list[str], stderr: IO[str]) -> int | None:
     if command is not None:
         return int(command(argv[1:]) or 0)
     if name in KNOWN_EXTERNAL:
-        stderr.write(f"sessionwarden: error: '{name}' is provided by the "
-                     f"{KNOWN_EXTERNAL[name]} package: pip install {KNOWN_EXTERNAL[name]}\n")
+        package = KNOWN_EXTERNAL[name]
+        stderr.write(f"sessionwarden: error: '{name}' is provided by the {package} package: "
+                     f"pip install {shlex.quote(package)}\n")
         return 2
     return None

@@ -51,7 +51,8 @@ def test_daemon_command_is_found_through_the_entry_point() -> None:
 def test_a_missing_distribution_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(commands, "entry_points", lambda group: [])
     for name, package in (("daemon", "sessionwarden-daemon"),
-                          ("console", "sessionwarden-console")):
+                          ("console", "sessionwarden-console"),
+                          ("demo", "'sessionwarden-console[demo]'")):
         err = StringIO()
         assert cli.main([name, "--config", "x"], stdout=StringIO(), stderr=err) == 2
         assert f"pip install {package}" in err.getvalue()

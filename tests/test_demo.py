@@ -241,6 +241,16 @@ def test_demo_cities_are_where_their_networks_are() -> None:
             assert iptocc.country_code(city.ip(rng)) == city.country, city
 
 
+def test_demo_without_its_extra_says_what_to_install() -> None:
+    probe = ("import sys; sys.modules['aiosmtpd'] = None; "
+             "from sessionwarden.cli import main; sys.exit(main(['demo', '--headless']))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert done.returncode == 2
+    assert "aiosmtpd missing: pip install 'sessionwarden-console[demo]'" in done.stderr
+    assert "store" not in done.stdout  # nothing was started
+
+
 def test_demo_refuses_bad_arguments() -> None:
     done = subprocess.run([sys.executable, "-m", "sessionwarden", "demo", "--users", "0"],
                           capture_output=True, text=True, timeout=30, check=False)

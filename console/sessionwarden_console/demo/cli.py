@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -30,6 +31,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def missing_dependencies() -> list[str]:
+    """What of the ``[demo]`` extra is not installed (fakeredis is checked when it is needed:
+    only without redis-server)."""
+    missing = []
+    for module in ("sessionwarden_daemon", "aiosmtpd"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    return missing
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not 1 <= args.users <= 100_000:
@@ -38,12 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0.2 <= args.every <= 3600:
         print("sessionwarden demo: --every: expected 0.2 to 3600 seconds", file=sys.stderr)
         return 2
-    try:
-        from .run import Options, run
-    except ImportError as exc:  # the daemon or aiosmtpd is not installed
-        print(f"sessionwarden demo: {exc.name or exc} is missing: pip install "
+    missing = missing_dependencies()
+    if missing:
+        print(f"sessionwarden demo: {', '.join(missing)} missing: pip install "
               "'sessionwarden-console[demo]'", file=sys.stderr)
         return 2
+    from .run import Options, run
+
     return run(Options(headless=args.headless, users=args.users, every=args.every,
                        store=args.store, seconds=args.seconds, screenshot=args.screenshot))
 
