@@ -459,7 +459,7 @@ CORPUS = [
         "Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) "
         "SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36",
         "Tizen/Samsung Internet",
-        "unknown",
+        "tv",
         "Samsung Internet",
         "Tizen",
     ),
@@ -589,7 +589,8 @@ def test_full_description_of_a_mac() -> None:
     )
     assert info.browser == "Chrome 119"
     assert info.os == "macOS 10"
-    assert info.stable_parts() == ("Chrome", "Mac OS X", "Mac")
+    assert info.stable_parts() == ("Chrome", "Mac", "desktop")
+    assert info.legacy_parts() == ("Chrome", "Mac OS X", "Mac")
 
 
 def test_description_of_phones() -> None:
@@ -628,7 +629,7 @@ def test_empty_or_meaningless_is_unknown(user_agent: str) -> None:
     info = parse_user_agent(user_agent)
     assert info.label == "Unknown/Unknown"
     assert info.device_class == "unknown"
-    assert info.stable_parts() == ("Other", "Other", "Other")
+    assert info.stable_parts() == ("Other", "Unknown", "unknown")
     assert (info.browser_major, info.os_major, info.brand, info.model) == (None, None, None, None)
 
 
@@ -650,7 +651,7 @@ def test_long_input_is_cut_to_512_characters() -> None:
     assert parse_user_agent(padded) == parse_user_agent(padded[:MAX_USER_AGENT_LENGTH])
     assert parse_user_agent(padded).label == "Mac/Chrome"
     # whatever sits beyond the cut cannot change the answer
-    tail = " " * (MAX_USER_AGENT_LENGTH - len(MAC_CHROME_119)) + "Googlebot/2.1"
+    tail = " " + "x" * (MAX_USER_AGENT_LENGTH - len(MAC_CHROME_119) - 1) + " Googlebot/2.1"
     assert parse_user_agent(MAC_CHROME_119 + tail).label == "Mac/Chrome"
 
 
@@ -794,23 +795,25 @@ def test_only_stable_parts_are_inputs() -> None:
         os_major="99",
         brand="Evil",
         model="Other model",
-        device_class="phone",
+        device_family="MacBook",
         label="Some/Label",
     )
     assert fingerprint(KEY, changed) == fingerprint(KEY, info)
-    assert fingerprint(KEY, replace(info, device_family="MacBook")) != fingerprint(KEY, info)
+    assert fingerprint(KEY, replace(info, device_class="phone")) != fingerprint(KEY, info)
+    assert fingerprint(KEY, replace(info, os_family="Windows")) != fingerprint(KEY, info)
+    assert fingerprint(KEY, replace(info, browser_family="Edge")) != fingerprint(KEY, info)
 
 
-def _info(browser: str, os: str, device: str) -> DeviceInfo:
+def _info(browser: str, os: str, device_class: str) -> DeviceInfo:
     return DeviceInfo(
         browser_family=browser,
         browser_major=None,
         os_family=os,
         os_major=None,
-        device_family=device,
+        device_family="Other",
         brand=None,
         model=None,
-        device_class="unknown",
+        device_class=device_class,
         label="Unknown/Unknown",
     )
 
@@ -829,7 +832,7 @@ def test_part_boundaries_are_unambiguous() -> None:
     assert len(prints) == len(shifted)
     classes = {device_class_key(KEY, info) for info in shifted}
     assert len(classes) == len(shifted)
-    # the device id is a separate part, not glued onto the device family
+    # the device id is a separate part, not glued onto the device class
     assert fingerprint(KEY, _info("a", "b", "cd")) != fingerprint(KEY, _info("a", "b", "c"), "d")
     assert fingerprint(KEY, _info("a", "b", "c"), "d") != fingerprint(
         KEY, _info("a", "b", "c\x00"), "d"

@@ -3,8 +3,10 @@ list. Each is one script on the user's slot; on a Cluster its events follow in o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from ..client_hints import hints_from_values
 from ..codec import (
     CorruptRecord,
     check_record_fields,
@@ -75,6 +77,7 @@ class SessionOps(AuditOps):
     def create_session(
         self, user_id: str, *, user_agent: str | None, ip: str, country: str | None = None,
         city: str | None = None, device_id: str | None = None, email: str | None = None,
+        client_hints: Mapping[str, str] | None = None,
     ) -> Op[CreatedSession]:
         s = self.settings
         fp_key = self._fingerprint_key("create_session")
@@ -86,9 +89,10 @@ class SessionOps(AuditOps):
             raise TypeError(f"device_id: expected str, got {type(device_id).__name__}")
         device_id = clean_text(device_id, MAX_DEVICE_ID_LENGTH)
         place = self.geo.locate(ip, country_hint=country, city_hint=city)
-        info = parse_user_agent(ua)
+        hints = self._hint_values(client_hints) if client_hints is not None else None
+        info = parse_user_agent(ua, hints_from_values(hints) if hints is not None else None)
         fp = fingerprint(fp_key, info, device_id)
-        class_key = self._class_key(info)
+        class_key = self._class_key(info)[0]
         # The one boundary of the packed record: no separator, control or surrogate in any of
         # its text fields, whatever produced them (ValueError naming the field, nothing sent).
         check_record_fields(user_id=user_id, ip=ip, country=place.country or "",

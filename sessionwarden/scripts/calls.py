@@ -120,6 +120,7 @@ class ValidateArgs(NamedTuple):
     now: str
     touch_ms: int
     class_key: str
+    legacy_class_key: str
     mismatch_rule: str
     tombstone_ms: int
     bind_details: str
