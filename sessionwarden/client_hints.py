@@ -18,7 +18,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["HEADERS", "MAX_HINT_LENGTH", "ClientHints", "parse_client_hints"]
+__all__ = [
+    "HEADERS",
+    "MAX_HINT_LENGTH",
+    "ClientHints",
+    "hint_values",
+    "hints_from_values",
+    "parse_client_hints",
+]
 
 #: The headers read, by their canonical names (lookup is case-insensitive).
 HEADERS = (
@@ -99,27 +106,34 @@ def _brand_list(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(brands)
 
 
-def _get(headers: Mapping[str, str], index: int) -> str | None:
-    value = headers.get(HEADERS[index])
-    if value is None:
-        value = headers.get(_LOWER[index])
-    if not isinstance(value, str) or len(value) > MAX_HINT_LENGTH:
-        return None
-    return value
+_NAMES = tuple(zip(HEADERS, _LOWER, strict=True))
 
 
 def hint_values(headers: object) -> tuple[str | None, ...] | None:
     """The raw values of the :data:`HEADERS` in ``headers`` (each ``None`` when absent, not a
     ``str`` or longer than :data:`MAX_HINT_LENGTH`), or ``None`` when there are none at all or
     ``headers`` is not a mapping: a cheap, hashable key for a memo of
-    :func:`parse_client_hints`."""
+    :func:`parse_client_hints`. Names are looked up as written in :data:`HEADERS`, then in
+    lower case (a plain ``dict`` built from an ASGI scope)."""
     if not headers or not isinstance(headers, Mapping):
         return None
+    values: list[str | None] = []
+    found = False
     try:
-        values = tuple(_get(headers, i) for i in range(len(HEADERS)))
+        get = headers.get
+        for name, lower in _NAMES:
+            value = get(name)
+            if value is None:
+                value = get(lower)
+            if value is not None:
+                if type(value) is not str or len(value) > MAX_HINT_LENGTH:
+                    value = None
+                else:
+                    found = True
+            values.append(value)
     except Exception:  # a mapping whose lookups misbehave is a mapping without hints
         return None
-    return values if any(v is not None for v in values) else None
+    return tuple(values) if found else None
 
 
 def parse_client_hints(headers: Mapping[str, str] | None) -> ClientHints | None:

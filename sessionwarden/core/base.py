@@ -144,11 +144,13 @@ class CoreBase:
 
     @staticmethod
     def _hint_values(client_hints: object) -> tuple[str | None, ...] | None:
-        """The raw hint values of ``client_hints`` (a key for the memo), ``None`` if none."""
-        if not isinstance(client_hints, Mapping):
+        """The raw hint values of ``client_hints`` (a key for the memo), ``None`` if none;
+        ``TypeError`` for something that is not a mapping of header names to values."""
+        values = hint_values(client_hints)
+        if values is None and not isinstance(client_hints, Mapping):
             raise TypeError("client_hints: expected a mapping of header names to values, got "
                             f"{type(client_hints).__name__}")
-        return hint_values(client_hints)
+        return values
 
     def _class_key(self, info: DeviceInfo) -> tuple[str, str]:
         """`device_class_key` and `legacy_device_class_key`, memoised: validate computes them
