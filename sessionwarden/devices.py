@@ -46,6 +46,7 @@ __all__ = [
     "device_class_key",
     "fingerprint",
     "legacy_device_class_key",
+    "legacy_fingerprint",
     "normalise_user_agent",
     "parse_user_agent",
 ]
@@ -243,6 +244,7 @@ _MAX_LABEL_PART = 32
 # family); its class key is still computed for sessions created before the upgrade.
 _FINGERPRINT_DOMAIN = b"sessionwarden/device-fingerprint/v2\x00"
 _CLASS_KEY_DOMAIN = b"sessionwarden/device-class-key/v2\x00"
+_LEGACY_FINGERPRINT_DOMAIN = b"sessionwarden/device-fingerprint/v1\x00"
 _LEGACY_CLASS_KEY_DOMAIN = b"sessionwarden/device-class-key/v1\x00"
 
 # Sec-CH-UA-Platform values -> the OS family ua-parser uses for the same platform.
@@ -595,24 +597,37 @@ def _check_key(key: bytes) -> None:
 def fingerprint(key: bytes, info: DeviceInfo, device_id: str | None = None) -> str:
     """Keyed device fingerprint: 16 lowercase hex characters (64 bits).
 
-    HMAC-SHA256 under ``key`` over ``info.stable_parts()`` and, when given and non-empty,
-    ``device_id`` (an app- or cookie-supplied identifier; ``None`` and ``""`` mean the same:
-    no device id). Versions and the IP address are never inputs, so a browser upgrade or a new
-    network keeps the fingerprint; a different key, browser, OS, device or device id changes it.
-    Parts are length-prefixed, so no two different inputs share an encoding. Inputs of any
-    length or content are hashed as they are (nothing is truncated, nothing raises).
+    HMAC-SHA256 under ``key`` over ``info.stable_parts()`` (browser family, platform, device
+    class) and, when given and non-empty, ``device_id`` (an app- or cookie-supplied
+    identifier; ``None`` and ``""`` mean the same: no device id). Versions, the phone model
+    and the IP address are never inputs, so a browser upgrade, Chrome's reduced user agent or
+    a new network keeps the fingerprint; a different key, browser, platform, kind of device or
+    device id changes it. Parts are length-prefixed, so no two different inputs share an
+    encoding. Inputs of any length or content are hashed as they are (nothing is truncated,
+    nothing raises).
 
     Raises ``TypeError`` if ``key`` is not bytes or ``device_id`` is not ``str``/``None``, and
     ``ValueError`` for an empty key: an unkeyed fingerprint is a configuration error, not a
     value to store.
     """
+    return _fingerprint(_FINGERPRINT_DOMAIN, key, info.stable_parts(), device_id)
+
+
+def legacy_fingerprint(key: bytes, info: DeviceInfo, device_id: str | None = None) -> str:
+    """The fingerprint as version 1 computed it (browser family, OS family, ua-parser's device
+    family, device id): a user's known device recorded under it is recognised, and moved to
+    the current fingerprint, at its next sign-in. Same rules as :func:`fingerprint`."""
+    return _fingerprint(_LEGACY_FINGERPRINT_DOMAIN, key, info.legacy_parts(), device_id)
+
+
+def _fingerprint(domain: bytes, key: bytes, parts: tuple[str, ...],
+                 device_id: str | None) -> str:
     _check_key(key)
     if device_id is not None and not isinstance(device_id, str):
         raise TypeError(f"device_id: expected str or None, got {type(device_id).__name__}")
-    parts: tuple[str, ...] = info.stable_parts()
     if device_id:
         parts = (*parts, device_id)
-    message = _FINGERPRINT_DOMAIN + _encode_parts(parts)
+    message = domain + _encode_parts(parts)
     return hmac.new(bytes(key), message, hashlib.sha256).hexdigest()[:16]
 
 

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from conftest import IP_US, Backend, Clock, set_record_fields, settings
 
-from sessionwarden.devices import legacy_device_class_key, parse_user_agent
+from sessionwarden.devices import legacy_device_class_key, legacy_fingerprint, parse_user_agent
 from sessionwarden.keys import KeySchema
 from sessionwarden.settings import DetectionSettings
 
@@ -126,3 +126,38 @@ def test_session_made_before_the_v2_class_key_still_matches_its_device(
            "Gecko) Chrome/120.0.0.0 Safari/537.36")
     mgr.validate_session(created.token, user_agent=mac)
     assert "device_mismatch" in _types(mgr)
+
+
+def test_a_device_known_under_the_v1_fingerprint_stays_known(backend: Backend,
+                                                              clock: Clock) -> None:
+    """After the upgrade a user's device recorded by the previous version (fingerprint v1) is
+    recognised at its next sign-in: no new_device, its history kept, the entry moved to the
+    v2 fingerprint; the old description goes once no session made before shows it."""
+    mgr = backend.manager(clock=clock)
+    ua = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+    first = mgr.create_session("alice", user_agent=ua, ip=IP_US)
+    keys = KeySchema("sw").for_user("alice")
+    raw = backend.raw()
+    new_fp = first.session.fingerprint
+    old_fp = legacy_fingerprint(mgr.core._fp_key, parse_user_agent(ua))
+    assert old_fp != new_fp
+    # what the previous version wrote: the device under v1, the session pointing at it
+    for kind in ("d:", "n:"):
+        raw.hset(keys.record, kind + old_fp, raw.hget(keys.record, kind + new_fp))
+        raw.hdel(keys.record, kind + new_fp)
+    rand = first.session_id[len(keys.tag):]
+    set_record_fields(raw, keys.session(rand), d=old_fp)
+    seen_first = mgr.known_devices("alice")[0].first_seen_at
+    clock.advance(86_400)
+    mgr.create_session("alice", user_agent=ua, ip=IP_US)
+    devices = mgr.known_devices("alice")
+    assert [(d.fingerprint, d.first_seen_at) for d in devices] == [(new_fp, seen_first)]
+    assert "new_device" not in _types(mgr)
+    # the session made before the upgrade still shows its device
+    assert [v.device for v in mgr.get_active_sessions("alice")] == ["Linux/Firefox"] * 2
+    assert raw.hexists(keys.record, "n:" + old_fp)
+    mgr.revoke_session("alice", first.session_id)
+    clock.advance(60)
+    mgr.create_session("alice", user_agent=ua, ip=IP_US)
+    assert not raw.hexists(keys.record, "n:" + old_fp)
+    assert not raw.hexists(keys.record, "d:" + old_fp)

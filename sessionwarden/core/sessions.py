@@ -18,7 +18,7 @@ from ..codec import (
     text,
 )
 from ..detection import LiveSession, LoginFacts, PreviousLogin, evaluate_login
-from ..devices import fingerprint, parse_user_agent
+from ..devices import fingerprint, legacy_fingerprint, parse_user_agent
 from ..errors import SessionLimitExceeded, SessionWardenError
 from ..keys import split_session_id
 from ..models import CreatedSession, Session, SessionView, from_ms
@@ -92,6 +92,7 @@ class SessionOps(AuditOps):
         hints = self._hint_values(client_hints) if client_hints is not None else None
         info = parse_user_agent(ua, hints_from_values(hints) if hints is not None else None)
         fp = fingerprint(fp_key, info, device_id)
+        legacy_fp = legacy_fingerprint(fp_key, info, device_id)  # see create.lua
         class_key = self._class_key(info)[0]
         # The one boundary of the packed record: no separator, control or surrogate in any of
         # its text fields, whatever produced them (ValueError naming the field, nothing sent).
@@ -120,7 +121,7 @@ class SessionOps(AuditOps):
             now=self._now_arg(), idle_ms=s.idle_ms, absolute_ms=s.absolute_ms,
             max_sessions=s.max_sessions, on_limit="deny" if s.on_limit == "deny" else "evict",
             tombstone_ms=s.tombstone_ms, history_ms=s.history_ms, fingerprint=fp,
-            class_key=class_key,
+            legacy_fingerprint=legacy_fp, class_key=class_key,
             description=encode_description(info.label, info.browser, info.os,
                                            info.device_class),
             ip=ip, country=place.country or "", network=place.network, city=place.city or "",
@@ -152,7 +153,9 @@ class SessionOps(AuditOps):
             ip=ip, country_known=reply.country_known, countries_before=reply.countries_before,
             previous=_previous_login(reply.previous), logins_in_window=reply.logins_in_window,
             burst_started=reply.burst_started,
-            live=tuple(LiveSession(uk.tag + rand_, country_ or None, fp_, active)
+            # a live session made before the fingerprint's v2 on this device is this device
+            live=tuple(LiveSession(uk.tag + rand_, country_ or None,
+                                   fp if fp_ == legacy_fp else fp_, active)
                        for rand_, country_, fp_, active in reply.live),
         )
         commands: list[Command | Eval] = [*self._returned_events(reply.events)]

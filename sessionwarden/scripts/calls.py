@@ -54,6 +54,7 @@ class CreateArgs(NamedTuple):
     tombstone_ms: int
     history_ms: int
     fingerprint: str
+    legacy_fingerprint: str
     class_key: str
     description: str
     ip: str

@@ -11,7 +11,8 @@
 --   see tally in _lib.lua).
 -- ARGV (CreateArgs): now '' = server time; on_limit 'evict' | 'deny'; burst_threshold K (more
 --   than K sign-ins in the window is a burst; 0 = rule off); login/evicted details are JSON;
---   retention_ms '' = none.
+--   retention_ms '' = none; legacy_fingerprint: the device's fingerprint as version 1 made it
+--   (a known device recorded under it is this one: its entry moves to the current fingerprint).
 -- Returns {'ok', now, expiry, known device, devices before, country known, countries before,
 --          previous login, logins in window, live{}, burst started (1|0), events{}}
 --      or {'denied', now, events{}} when the limit is reached with on_limit = 'deny'.
@@ -19,7 +20,8 @@
 
 local K = named(KEYS, 'record', 'events', 'expiry_index', 'directory', 'recent_users', 'stats')
 local A = named(ARGV, 'base', 'rand', 'user_id', 'token_hash', 'now', 'idle_ms', 'absolute_ms',
-  'max_sessions', 'on_limit', 'tombstone_ms', 'history_ms', 'fingerprint', 'class_key',
+  'max_sessions', 'on_limit', 'tombstone_ms', 'history_ms', 'fingerprint', 'legacy_fingerprint',
+  'class_key',
   'description', 'ip', 'country', 'network', 'city', 'lat', 'lon', 'email', 'burst_window_ms',
   'max_devices', 'burst_threshold', 'login_details', 'evicted_details', 'stream_maxlen',
   'retention_ms', 'recent_users_kept')
@@ -94,12 +96,25 @@ local devices_before = 0
 for k in pairs(rec) do
   if string.sub(k, 1, 2) == 'd:' then devices_before = devices_before + 1 end
 end
+local legacy, moved = A.legacy_fingerprint, false
+if legacy ~= '' and legacy ~= fp and rec['n:' .. legacy] then
+  if not known_device and rec['d:' .. legacy] then
+    -- the same device, recorded before the fingerprint's version 2: its entry moves
+    known_device, moved = rec['d:' .. legacy], true
+    drop[#drop + 1] = 'd:' .. legacy
+    rec['d:' .. legacy] = nil
+  end
+  -- its old description stays while a session made before the move still shows it
+  local shown = false
+  for _, s in ipairs(live) do shown = shown or s[3] == legacy end
+  if not shown and not rec['d:' .. legacy] then drop[#drop + 1] = 'n:' .. legacy end
+end
 local now_s = math.floor(now / 1000)
 local first = now_s
 if known_device then first = tonumber(string.match(known_device, '^(%d+)|')) or now_s end
 update[#update + 1] = 'd:' .. fp
 update[#update + 1] = int(first) .. '|' .. int(now_s) .. '|' .. country .. '|' .. ip
-if not known_device then
+if not known_device or moved then
   update[#update + 1] = 'n:' .. fp; update[#update + 1] = description
 end
 if not known_device and devices_before + 1 > tonumber(A.max_devices) then
