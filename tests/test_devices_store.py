@@ -161,3 +161,23 @@ def test_a_device_known_under_the_v1_fingerprint_stays_known(backend: Backend,
     mgr.create_session("alice", user_agent=ua, ip=IP_US)
     assert not raw.hexists(keys.record, "n:" + old_fp)
     assert not raw.hexists(keys.record, "d:" + old_fp)
+
+
+def test_two_v1_devices_that_v2_merges_become_one(backend: Backend, clock: Clock) -> None:
+    """Firefox with and without 'Ubuntu;' were two devices under v1 and are one under v2: the
+    second one's next sign-in folds its old entry into the v2 one."""
+    mgr = backend.manager(clock=clock)
+    ubuntu = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+    plain = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+    first = mgr.create_session("alice", user_agent=ubuntu, ip=IP_US)
+    keys = KeySchema("sw").for_user("alice")
+    raw = backend.raw()
+    old_plain = legacy_fingerprint(mgr.core._fp_key, parse_user_agent(plain))
+    for kind in ("d:", "n:"):  # the previous version also knew the plain one, separately
+        raw.hset(keys.record, kind + old_plain,
+                 raw.hget(keys.record, kind + first.session.fingerprint))
+    assert len(mgr.known_devices("alice")) == 2
+    clock.advance(60)
+    mgr.create_session("alice", user_agent=plain, ip=IP_US)
+    assert [d.fingerprint for d in mgr.known_devices("alice")] == [first.session.fingerprint]
+    assert not raw.hexists(keys.record, "n:" + old_plain)

@@ -98,9 +98,10 @@ for k in pairs(rec) do
 end
 local legacy, moved = A.legacy_fingerprint, false
 if legacy ~= '' and legacy ~= fp and rec['n:' .. legacy] then
-  if not known_device and rec['d:' .. legacy] then
-    -- the same device, recorded before the fingerprint's version 2: its entry moves
-    known_device, moved = rec['d:' .. legacy], true
+  if rec['d:' .. legacy] then
+    -- the same device, recorded before the fingerprint's version 2: its entry moves (or, if
+    -- v2 already knows it under another v1 name, e.g. with and without 'Ubuntu;', merges)
+    if not known_device then known_device, moved = rec['d:' .. legacy], true end
     drop[#drop + 1] = 'd:' .. legacy
     rec['d:' .. legacy] = nil
   end
