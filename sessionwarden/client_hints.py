@@ -17,11 +17,22 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class _Gettable(Protocol):
+    def get(self, key: str, /) -> Any: ...
+
+
+#: What ``client_hints=`` takes: a mapping of header name to raw value, or any object with a
+#: mapping's ``get`` (Werkzeug's headers are not a ``Mapping``).
+HeadersLike = Mapping[str, str] | _Gettable
 
 __all__ = [
     "HEADERS",
     "MAX_HINT_LENGTH",
     "ClientHints",
+    "HeadersLike",
     "hint_values",
     "hints_from_values",
     "parse_client_hints",
@@ -112,15 +123,17 @@ _NAMES = tuple(zip(HEADERS, _LOWER, strict=True))
 def hint_values(headers: object) -> tuple[str | None, ...] | None:
     """The raw values of the :data:`HEADERS` in ``headers`` (each ``None`` when absent, not a
     ``str`` or longer than :data:`MAX_HINT_LENGTH`), or ``None`` when there are none at all or
-    ``headers`` is not a mapping: a cheap, hashable key for a memo of
-    :func:`parse_client_hints`. Names are looked up as written in :data:`HEADERS`, then in
-    lower case (a plain ``dict`` built from an ASGI scope)."""
-    if not headers or not isinstance(headers, Mapping):
-        return None
+    ``headers`` has no ``get``: a cheap, hashable key for a memo of :func:`parse_client_hints`.
+    Any object with a mapping's ``get`` will do: a ``dict``, Starlette's and Django's headers
+    (mappings), Werkzeug's (Flask) ``EnvironHeaders`` (not a ``Mapping``, but it has ``get``).
+    Names are looked up as written in :data:`HEADERS`, then in lower case (a plain ``dict``
+    built from an ASGI scope)."""
     values: list[str | None] = []
     found = False
     try:
-        get = headers.get
+        get = getattr(headers, "get", None)
+        if get is None or not headers or not callable(get):
+            return None
         for name, lower in _NAMES:
             value = get(name)
             if value is None:
@@ -136,9 +149,9 @@ def hint_values(headers: object) -> tuple[str | None, ...] | None:
     return tuple(values) if found else None
 
 
-def parse_client_hints(headers: Mapping[str, str] | None) -> ClientHints | None:
-    """The client hints in ``headers`` (any mapping of header name to raw value, such as
-    Flask's or Starlette's ``request.headers``, or a plain ``dict``), or ``None`` when none is
+def parse_client_hints(headers: HeadersLike | None) -> ClientHints | None:
+    """The client hints in ``headers`` (anything with a mapping's ``get``, such as Flask's,
+    Django's or Starlette's ``request.headers``, or a plain ``dict``), or ``None`` when none is
     usable. Never raises; see the module docstring for what is ignored."""
     values = hint_values(headers)
     return None if values is None else hints_from_values(values)

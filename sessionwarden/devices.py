@@ -30,12 +30,11 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import ua_parser
 
-from .client_hints import ClientHints, parse_client_hints
+from .client_hints import ClientHints, HeadersLike, parse_client_hints
 from .sanitize import clean_text
 
 __all__ = [
@@ -344,7 +343,7 @@ def normalise_user_agent(user_agent: object, max_length: int = MAX_USER_AGENT_LE
 
 
 def parse_user_agent(
-    user_agent: str, client_hints: Mapping[str, str] | ClientHints | None = None
+    user_agent: str, client_hints: HeadersLike | ClientHints | None = None
 ) -> DeviceInfo:
     """Describe the device behind ``user_agent`` (and ``client_hints``, when given); never raises.
 

@@ -1100,3 +1100,22 @@ def test_parse_is_idempotent_under_white_space_normalisation(words: list, gaps: 
     assert normalise_user_agent(spaced) == single
     assert parse_user_agent(spaced) == parse_user_agent(single)
     assert parse_user_agent(normalise_user_agent(spaced)) == parse_user_agent(spaced)
+
+
+class _EnvironHeaders:
+    """Like Werkzeug's (Flask's) ``request.headers``: a case-insensitive ``get``, not a
+    ``collections.abc.Mapping``."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = {k.lower(): v for k, v in headers.items()}
+
+    def __len__(self) -> int:
+        return len(self._headers)
+
+    def get(self, key: str, default: object = None) -> object:
+        return self._headers.get(key.lower(), default)
+
+
+def test_client_hints_from_headers_that_are_not_a_mapping() -> None:
+    assert parse_user_agent(PIXEL_REDUCED, _EnvironHeaders(PIXEL_HINTS)) == parse_user_agent(
+        PIXEL_REDUCED, PIXEL_HINTS)

@@ -76,6 +76,11 @@ def test_client_hints_refine_the_device_on_both_faces(backend: Backend, clock: C
 
     asyncio.run(run())
     assert len(mgr.known_devices("alice")) == 1
+    # Flask's request.headers is not a Mapping, only has get(): taken all the same
+    from test_devices import _EnvironHeaders
+
+    assert mgr.validate_session(created.token, user_agent=PIXEL_REDUCED,
+                                client_hints=_EnvironHeaders(PIXEL_HINTS)) is not None
 
 
 def test_hostile_client_hints_are_ignored(backend: Backend) -> None:

@@ -10,10 +10,10 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from ..client_hints import hint_values, hints_from_values
+from ..client_hints import HeadersLike, hint_values, hints_from_values
 from ..codec import details_json, event_fields, text, user_trail_entry
 from ..detection import Finding
 from ..devices import (
@@ -123,7 +123,7 @@ class CoreBase:
     # -- memos -----------------------------------------------------------------------------
 
     def _presenter(self, user_agent: object,
-                   client_hints: Mapping[str, str] | None = None) -> Presenter:
+                   client_hints: HeadersLike | None = None) -> Presenter:
         """The parsed device, class key and v1 class key of a user agent (and client hints),
         memoised by the raw strings: a session's requests carry the same user agent, and
         cleaning, parsing and keying it cost validate more than the rest of its Python.
@@ -147,7 +147,7 @@ class CoreBase:
         """The raw hint values of ``client_hints`` (a key for the memo), ``None`` if none;
         ``TypeError`` for something that is not a mapping of header names to values."""
         values = hint_values(client_hints)
-        if values is None and not isinstance(client_hints, Mapping):
+        if values is None and not callable(getattr(client_hints, "get", None)):
             raise TypeError("client_hints: expected a mapping of header names to values, got "
                             f"{type(client_hints).__name__}")
         return values

@@ -3,10 +3,9 @@ list. Each is one script on the user's slot; on a Cluster its events follow in o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from ..client_hints import hints_from_values
+from ..client_hints import HeadersLike, hints_from_values
 from ..codec import (
     CorruptRecord,
     check_record_fields,
@@ -77,7 +76,7 @@ class SessionOps(AuditOps):
     def create_session(
         self, user_id: str, *, user_agent: str | None, ip: str, country: str | None = None,
         city: str | None = None, device_id: str | None = None, email: str | None = None,
-        client_hints: Mapping[str, str] | None = None,
+        client_hints: HeadersLike | None = None,
     ) -> Op[CreatedSession]:
         s = self.settings
         fp_key = self._fingerprint_key("create_session")

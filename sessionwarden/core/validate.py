@@ -8,9 +8,9 @@ path without the generator machinery, which costs as much as the rest of it.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from ..client_hints import HeadersLike
 from ..codec import CorruptRecord, session_from_record, split_session_record
 from ..detection import device_mismatch_finding, revoked_token_finding
 from ..devices import DeviceInfo
@@ -59,7 +59,7 @@ class ValidateOps(CoreBase):
 
     def validate_probe(self, token: object, *, ip: str | None = None,
                        user_agent: str | None = None,
-                       client_hints: Mapping[str, str] | None = None) -> ValidateProbe | None:
+                       client_hints: HeadersLike | None = None) -> ValidateProbe | None:
         """Check validate's input and choose its route; ``None`` for a token that cannot be
         valid (any type or shape), decided before anything else is looked at — no user-agent
         parsing, no HMAC, no I/O — so unauthenticated junk costs next to nothing. Raises
