@@ -122,20 +122,18 @@ def measure(tests: Path) -> dict[str, list[dict[str, str | None]]]:
                    for r in rows)
         print(f"{name} classified bot: {bots}/{len(rows)}")
 
-    for name, rows, field, pattern in (
-            ("browser major + 1", files["test_ua"], "major", r"([/ ]){major}([.])"),
-            ("OS major + 1", files["test_os"], "major", r"([ _/]){major}([._;) ])")):
+    for name, rows, attribute, pattern in (
+            ("browser major + 1", files["test_ua"], "browser_major", r"([/ ]){major}([.])"),
+            ("OS major + 1", files["test_os"], "os_major", r"([ _/]){major}([._;) ])")):
         pairs = stable = 0
         for r in rows:
             ua = r["user_agent_string"] or ""
-            newer = bump(ua, r.get(field), pattern)
+            newer = bump(ua, r.get("major"), pattern)
             if newer is None:
                 continue
             old, new = parse_user_agent(ua), parse_user_agent(newer)
-            moved = (old.browser_major != new.browser_major if field == "major"
-                     and rows is files["test_ua"] else old.os_major != new.os_major)
-            if not moved:
-                continue
+            if getattr(old, attribute) == getattr(new, attribute):
+                continue  # the bump hit another number
             pairs += 1
             stable += same_device(old, new)
         print(f"stable across {name}: {stable}/{pairs}")

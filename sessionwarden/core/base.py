@@ -129,8 +129,9 @@ class CoreBase:
         cleaning, parsing and keying it cost validate more than the rest of its Python.
         Without hints the memo key is the user agent itself (no extra work on the hot path)."""
         hints = None if client_hints is None else self._hint_values(client_hints)
-        key: object = (None if not isinstance(user_agent, str) or len(user_agent) > MAX_CACHED_UA
-                       else user_agent if hints is None else (user_agent, hints))
+        key: object = (user_agent if hints is None else (user_agent, hints)) if (
+            user_agent is None or (isinstance(user_agent, str)
+            and len(user_agent) <= MAX_CACHED_UA)) else None
         found = self._presenters.get(key) if key is not None else None
         if found is None:
             ua = self._user_agent(user_agent)  # TypeError for a non-string
