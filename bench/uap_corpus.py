@@ -13,8 +13,10 @@ every user agent in them:
   within it, how many we contradict (listed), how many that expectation leaves open;
 * bots: crawlers (uap-core's ``Spider`` device) and HTTP libraries classified ``bot``;
 * stability: the fingerprint and class key across ordinary updates made from the corpus — the
-  browser's major version + 1 (``test_ua``), the OS major + 1 (``test_os``), and each full
-  Android Chrome user agent turned into Chrome's reduced one (``Linux; Android 10; K``).
+  browser's major version + 1 (``test_ua``), the OS major + 1 (``test_os``) — and, for each
+  full Android Chrome user agent turned into Chrome's reduced one (``Linux; Android 10; K``),
+  the class key and the label and class by which ``create.lua`` recognises the known device
+  (the reduced fingerprint has no model, by design).
 
 ``--sample FILE`` also writes the seeded sample the unit tests keep
 (``tests/data/user_agents/uap_core_sample.jsonl``).
@@ -144,8 +146,11 @@ def measure(tests: Path) -> dict[str, list[dict[str, str | None]]]:
         if newer is None:
             continue
         pairs += 1
-        stable += same_device(parse_user_agent(ua), parse_user_agent(newer))
-    print(f"stable across full -> reduced Chrome user agent: {stable}/{pairs}")
+        old, new = parse_user_agent(ua), parse_user_agent(newer)
+        # the same kind (class key), and what create.lua matches the known device by
+        stable += (device_class_key(KEY, old) == device_class_key(KEY, new)
+                   and (old.label, old.device_class) == (new.label, new.device_class))
+    print(f"same kind across full -> reduced Chrome user agent: {stable}/{pairs}")
     return files
 
 

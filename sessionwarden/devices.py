@@ -302,13 +302,28 @@ class DeviceInfo:
         distribution), ``"iPhone"``, ``"Android"``, ``"Kindle"``, ``"Unknown"``, ..."""
         return _platform(self.os_family, self.device_family)
 
-    def stable_parts(self) -> tuple[str, str, str]:
-        """``(browser_family, platform, device_class)``: what survives upgrades and new networks.
+    @property
+    def ua_model(self) -> str:
+        """The device as the user agent itself names it (ua-parser's device family: ``"Samsung
+        SM-S918B"``, ``"iPhone"``, ``"Mac"``), or ``""`` when it names none: Chrome's reduced
+        ``K``, a generic family, ``Other``. Client hints never change it."""
+        family = self.parser_device_family or self.device_family
+        if family in _PLACEHOLDER_MODELS or family == "Other" or family.startswith("Generic"):
+            return ""
+        return family
 
-        These are the fingerprint inputs. Versions, the network, the distribution of Linux and
-        the phone model are deliberately not: Chrome's reduced user agent (every Chrome >= 110
-        on Android) names no model, so a model in the fingerprint would make that browser
-        update look like a new device. Phone and tablet, Mac and iPhone stay apart.
+    @property
+    def reduced(self) -> bool:
+        """Whether this is Chrome's reduced user agent (``Linux; Android 10; K``): the model is
+        hidden, not absent."""
+        return (self.parser_device_family or self.device_family) in _PLACEHOLDER_MODELS
+
+    def stable_parts(self) -> tuple[str, str, str]:
+        """``(browser_family, platform, device_class)``: the *kind* of device, what survives
+        upgrades and new networks. The class key's inputs (and the fingerprint's, with
+        :attr:`ua_model`). Versions, the network and the distribution of Linux are deliberately
+        not; nor is the model, as Chrome's reduced user agent (every Chrome >= 110 on Android)
+        names none, and a session's own browser updating to it must stay the same kind.
         """
         return (self.browser_family, self.platform, self.device_class)
 
@@ -597,11 +612,14 @@ def fingerprint(key: bytes, info: DeviceInfo, device_id: str | None = None) -> s
     """Keyed device fingerprint: 16 lowercase hex characters (64 bits).
 
     HMAC-SHA256 under ``key`` over ``info.stable_parts()`` (browser family, platform, device
-    class) and, when given and non-empty, ``device_id`` (an app- or cookie-supplied
-    identifier; ``None`` and ``""`` mean the same: no device id). Versions, the phone model
-    and the IP address are never inputs, so a browser upgrade, Chrome's reduced user agent or
-    a new network keeps the fingerprint; a different key, browser, platform, kind of device or
-    device id changes it. Parts are length-prefixed, so no two different inputs share an
+    class) and either ``device_id`` (an app- or cookie-supplied identifier; ``None`` and ``""``
+    mean the same: no device id) or, without one, the model the user agent names
+    (:attr:`DeviceInfo.ua_model`, ``""`` if none): a Pixel 8 and a Galaxy S23 with the same
+    browser are two devices, while a device id is what tells devices apart when it is given.
+    Versions and the IP address are never inputs, so a browser upgrade or a new network keeps
+    the fingerprint. Chrome's reduced user agent hides the model, so its fingerprint is the
+    model-less one: ``create_session`` recognises the update by the kind of device (see
+    ``scripts/create.lua``). Parts are length-prefixed, so no two different inputs share an
     encoding. Inputs of any length or content are hashed as they are (nothing is truncated,
     nothing raises).
 
@@ -609,7 +627,10 @@ def fingerprint(key: bytes, info: DeviceInfo, device_id: str | None = None) -> s
     ``ValueError`` for an empty key: an unkeyed fingerprint is a configuration error, not a
     value to store.
     """
-    return _fingerprint(_FINGERPRINT_DOMAIN, key, info.stable_parts(), device_id)
+    if device_id is not None and not isinstance(device_id, str):
+        raise TypeError(f"device_id: expected str or None, got {type(device_id).__name__}")
+    parts = (*info.stable_parts(), "" if device_id else info.ua_model, device_id or "")
+    return _fingerprint(_FINGERPRINT_DOMAIN, key, parts, None)
 
 
 def legacy_fingerprint(key: bytes, info: DeviceInfo, device_id: str | None = None) -> str:

@@ -110,7 +110,7 @@ def test_create_sends_one_create_eval_with_keys_and_args_built_from_the_inputs(o
         base=base("alice"), rand=args.rand, user_id="alice", token_hash=secret_hash(created.token),
         now=str(NOW), idle_ms=2 * HOUR, absolute_ms=DAY, max_sessions=3, on_limit=sent,
         tombstone_ms=2 * DAY, history_ms=40 * DAY, fingerprint=args.fingerprint,
-        legacy_fingerprint=args.legacy_fingerprint,
+        legacy_fingerprint=args.legacy_fingerprint, reduced_kind="",
         class_key=args.class_key, description="Mac/Chrome\x1fChrome 119\x1fmacOS 10\x1fdesktop",
         ip="2001:4860:4860::8888", country="DE", network="public", city="Berlin",
         lat=f"{lat:.4f}", lon=f"{lon:.4f}", email="a@example.com", burst_window_ms=180_000,

@@ -797,10 +797,14 @@ def test_only_stable_parts_are_inputs() -> None:
         os_major="99",
         brand="Evil",
         model="Other model",
-        device_family="MacBook",
         label="Some/Label",
     )
     assert fingerprint(KEY, changed) == fingerprint(KEY, info)
+    # the device the user agent names is an input unless a device id stands in for it
+    other = replace(info, device_family="MacBook")
+    assert fingerprint(KEY, other) != fingerprint(KEY, info)
+    assert fingerprint(KEY, other, "dev-1") == fingerprint(KEY, info, "dev-1")
+    assert device_class_key(KEY, other) == device_class_key(KEY, info)
     assert fingerprint(KEY, replace(info, device_class="phone")) != fingerprint(KEY, info)
     assert fingerprint(KEY, replace(info, os_family="Windows")) != fingerprint(KEY, info)
     assert fingerprint(KEY, replace(info, browser_family="Edge")) != fingerprint(KEY, info)
@@ -954,9 +958,23 @@ def test_reduced_user_agent_k_is_an_unknown_model() -> None:
 def test_update_to_the_reduced_user_agent_keeps_the_device(full: str, reduced: str) -> None:
     old, new = parse_user_agent(full), parse_user_agent(reduced)
     assert old.model is not None and new.model is None
-    assert fingerprint(KEY, old) == fingerprint(KEY, new)
+    assert (old.reduced, new.reduced, new.ua_model) == (False, True, "")
+    # the same kind (no device_mismatch mid-session); create.lua recognises the known device
+    # of that kind, as the reduced fingerprint has no model (tests/test_devices_store.py)
     assert device_class_key(KEY, old) == device_class_key(KEY, new)
     assert old.label == new.label
+    assert fingerprint(KEY, old) != fingerprint(KEY, new)
+
+
+def test_distinct_android_phones_have_distinct_fingerprints() -> None:
+    pixel = parse_user_agent(PIXEL_FULL)
+    galaxy = parse_user_agent(PIXEL_FULL.replace("Pixel 7", "SM-S918B"))
+    assert (pixel.ua_model, galaxy.ua_model) == ("Pixel 7", "Samsung SM-S918B")
+    assert fingerprint(KEY, pixel) != fingerprint(KEY, galaxy)
+    assert device_class_key(KEY, pixel) == device_class_key(KEY, galaxy)  # one kind
+    # client hints never change the fingerprint (an app may pass them on some requests only)
+    hinted = parse_user_agent(PIXEL_REDUCED, {"Sec-CH-UA-Model": '"Pixel 7"'})
+    assert fingerprint(KEY, hinted) == fingerprint(KEY, parse_user_agent(PIXEL_REDUCED))
 
 
 def test_doubled_spaces_do_not_change_the_parse() -> None:
@@ -1022,6 +1040,7 @@ def test_client_hints_refine_model_os_version_and_mobile() -> None:
         "Pixel 7", "Pixel 7", "Android 14", "phone")
     # the hints never change the kind of device a browser's own headers describe
     assert fingerprint(KEY, info) == fingerprint(KEY, parse_user_agent(PIXEL_REDUCED))
+    assert info.ua_model == ""
     assert device_class_key(KEY, info) == device_class_key(KEY, parse_user_agent(PIXEL_FULL))
     # lower-case names (Starlette's headers, a dict built by hand) are read too
     lower = {k.lower(): v for k, v in PIXEL_HINTS.items()}

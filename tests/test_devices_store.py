@@ -186,3 +186,39 @@ def test_two_v1_devices_that_v2_merges_become_one(backend: Backend, clock: Clock
     mgr.create_session("alice", user_agent=plain, ip=IP_US)
     assert [d.fingerprint for d in mgr.known_devices("alice")] == [first.session.fingerprint]
     assert not raw.hexists(keys.record, "n:" + old_plain)
+
+
+GALAXY_FULL = PIXEL_FULL.replace("Pixel 7", "SM-S918B")
+
+
+def test_two_phones_stay_two_and_the_reduced_update_finds_the_recent_one(
+        backend: Backend, clock: Clock) -> None:
+    """Pixel and Galaxy with Chrome are two devices while their user agents name the model;
+    the reduced user agent names none, so it is the known phone of that kind seen last."""
+    mgr = backend.manager(clock=clock)
+    pixel = mgr.create_session("alice", user_agent=PIXEL_FULL, ip=IP_US)
+    clock.advance(3600)
+    mgr.create_session("alice", user_agent=GALAXY_FULL, ip=IP_US)
+    assert len(mgr.known_devices("alice")) == 2
+    assert _types(mgr).count("new_device") == 1  # the Galaxy (the first device never fires)
+    clock.advance(3600)
+    mgr.validate_session(pixel.token, user_agent=PIXEL_FULL)  # not a sign-in: no device seen
+    reduced = mgr.create_session("alice", user_agent=PIXEL_REDUCED, ip=IP_US)
+    assert _types(mgr).count("new_device") == 1
+    devices = {d.fingerprint: d for d in mgr.known_devices("alice")}
+    assert len(devices) == 2 and reduced.session.fingerprint in devices
+    assert pixel.session.fingerprint in devices  # the Galaxy, seen last, was the one moved
+    # the Pixel's own sessions still show their device while they live
+    assert {v.device for v in mgr.get_active_sessions("alice")} == {"Android/Chrome"}
+
+
+def test_with_a_device_id_the_reduced_update_is_the_same_device(backend: Backend,
+                                                                clock: Clock) -> None:
+    mgr = backend.manager(clock=clock)
+    first = mgr.create_session("alice", user_agent=PIXEL_FULL, ip=IP_US, device_id="phone-1")
+    clock.advance(3600)
+    again = mgr.create_session("alice", user_agent=PIXEL_REDUCED, ip=IP_US, device_id="phone-1")
+    assert again.session.fingerprint == first.session.fingerprint  # the id decides, not the model
+    other = mgr.create_session("alice", user_agent=PIXEL_REDUCED, ip=IP_US, device_id="phone-2")
+    assert other.session.fingerprint != first.session.fingerprint
+    assert _types(mgr).count("new_device") == 1

@@ -120,7 +120,11 @@ class SessionOps(AuditOps):
             now=self._now_arg(), idle_ms=s.idle_ms, absolute_ms=s.absolute_ms,
             max_sessions=s.max_sessions, on_limit="deny" if s.on_limit == "deny" else "evict",
             tombstone_ms=s.tombstone_ms, history_ms=s.history_ms, fingerprint=fp,
-            legacy_fingerprint=legacy_fp, class_key=class_key,
+            legacy_fingerprint=legacy_fp,
+            # Chrome's reduced UA hides the model: a known device of its kind is this one
+            reduced_kind=(f"{info.label}\x1f{info.device_class}"
+                          if info.reduced and not device_id else ""),
+            class_key=class_key,
             description=encode_description(info.label, info.browser, info.os,
                                            info.device_class),
             ip=ip, country=place.country or "", network=place.network, city=place.city or "",

@@ -55,6 +55,7 @@ class CreateArgs(NamedTuple):
     history_ms: int
     fingerprint: str
     legacy_fingerprint: str
+    reduced_kind: str
     class_key: str
     description: str
     ip: str
