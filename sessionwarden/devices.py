@@ -266,8 +266,9 @@ class DeviceInfo:
     Families are ``"Other"`` and majors / brand / model are ``None`` when unknown. Every text
     field is printable single-line text of bounded length (controls, bidi overrides and the like
     are removed), so it is safe to store and to show. ``parser_device_family`` is ua-parser's
-    own device family before this module's corrections (Chrome's placeholder ``"K"`` included);
-    it only feeds :func:`legacy_device_class_key`.
+    own device family when this module shows another (Chrome's placeholder ``"K"``, or a
+    generic family the ``Sec-CH-UA-Model`` hint names): the platform, :attr:`ua_model` and the
+    v1 keys are of the user agent's own device, never of a hint.
     """
 
     browser_family: str
@@ -300,7 +301,7 @@ class DeviceInfo:
     def platform(self) -> str:
         """The label's platform part without the bot case: ``"Mac"``, ``"Linux"`` (every
         distribution), ``"iPhone"``, ``"Android"``, ``"Kindle"``, ``"Unknown"``, ..."""
-        return _platform(self.os_family, self.device_family)
+        return _platform(self.os_family, self.parser_device_family or self.device_family)
 
     @property
     def ua_model(self) -> str:
@@ -446,10 +447,6 @@ def _describe(
         # "Mobile" token (or Sec-CH-UA-Mobile) still tells phone from tablet.
         device_family, brand, model = "Other", None, None
     if hints is not None:
-        if hints.model is not None:
-            model = hints.model
-            if device_family == "Other" or device_family.startswith("Generic"):
-                device_family = hints.model
         hinted_os = _OS_BY_HINT.get(hints.platform or "")
         if os_family == "Other" and hinted_os is not None:
             os_family = hinted_os
@@ -460,8 +457,14 @@ def _describe(
     if os_family in _OS_WITHOUT_VERSION:
         os_major = None
 
+    # The kind and the label come from the user agent's own device (and Sec-CH-UA-Mobile);
+    # the hinted model is shown, never judged, so hints on some requests only change nothing.
     device_class = _classify(text, browser_family, os_family, device_family, brand, model, mobile)
     label = _label(device_class, browser_family, os_family, device_family)
+    if hints is not None and hints.model is not None:
+        model = hints.model
+        if device_family == "Other" or device_family.startswith("Generic"):
+            device_family = hints.model
     return DeviceInfo(
         browser_family=browser_family,
         browser_major=browser_major,

@@ -1138,3 +1138,17 @@ class _EnvironHeaders:
 def test_client_hints_from_headers_that_are_not_a_mapping() -> None:
     assert parse_user_agent(PIXEL_REDUCED, _EnvironHeaders(PIXEL_HINTS)) == parse_user_agent(
         PIXEL_REDUCED, PIXEL_HINTS)
+
+
+@pytest.mark.parametrize("hints", [
+    {"Sec-CH-UA-Model": '"Kindle Fire"'},
+    {"Sec-CH-UA-Model": '"SM-T970"'},
+    {"Sec-CH-UA-Model": '"iPhone"', "Sec-CH-UA-Platform": '"iOS"'},
+    {"Sec-CH-UA-Platform": '"Windows"', "Sec-CH-UA-Platform-Version": '"15.0.0"'},
+])
+def test_hints_without_mobile_never_change_the_kind(hints: dict) -> None:
+    for ua in (PIXEL_REDUCED, TAB_REDUCED, PIXEL_FULL, MAC_CHROME_119):
+        plain, hinted = parse_user_agent(ua), parse_user_agent(ua, hints)
+        assert hinted.stable_parts() == plain.stable_parts(), (ua, hints)
+        assert hinted.label == plain.label
+        assert fingerprint(KEY, hinted) == fingerprint(KEY, plain)
