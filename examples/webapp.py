@@ -128,8 +128,11 @@ def create_app(mgr: SessionManager, *, users: Mapping[str, str] | None = None,
         return Response(html, status=status, mimetype="text/html")
 
     def client() -> dict[str, Any]:
+        """What the library learns about the client from each request: its address, its user
+        agent and (Chromium browsers) its Sec-CH-UA* client hints."""
         return {"ip": request.remote_addr or "127.0.0.1",
-                "user_agent": request.headers.get("User-Agent")}
+                "user_agent": request.headers.get("User-Agent"),
+                "client_hints": request.headers}
 
     @app.before_request
     def load_session() -> None:
