@@ -17,7 +17,7 @@ from ..codec import (
 )
 from ..detection import LiveSession, LoginFacts, PreviousLogin, evaluate_login
 from ..devices import fingerprint, parse_user_agent
-from ..errors import SessionLimitExceeded, SessionWardenError
+from ..errors import AccountLocked, SessionLimitExceeded, SessionWardenError
 from ..keys import split_session_id
 from ..models import CreatedSession, Session, SessionView, from_ms
 from ..protocol import Batch, Command, Eval, Op, ScriptError
@@ -136,6 +136,8 @@ class SessionOps(AuditOps):
         except ScriptError as exc:
             raise SessionWardenError(f"cannot create a session for this user: {exc}") from None
         now = self._observe(reply.now)
+        if reply.status == "locked":
+            raise AccountLocked(user_id)
         if reply.status == "denied":
             if returned := self._returned_events(reply.events):
                 yield Batch(tuple(returned))
