@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 
 from ..codec import CorruptRecord, session_from_record, split_session_record
 from ..detection import device_mismatch_finding, revoked_token_finding, session_probe_finding
-from ..errors import StoreRefused
 from ..devices import DeviceInfo
+from ..errors import StoreRefused
 from ..models import Session
 from ..protocol import Batch, Command, Eval, Op, ScriptError
 from ..sanitize import require_ip
