@@ -255,20 +255,22 @@ local function report_ended(user, tag, ended, expired, now, details, actor, reas
 end
 
 -- Probing of a known session id: a wrong secret presented for a session that exists. Counted
--- per session in `key` (a counter living `window_ms` from the first wrong secret); when the
--- count reaches `threshold` the burst is reported once (returns 1) and the key becomes the
--- marker 'x', kept alive by every further wrong secret, so a sustained run is one report and a
--- new burst after a quiet window is another. threshold 0 = rule off. Bounded: one short key per
--- probed session, always with an expiry.
-local function count_probe(key, threshold, window_ms)
+-- per session in `key`, "<count>|<window end ms>" (the window starts at the first wrong
+-- secret); when the count reaches `threshold` the burst is reported once (returns 1) and the
+-- key becomes "x|<quiet until ms>", pushed a window ahead by every further wrong secret, so a
+-- sustained run is one report and a new burst after a quiet window is another. Judged by `now`
+-- (the caller's clock in tests), with PX as well so the key never outlives its window.
+-- threshold 0 = rule off. Bounded: one short key per probed session.
+local function count_probe(key, now, threshold, window_ms)
   if threshold <= 0 then return 0 end
-  if redis.call('GET', key) == 'x' then
-    redis.call('PEXPIRE', key, window_ms)
+  local n, ends = string.match(redis.call('GET', key) or '', '^(%w+)|(%d+)$')
+  ends = tonumber(ends)
+  if not ends or now >= ends then n, ends = nil, now + window_ms end
+  local count = n ~= 'x' and (tonumber(n) or 0) + 1
+  if count and count < threshold then
+    redis.call('SET', key, int(count) .. '|' .. int(ends), 'PX', ends - now)
     return 0
   end
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('PEXPIRE', key, window_ms) end
-  if n < threshold then return 0 end
-  redis.call('SET', key, 'x', 'PX', window_ms)
-  return 1
+  redis.call('SET', key, 'x|' .. int(now + window_ms), 'PX', window_ms)
+  return count and 1 or 0
 end

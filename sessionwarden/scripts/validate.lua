@@ -51,7 +51,8 @@ end
 local r = read_session(v)
 if r and r.h ~= hash then
   -- A wrong secret for a session that exists: counted (count_probe), answered as an unknown id.
-  local probed = count_probe(K.probe, tonumber(A.probe_threshold), tonumber(A.probe_window_ms))
+  local probed = count_probe(K.probe, now, tonumber(A.probe_threshold),
+    tonumber(A.probe_window_ms))
   return {'none', now, EVENTS.out, probed, probed == 1 and r[12] or ''}
 end
 local a, deadline, idle = r and from_b36(r[2]), r and from_b36(r[3]), r and from_b36(r[4])
