@@ -108,7 +108,7 @@ def test_revoke_everyone_needs_the_word(world) -> None:
 
 
 def test_read_only_refuses_lock_and_revoke_everyone_visibly(world) -> None:
-    writer, operator, clock, made, raw = world
+    _writer, operator, clock, _made, raw = world
 
     async def go() -> None:
         app = make_app(operator, clock, read_only=True)

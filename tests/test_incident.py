@@ -273,7 +273,7 @@ def test_wrong_secrets_for_a_live_session_raise_one_medium_finding_per_burst(
     probing(mgr, created, 5)
     assert len(findings(mgr, "session_probe")) == 2
     assert mgr.validate_session(created.token) is not None  # the owner is not affected
-    assert [a.type for a in mgr.user_alerts("alice")][0] == "session_probe"
+    assert mgr.user_alerts("alice")[0].type == "session_probe"
 
 
 def test_a_probe_is_answered_exactly_as_an_unknown_session(backend: Backend,
