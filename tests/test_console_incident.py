@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-import fakeredis
 import pytest
-from conftest import Clock
-from console_support import FROZEN, make_app, operator_manager, seed, settle, writer_manager
+import test_console_app
+from console_support import make_app, settle
 
 pytest.importorskip("sessionwarden_console")
 
@@ -19,15 +18,7 @@ from textual.widgets import DataTable
 
 from sessionwarden.keys import KeySchema
 
-
-@pytest.fixture
-def world():
-    server = fakeredis.FakeServer()
-    clock = Clock(FROZEN)
-    writer = writer_manager(fakeredis.FakeRedis(server=server), clock)
-    made = seed(writer, clock)
-    operator = operator_manager(fakeredis.FakeRedis(server=server), clock)
-    return writer, operator, clock, made, fakeredis.FakeRedis(server=server)
+world = test_console_app.world  # the pilot tests' fixture: the seeded deployment
 
 
 async def select(pilot, user_id: str) -> None:
@@ -38,7 +29,7 @@ async def select(pilot, user_id: str) -> None:
 
 
 def test_lock_and_unlock_the_selected_user_by_typing_its_id(world) -> None:
-    writer, operator, clock, made, _ = world
+    writer, operator, clock, made = world
 
     async def go() -> None:
         app = make_app(operator, clock)
@@ -78,7 +69,8 @@ def test_lock_and_unlock_the_selected_user_by_typing_its_id(world) -> None:
 
 
 def test_revoke_everyone_needs_the_word(world) -> None:
-    writer, operator, clock, made, raw = world
+    writer, operator, clock, made = world
+    raw = operator.client
 
     async def go() -> None:
         app = make_app(operator, clock)
@@ -108,7 +100,8 @@ def test_revoke_everyone_needs_the_word(world) -> None:
 
 
 def test_read_only_refuses_lock_and_revoke_everyone_visibly(world) -> None:
-    _writer, operator, clock, _made, raw = world
+    _writer, operator, clock, _made = world
+    raw = operator.client
 
     async def go() -> None:
         app = make_app(operator, clock, read_only=True)

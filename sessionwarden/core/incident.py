@@ -144,7 +144,7 @@ class IncidentOps(ValidateOps, SessionOps):
         epoch = int(reply[0])
         if returned := self._returned(CountReply(0, reply[1], reply[2])):
             yield Batch(tuple(returned))
-        self._not_before = max(self._not_before, epoch)
+        self._move_not_before(max(self._not_before, epoch))
         return from_ms(epoch)
 
     def purge_everyone(self, *, limit: int = 500) -> Op[PurgeResult]:
@@ -162,7 +162,7 @@ class IncidentOps(ValidateOps, SessionOps):
         if not epoch_text.isdigit():
             return PurgeResult(0, 0, True)
         epoch = int(epoch_text)
-        self._not_before = max(self._not_before, epoch)
+        self._move_not_before(max(self._not_before, epoch))
         same = state[0] is not None and text(state[0]) == epoch_text
         cursor = text(state[1]) if same and state[1] is not None else "0"
         if cursor == _DONE:

@@ -8,7 +8,6 @@ path without the generator machinery, which costs as much as the rest of it.
 from __future__ import annotations
 
 import hmac
-import time
 from typing import Any, NamedTuple
 
 from ..codec import CorruptRecord, session_from_record, split_session_record
@@ -28,6 +27,7 @@ MAX_DECODED = 10_000  # session records validate's read path keeps decoded (~0.6
 #: The validate that finds it older sends the epoch's GET in its own pipeline (no extra round
 #: trip) and judges by the fresh value, so every process refuses within this interval.
 NOT_BEFORE_REFRESH = 0.5
+_REFRESH_MS = int(NOT_BEFORE_REFRESH * 1000)
 
 SLOW = object()  # validate_read's answer when the script must decide
 
@@ -60,29 +60,42 @@ class ValidateOps(CoreBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._decoded: dict[str, _Decoded] = {}
-        # revoke_everyone's epoch as last read (0 = none) and when to read it again
-        self._not_before = 0
-        self._not_before_due = float("-inf")
-        self._tick = time.monotonic if self._clock is None else self._clock
+        # when the epoch (`_not_before`) was last read (the probe's clock, ms; -inf: never,
+        # so a new process reads it before trusting it)
+        self._not_before_at = float("-inf")
         self._not_before_read = Command(("GET", self.keys.not_before))
         rules = self.settings.detection
         self._probe_threshold = (rules.probe_wrong_secrets if rules.enabled("session_probe")
                                  else 0)
         self._probe_window_ms = int(rules.probe_window.total_seconds() * 1000)
 
-    def _not_before_stale(self) -> bool:
-        return self._tick() >= self._not_before_due
+    def _not_before_stale(self, now_ms: float | None = None) -> bool:
+        """The epoch read is older than the refresh interval (or the clock went back)."""
+        now = self._server_now_ms() if now_ms is None else now_ms
+        return not 0 <= now - self._not_before_at < _REFRESH_MS
 
-    def _learn_not_before(self, raw: Any) -> None:
-        """Take the epoch read in validate's pipeline. A value that is not a number (a foreign
-        write) fails closed: `StoreRefused`, and it is read again by the next validate."""
+    def _learn_not_before(self, raw: Any) -> bool:
+        """Take the epoch read in validate's pipeline; ``True`` when it moved. A value that is
+        not a number (a foreign write) fails closed: `StoreRefused`, and it is read again by
+        the next validate."""
         try:
             value = 0 if raw is None else int(raw)
         except (TypeError, ValueError):
             raise StoreRefused(f"{self.keys.not_before} holds {raw!r}, not an epoch in ms",
                                "SWEPOCH") from None
-        self._not_before = value
-        self._not_before_due = self._tick() + NOT_BEFORE_REFRESH
+        self._not_before_at = self._server_now_ms()
+        return self._move_not_before(value)
+
+    def _move_not_before(self, epoch: int) -> bool:
+        """Adopt ``epoch``; when it moves, forget every session this process remembers, so
+        the read path (which does not look at the epoch) never serves one the new epoch ended:
+        each goes to the script once, which judges it by the epoch."""
+        if epoch == self._not_before:
+            return False
+        self._not_before = epoch
+        self._activity.clear()
+        self._decoded.clear()
+        return True
 
     def validate_probe(self, token: object, *, ip: str | None = None,
                        user_agent: str | None = None) -> ValidateProbe | None:
@@ -115,7 +128,7 @@ class ValidateOps(CoreBase):
             known = self._decoded.get(parsed.session_id)
             if known is None or hmac.compare_digest(known.token_hash, parsed.secret_hash):
                 read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
-                if self._not_before_stale():
+                if not 0 <= now - self._not_before_at < _REFRESH_MS:  # _not_before_stale
                     read = Batch((self._not_before_read, read))
         return ValidateProbe(parsed, ip, info, class_key, read, now)
 
@@ -136,11 +149,12 @@ class ValidateOps(CoreBase):
                          stream_maxlen=s.event_stream_maxlen, not_before=self._not_before,
                          probe_threshold=self._probe_threshold,
                          probe_window_ms=self._probe_window_ms))
+        epoch: Any = SLOW  # (not read in this call)
         try:
             if self._not_before_stale():  # the epoch's GET rides in the same round trip
                 epoch, raw = yield Batch((self._not_before_read, request))
-                self._learn_not_before(epoch)
                 if isinstance(raw, Exception):  # a script error stays in place in a pipeline
+                    self._learn_not_before(epoch)
                     raise ScriptError(str(raw))
             else:
                 raw = yield request
@@ -149,6 +163,8 @@ class ValidateOps(CoreBase):
             return None
         reply = ValidateReply.of(raw)
         status, now = reply.status, self._observe(reply.now)
+        if epoch is not SLOW:  # learnt on the server's clock the reply just gave
+            self._learn_not_before(epoch)
         if status == "none":
             self._remember(parsed.session_id, None)
             if reply.probed and (finding := session_probe_finding(
@@ -205,13 +221,16 @@ class ValidateOps(CoreBase):
 
     def validate_read(self, probe: ValidateProbe, raw: Any) -> Session | object | None:
         """The session from the reply to ``probe.read``, or `SLOW` when the script must decide
-        (missing, a wrong secret, due a touch, dead or dying by its own fields, created before
-        the not-before epoch, corrupt, or presented by a new kind of device)."""
+        (missing, a wrong secret, due a touch, dead or dying by its own fields, a new
+        not-before epoch read with it, corrupt, or presented by a new kind of device). The read
+        path never serves a session created before the epoch: a moved epoch empties the memos
+        that route to it (`_move_not_before`)."""
         parsed, class_key = probe.parsed, probe.class_key
         if probe.read.__class__ is Batch:  # the not-before epoch was read with the record
             if raw is None:
                 return SLOW  # the pipeline met a foreign key: the script judges
-            self._learn_not_before(raw[0])
+            if self._learn_not_before(raw[0]):
+                return SLOW  # a new epoch: the script judges this session by it
             raw = raw[1]
         if raw is None:
             return SLOW  # revoked (tombstone), expired, or never existed
@@ -231,9 +250,8 @@ class ValidateOps(CoreBase):
         if not hmac.compare_digest(decoded.token_hash, parsed.secret_hash):
             return SLOW  # a wrong secret: the script counts it and answers as for no session
         now = probe.now_ms
-        if (now - decoded.active_ms >= self.settings.touch_ms or now >= decoded.expiry_ms
-                or decoded.session.created_ms <= self._not_before):
-            return SLOW  # due a touch, dying, or signed out by revoke_everyone: the script
+        if now - decoded.active_ms >= self.settings.touch_ms or now >= decoded.expiry_ms:
+            return SLOW
         if class_key and self._mismatch_rule != "off" and decoded.class_key:
             presented = class_key.encode()
             # Under 'bind' the script revokes on any other kind of device, reported before or
