@@ -169,8 +169,11 @@ class SessionOps(AuditOps):
             commands.extend(self._finding_event(finding, user_id, session_id, now))
         if commands:
             yield Batch(tuple(commands))
-        if now > self._not_before:  # (a create racing revoke_everyone is left to the script)
+        epoch = self._not_before
+        if now > epoch:  # (a create racing revoke_everyone is left to the script)
             self._remember(session_id, now)
+            if self._not_before != epoch:  # moved by another thread meanwhile
+                self._remember(session_id, None)
         session = Session(
             session_id=session_id, user_id=user_id, created_ms=now, last_active_ms=now,
             expires_ms=expiry, absolute_expires_ms=now + s.absolute_ms, ip=ip,

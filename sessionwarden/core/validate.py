@@ -199,13 +199,16 @@ class ValidateOps(CoreBase):
             session = session_from_record(parsed.session_id, fields)
         except CorruptRecord as exc:
             log.warning("session skipped: %r", str(exc))
-        if session is not None and session.created_ms <= self._not_before:
+        epoch_now = self._not_before
+        if session is not None and session.created_ms <= epoch_now:
             # the epoch read in this very pipeline is newer than the one the script was given:
             # judged by it (the next validate, or the purge, ends the session)
             self._remember(parsed.session_id, None)
             return None
         self._remember(parsed.session_id, session.last_active_ms if status != "mismatch_revoked"
                        and session is not None else None)
+        if self._not_before != epoch_now:  # another thread moved it meanwhile: not for the read
+            self._remember(parsed.session_id, None)
         if status in ("mismatch", "mismatch_revoked"):
             revoked = status == "mismatch_revoked"
             label = info.label if info else "Unknown/Unknown"
