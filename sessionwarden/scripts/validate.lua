@@ -51,6 +51,8 @@ end
 local r = read_session(v)
 if r and r.h ~= hash then
   -- A wrong secret for a session that exists: counted (count_probe), answered as an unknown id.
+  -- Any check that recognises a legitimate old secret (a rotated-out token) returns before
+  -- this block, so such a token is never counted as probing.
   local probed = count_probe(K.probe, now, tonumber(A.probe_threshold),
     tonumber(A.probe_window_ms))
   return {'none', now, EVENTS.out, probed, probed == 1 and r[12] or ''}
