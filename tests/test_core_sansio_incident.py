@@ -12,8 +12,10 @@ from sessionwarden.core import SLOW
 from sessionwarden.core.incident import PurgeResult
 from sessionwarden.models import Session
 from sessionwarden.protocol import Batch, Command, Eval
+from sessionwarden.scripts.calls import ValidateArgs
 
 EPOCH_GET = Command(("GET", "sw:nb"))
+NOT_BEFORE = ValidateArgs._fields.index("not_before")  # its place among the script's ARGV
 
 
 def test_a_stale_epoch_is_read_in_the_same_pipeline_as_the_script_and_judges_the_reply():
@@ -25,7 +27,7 @@ def test_a_stale_epoch_is_read_in_the_same_pipeline_as_the_script_and_judges_the
     [batch] = requests
     assert isinstance(batch, Batch) and batch.items[0] == EPOCH_GET
     assert isinstance(batch.items[1], Eval) and batch.items[1].script == "validate"
-    assert batch.items[1].args[9] == 0  # not_before: none known yet
+    assert batch.items[1].args[NOT_BEFORE] == 0  # not_before: none known yet
     # fresh for 0.5 s: the read alone
     assert validate(c, TOKEN, [rec])[1] == [Command(("GET", base("alice") + "s:" + RAND))]
     # another process, whose script was given the old epoch, but the epoch read in the same
@@ -35,7 +37,7 @@ def test_a_stale_epoch_is_read_in_the_same_pipeline_as_the_script_and_judges_the
     assert session is None and isinstance(requests[0], Batch)
     # and its next script is given that epoch, and ends the session
     ended, requests = validate(other, TOKEN, [[b"ended", NOW, []]])
-    assert ended is None and requests[0].args[9] == NOW - 50_000  # type: ignore[union-attr]
+    assert ended is None and requests[0].args[NOT_BEFORE] == NOW - 50_000  # type: ignore[union-attr]
 
 
 def test_the_read_path_carries_the_epoch_read_and_leaves_an_earlier_session_to_the_script():

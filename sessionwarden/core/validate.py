@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from typing import Any, NamedTuple
 
+from ..client_hints import HeadersLike
 from ..codec import CorruptRecord, session_from_record, split_session_record
 from ..detection import device_mismatch_finding, revoked_token_finding, session_probe_finding
 from ..devices import DeviceInfo
@@ -54,6 +55,7 @@ class ValidateProbe(NamedTuple):
     class_key: str | None
     read: Command | Batch | None  # a Batch: the not-before epoch's GET, then the read
     now_ms: int  # the probe's estimate of the server's clock
+    legacy_class_key: str | None = None  # the presenter's class key as version 1 made it
 
 
 class ValidateOps(CoreBase):
@@ -98,7 +100,8 @@ class ValidateOps(CoreBase):
         return True
 
     def validate_probe(self, token: object, *, ip: str | None = None,
-                       user_agent: str | None = None) -> ValidateProbe | None:
+                       user_agent: str | None = None,
+                       client_hints: HeadersLike | None = None) -> ValidateProbe | None:
         """Check validate's input and choose its route; ``None`` for a token that cannot be
         valid (any type or shape), decided before anything else is looked at — no user-agent
         parsing, no HMAC, no I/O — so unauthenticated junk costs next to nothing. Raises
@@ -111,9 +114,9 @@ class ValidateOps(CoreBase):
             return None
         if ip is not None:
             ip = require_ip(ip)
-        info = class_key = None
-        if user_agent is not None:
-            info, class_key = self._presenter(user_agent)
+        info = class_key = legacy = None
+        if user_agent is not None or client_hints is not None:
+            info, class_key, legacy = self._presenter(user_agent, client_hints)
         # The read is sent only when this process saw the session's last activity less than a
         # touch interval ago (the record can only be more recent, so no touch is due); a
         # session it has not seen, or one due a touch, goes to the script: one round trip
@@ -130,7 +133,7 @@ class ValidateOps(CoreBase):
                 read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
                 if not 0 <= now - self._not_before_at < _REFRESH_MS:  # _not_before_stale
                     read = Batch((self._not_before_read, read))
-        return ValidateProbe(parsed, ip, info, class_key, read, now)
+        return ValidateProbe(parsed, ip, info, class_key, read, now, legacy)
 
     def validate_script(self, probe: ValidateProbe) -> Op[Session | None]:
         """Validate by the atomic script: touch, tombstone, expiry, mismatch, corruption."""
@@ -144,7 +147,9 @@ class ValidateOps(CoreBase):
                                      self._stream(), self._stats()),
             ValidateArgs(rand=parsed.rand, token_hash=parsed.secret_hash,
                          now=self._now_arg(), touch_ms=s.touch_ms,
-                         class_key=class_key or "", mismatch_rule=self._mismatch_rule,
+                         class_key=class_key or "",
+                         legacy_class_key=probe.legacy_class_key or "",
+                         mismatch_rule=self._mismatch_rule,
                          tombstone_ms=s.tombstone_ms, bind_details=self._bind_details,
                          stream_maxlen=s.event_stream_maxlen, not_before=self._not_before,
                          probe_threshold=self._probe_threshold,
@@ -259,7 +264,9 @@ class ValidateOps(CoreBase):
             presented = class_key.encode()
             # Under 'bind' the script revokes on any other kind of device, reported before or
             # not (a kind reported while the rule was 'alert' must not slip through the read).
+            # A session created before the v2 class key holds the v1 key of the same device.
             if presented != decoded.class_key and (self._mismatch_rule == "bind"
-                                                   or presented not in decoded.reported):
+                                                   or presented not in decoded.reported) and (
+                    (probe.legacy_class_key or "").encode() != decoded.class_key):
                 return SLOW
         return decoded.session

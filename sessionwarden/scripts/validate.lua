@@ -9,9 +9,11 @@
 --   Last, with a standalone server, the stats hash (live sessions, sign-ins per minute:
 --   see tally in _lib.lua).
 -- ARGV (ValidateArgs): now '' = server time; class_key of the presenting user agent ('' = not
---   given); mismatch_rule 'off' | 'alert' | 'bind' (alert and revoke); bind_details: the
---   revocation event's details under 'bind' (JSON); not_before: revoke_everyone's epoch (ms,
---   '0' = none) as the caller last read it; probe_threshold (0 = rule off), probe_window_ms.
+--   given) and legacy_class_key, the same as version 1 of the class key made it (a session or
+--   tombstone written before that change holds it: the same kind of device); mismatch_rule
+--   'off' | 'alert' | 'bind' (alert and revoke); bind_details: the revocation event's details
+--   under 'bind' (JSON); not_before: revoke_everyone's epoch (ms, '0' = none) as the caller
+--   last read it; probe_threshold (0 = rule off), probe_window_ms.
 -- Every reply ends with the events left for the caller to append (none with a stream key).
 -- Returns {status, now, record} with status 'ok' | 'mismatch' (first use from another kind of
 --          device) | 'mismatch_revoked' (bind to device: the session is now revoked), and the
@@ -25,12 +27,16 @@
 --         else (unknown session, wrong secret: counted per session, see count_probe).
 
 local K = named(KEYS, 'session', 'record', 'tombstone', 'probe', 'events', 'stats')
-local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'mismatch_rule',
-  'tombstone_ms', 'bind_details', 'stream_maxlen', 'not_before', 'probe_threshold',
-  'probe_window_ms')
+local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'legacy_class_key',
+  'mismatch_rule', 'tombstone_ms', 'bind_details', 'stream_maxlen', 'not_before',
+  'probe_threshold', 'probe_window_ms')
 local rand, hash = A.rand, A.token_hash
 local now = now_ms(A.now)
 local presented, mismatch_rule = A.class_key, A.mismatch_rule
+local function same_kind(stored)
+  return presented ~= '' and (stored == presented
+    or (A.legacy_class_key ~= '' and stored == A.legacy_class_key))
+end
 if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 local v = redis.pcall('GET', K.session)
 
@@ -38,7 +44,7 @@ if not v then
   local t = redis.call('GET', K.tombstone)
   if t and string.sub(t, 1, 32) == hash then
     -- One report per kind of presenter: the signed-out device itself ('1'), or another ('2').
-    local same = presented ~= '' and presented == string.sub(t, 34, 41)
+    local same = same_kind(string.sub(t, 34, 41))
     local level = same and '1' or '2'
     if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
     redis.call('SET', K.tombstone, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
@@ -85,7 +91,7 @@ if ended then
 end
 
 local status, changed = 'ok', false
-if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and presented ~= r[10] then
+if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and not same_kind(r[10]) then
   if mismatch_rule == 'bind' then
     bury(K.tombstone, r, now, 'device_mismatch', tonumber(A.tombstone_ms))
     redis.call('DEL', K.session)
