@@ -21,7 +21,7 @@ import redis
 from conftest import IP_JP, IP_NL, IP_US, IPHONE_SAFARI, MAC_CHROME, REQUIRE_REAL, WINDOWS_EDGE
 
 from sessionwarden import SessionManager, Settings
-from sessionwarden.errors import StoreRefused
+from sessionwarden.errors import AccountLocked, StoreRefused
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "acl-test-secret-" + "0123456789abcdef" * 2
@@ -57,6 +57,7 @@ def acl_redis() -> Iterator[tuple[str, redis.Redis]]:
             admin.execute_command(*line.split())
         admin.execute_command("ACL", "LOG", "RESET")
         yield store.url.removeprefix("unix://"), admin
+        print("ACL LOG at teardown:", denials(admin))  # shown when a test failed
         admin.close()
 
 
@@ -94,6 +95,15 @@ def app_life(sock: str) -> tuple[str, str]:
         time.sleep(1.2)  # bob's session goes idle: the next listing prunes it
         brief.create_session("carol", user_agent=MAC_CHROME, ip=IP_US)
     app.users(""), app.recent_users(), app.known_devices("alice"), app.audit_trail()
+    # incident controls (the web app, the CLI, a console that may revoke)
+    app.create_session("dave", user_agent=MAC_CHROME, ip=IP_US)
+    assert app.lock_user("dave", actor="admin:zoe", reason="takeover") == 1
+    with pytest.raises(AccountLocked):
+        app.create_session("dave", user_agent=MAC_CHROME, ip=IP_US)
+    assert app.lock_state("dave") is not None and app.locked_users()
+    assert app.unlock_user("dave", actor="admin:zoe", reason="owner verified")
+    probe = laptop.session_id + "." + "A" * 43  # a live id with a wrong secret: counted
+    assert app.validate_session(probe, ip=IP_NL, user_agent=WINDOWS_EDGE) is None
     app.close()
     return "alice", laptop.session_id
 
@@ -158,8 +168,16 @@ def test_each_role_does_its_work_with_the_readme_acl(acl_redis, tmp_path) -> Non
         with pytest.raises(StoreRefused) as refused:  # read-only: revoking is refused
             data.revoke(user, live, "should not work")
         assert refused.value.code == "NOPERM" or "permission" in str(refused.value).lower()
+        admin.execute_command("ACL", "LOG", "RESET")  # that refusal was the point
     with SessionManager.from_url(url(sock, "sw-app"), Settings(secret=SECRET)) as app:
         assert [v.session_id for v in app.get_active_sessions(user)] == [live]
+        app.revoke_everyone(actor="admin:zoe", reason="breach drill")  # sign out everyone
+    purger = Daemon(config)  # the daemon's sweep then ends the old sessions
+    purger.sweep_job()
+    assert purger.last_sweep is not None
+    with SessionManager.from_url(url(sock, "sw-console"), Settings(), operator=True) as ro:
+        assert ro.get_active_sessions(user) == []
+    assert denials(admin) == [], "after sign out everyone"
 
 
 def test_no_role_reaches_outside_its_prefix_or_runs_admin_commands(acl_redis) -> None:
