@@ -1,20 +1,29 @@
 """Suspicious-login rules: pure functions over facts the store scripts return (no I/O).
 
-The create script reads the user's history (known devices, countries, previous login place,
-recent logins, live sessions) in the same atomic call that records the login, so the rules cost
-no extra round trip. Rules that describe a *state* (shared account, login burst) fire when a
-login makes the state true, not on every login while it stays true: one incident, one alert.
-Every finding carries ``reason``, a sentence an on-call human can act on.
+The create script reads the user's history (known devices, countries and how familiar they
+are, networks, previous login place, recent logins, live sessions) in the same atomic call that
+records the login, so the rules cost no extra round trip. Each sign-in gets **one assessment**:
+the signals present (new device, new or unfamiliar country, unfamiliar or hosting network,
+impossible travel, the same kind of device in use elsewhere, burst, shared account), each with
+its weight (`DetectionSettings.weights`) and a reason; the score's severity is the severity of
+every finding of that sign-in (one per rule that fired, so each keeps its event type), and the
+findings list the signals and why. Travel between two familiar places, and anything on an
+operator-declared known network, is no signal. Rules that describe a *state* (shared account,
+login burst) fire when a login makes the state true, not on every login while it stays true;
+a known shared account does not fire again. Findings then join the user's incident
+(`incidents.py`). Every finding carries ``reason``, a sentence an on-call human can act on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .devices import DeviceInfo
 from .geo import Place, country_name, haversine_km
 from .models import ago, from_ms
+from .networks import NetworkInfo
 from .settings import DetectionSettings
 
 
@@ -36,6 +45,57 @@ class LiveSession:
 
 
 @dataclass(frozen=True, slots=True)
+class Familiarity:
+    """What the account's history says about places: sign-ins from known devices by country,
+    on this network (None: no network), and whether the account is still learning (younger
+    than ``learning_period``: one sign-in from a known device makes a place familiar)."""
+
+    countries: Mapping[str, int] = field(default_factory=dict)
+    network_logins: int | None = None
+    learning: bool = True
+    shared_known: bool = False  # a known shared account (shared_account fired lately)
+
+    def country(self, code: str | None, rules: DetectionSettings) -> bool:
+        needed = 1 if self.learning else rules.familiar_logins
+        return bool(code) and self.countries.get(code or "", 0) >= needed
+
+    def network(self, rules: DetectionSettings) -> bool:
+        needed = 1 if self.learning else rules.familiar_logins
+        return self.network_logins is not None and self.network_logins >= needed
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    name: str
+    weight: float
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """One sign-in's (or validation's) signals, their summed score and its severity."""
+
+    signals: tuple[Signal, ...]
+    score: float
+    severity: str
+
+    @classmethod
+    def of(cls, signals: list[Signal], rules: DetectionSettings) -> Assessment:
+        score = round(sum(s.weight for s in signals), 3)
+        return cls(tuple(signals), score, rules.severity_of(score))
+
+    def details(self) -> dict[str, Any]:
+        return {"signals": [s.name for s in self.signals], "score": self.score,
+                "why": [s.why for s in self.signals]}
+
+
+def signal(rules: DetectionSettings, name: str, why: str) -> Signal | None:
+    """The signal ``name`` with its configured weight (None when its weight is 0)."""
+    weight = rules.weights[name]
+    return Signal(name, weight, why) if weight > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
 class LoginFacts:
     """Everything the rules know about one login (the new session is in ``live``)."""
 
@@ -53,6 +113,8 @@ class LoginFacts:
     logins_in_window: int
     burst_started: bool = False  # the store saw the count exceed the threshold (once a window)
     live: tuple[LiveSession, ...] = field(default=())
+    familiarity: Familiarity = field(default_factory=Familiarity)
+    network: NetworkInfo = field(default_factory=lambda: NetworkInfo(""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +122,8 @@ class Finding:
     type: str
     severity: str
     details: dict[str, Any]
+    #: the session most likely the attacker's (the event's session; None: the request's own)
+    suspect: str | None = None
 
 
 def _country(code: str | None) -> str:
@@ -71,37 +135,101 @@ def _finding(rules: DetectionSettings, rule: str, **details: Any) -> Finding:
 
 
 def evaluate_login(facts: LoginFacts, rules: DetectionSettings) -> list[Finding]:
-    """The findings of one login, in a stable order (at most one per rule)."""
+    """The findings of one login, in a stable order (at most one per rule), all carrying the
+    login's one assessment: its severity, signals and why."""
     found: list[Finding] = []
+    signals: list[Signal] = []
+
+    def add(name: str, why: str) -> None:
+        if (made := signal(rules, name, why)) is not None:
+            signals.append(made)
+
     label = facts.device.label
+    country, fam, net = facts.place.country, facts.familiarity, facts.network
+    neutral = net.neutral
     if rules.enabled("new_device") and not facts.known_device and facts.devices_before >= 1:
+        why = (f"first sign-in from {label} ({facts.device.browser}, {facts.device.os}); "
+               f"the account has {facts.devices_before} other known device(s)")
+        add("new_device", why)
         found.append(_finding(
             rules, "new_device", device=label, browser=facts.device.browser, os=facts.device.os,
-            known_devices=facts.devices_before,
-            reason=f"first sign-in from {label} ({facts.device.browser}, {facts.device.os}); "
-                   f"the account has {facts.devices_before} other known device(s)",
-        ))
-    country = facts.place.country
-    if (rules.enabled("new_country") and country and not facts.country_known
-            and facts.countries_before >= 1):
-        found.append(_finding(
-            rules, "new_country", country=country, ip=facts.ip,
-            known_countries=facts.countries_before,
-            reason=f"first sign-in from {_country(country)}; the account had signed in from "
-                   f"{facts.countries_before} other country(ies) before",
-        ))
-    travel = _impossible_travel(facts, rules)
+            known_devices=facts.devices_before, reason=why))
+    if rules.enabled("new_country") and country and not neutral and facts.countries_before >= 1:
+        if not facts.country_known:
+            why = (f"first sign-in from {_country(country)}; the account had signed in from "
+                   f"{facts.countries_before} other country(ies) before")
+            add("new_country", why)
+            found.append(_finding(rules, "new_country", country=country, ip=facts.ip,
+                                  known_countries=facts.countries_before, reason=why))
+        elif not fam.country(country, rules):
+            add("unfamiliar_country", f"{_country(country)} is not yet a familiar place "
+                f"({fam.countries.get(country, 0)} sign-in(s) from known devices)")
+    if not neutral and net.key and facts.devices_before >= 1 and not fam.network(rules):
+        add("unfamiliar_network", "a network the account's known devices have not used "
+            "(often enough)")
+    if net.hosting:
+        add("hosting_network", f"a hosting or VPN network ({net.org or 'listed AS'})")
+    travel = None if neutral or net.hosting else _impossible_travel(facts, rules)
     if travel:
+        add("impossible_travel", travel.details["reason"])
         found.append(travel)
-    found.extend(_shared_account(facts, rules))
+    suspect, elsewhere = _elsewhere(facts, rules)
+    if elsewhere:
+        add("device_elsewhere", elsewhere)
+        if not travel and rules.enabled("impossible_travel"):
+            found.append(_finding(rules, "impossible_travel", reason=elsewhere,
+                                  to_country=country, to_ip=facts.ip))
+    for shared in _shared_account(facts, rules):
+        if fam.shared_known:
+            continue  # a known shared account: its state is no news
+        add("shared_account", shared.details["reason"])
+        found.append(shared)
     if rules.enabled("login_burst") and facts.burst_started:
         minutes = rules.burst_window.total_seconds() / 60
-        found.append(_finding(
-            rules, "login_burst", logins=facts.logins_in_window, window_minutes=minutes,
-            reason=f"{facts.logins_in_window} sign-ins within {minutes:g} minutes "
-                   f"(more than {rules.burst_logins}): credential stuffing or a shared login",
-        ))
-    return found
+        why = (f"{facts.logins_in_window} sign-ins within {minutes:g} minutes "
+               f"(more than {rules.burst_logins}): credential stuffing or a shared login")
+        add("login_burst", why)
+        found.append(_finding(rules, "login_burst", logins=facts.logins_in_window,
+                              window_minutes=minutes, reason=why))
+    assessment = Assessment.of(signals, rules)
+    if assessment.severity == "info" and not any(f.type in rules.pinned for f in found):
+        return []
+    return [_assessed(f, assessment, rules, suspect) for f in found]
+
+
+def _assessed(finding: Finding, assessment: Assessment, rules: DetectionSettings,
+              suspect: str | None) -> Finding:
+    """``finding`` with the assessment's severity (or the one the operator pinned for its
+    rule) and its signals, naming the suspect session."""
+    severity = (finding.severity if finding.type in rules.pinned else assessment.severity)
+    details = {**finding.details, **assessment.details()}
+    if suspect:
+        details["suspect_session"] = suspect
+    return Finding(finding.type, severity, details, suspect)
+
+
+def _elsewhere(facts: LoginFacts, rules: DetectionSettings) -> tuple[str | None, str | None]:
+    """The same kind of device live and in use, within ``elsewhere_window``, in another
+    country that is not familiar on both sides: one device cannot be in two places. Returns
+    (the suspect session when it is the other one, the reason)."""
+    here, fam = facts.place.country, facts.familiarity
+    if not here or facts.network.neutral or not rules.enabled("impossible_travel"):
+        return None, None
+    window_ms = rules.elsewhere_window.total_seconds() * 1000
+    for s in facts.live:
+        if (s.session_id == facts.session_id or s.fingerprint != facts.fingerprint
+                or not s.country or s.country == here
+                or facts.at_ms - s.last_active_ms > window_ms):
+            continue
+        if fam.country(here, rules) and fam.country(s.country, rules):
+            continue
+        minutes = max(facts.at_ms - s.last_active_ms, 0) / 60000
+        why = (f"the same kind of device ({facts.device.label}) was in use in "
+               f"{_country(s.country)} {minutes:,.0f} min before this sign-in from "
+               f"{_country(here)}")
+        other_suspect = fam.country(here, rules) and not fam.country(s.country, rules)
+        return (s.session_id if other_suspect else None), why
+    return None, None
 
 
 def _impossible_travel(facts: LoginFacts, rules: DetectionSettings) -> Finding | None:
@@ -112,6 +240,9 @@ def _impossible_travel(facts: LoginFacts, rules: DetectionSettings) -> Finding |
         return None
     if prev.country and prev.country == here.country and not here.precise:
         return None  # two readings of one country's centroid say nothing about travel
+    fam = facts.familiarity
+    if fam.country(prev.country, rules) and fam.country(here.country, rules):
+        return None  # between two familiar places (a VPN switched on and off, a commute)
     km = haversine_km(prev.lat, prev.lon, here.lat, here.lon)  # type: ignore[arg-type]
     if km < rules.impossible_travel_min_km:
         return None

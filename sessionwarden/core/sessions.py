@@ -15,7 +15,7 @@ from ..codec import (
     split_description,
     text,
 )
-from ..detection import LiveSession, LoginFacts, PreviousLogin, evaluate_login
+from ..detection import Familiarity, LiveSession, LoginFacts, PreviousLogin, evaluate_login
 from ..devices import fingerprint, parse_user_agent
 from ..errors import SessionLimitExceeded, SessionWardenError
 from ..keys import split_session_id
@@ -36,11 +36,13 @@ from ..scripts.calls import (
     RevokeKeys,
     call,
 )
+from ..settings import DetectionSettings
 from ..tokens import new_rand, new_token, parse_token
 from .audit import AuditOps
 from .base import SYSTEM_ACTOR, log
 
 MAX_DEVICES_PER_USER = 50
+MAX_NETWORKS_PER_USER = 12  # familiar networks kept in the user record ('w:<net>')
 
 
 def _coordinate(value: float | None) -> str:
@@ -60,6 +62,25 @@ def _previous_login(raw: str) -> PreviousLogin | None:
         return None
     return PreviousLogin(int(parts[0]), _float_or_none(parts[1]), _float_or_none(parts[2]),
                          parts[3] or None, parts[4])
+
+
+def familiarity(profile: dict[str, str], net_key: str, now_ms: int,
+                rules: DetectionSettings) -> Familiarity:
+    """The account's familiar places from the user record's fields as create read them
+    ('c:<country>' = "<first ms>|<count>", 'w:<net>' = "<count>|<last s>", 'fs', 'sk')."""
+    countries: dict[str, int] = {}
+    for key, value in profile.items():
+        if key.startswith("c:") and len(key) == 4:
+            _, _, count = value.partition("|")
+            countries[key[2:]] = int(count) if count.isdigit() else 1
+    network = profile.get("w:" + net_key) if net_key else None
+    count, _, _ = (network or "").partition("|")
+    first = profile.get("fs", "")
+    learning = (not first.isdigit()
+                or now_ms // 1000 - int(first) < rules.learning_period.total_seconds())
+    shared = profile.get("sk", "")
+    return Familiarity(countries, int(count) if count.isdigit() else (0 if net_key else None),
+                       learning, shared.isdigit() and int(shared) > now_ms // 1000)
 
 
 class SessionOps(AuditOps):
@@ -86,6 +107,7 @@ class SessionOps(AuditOps):
             raise TypeError(f"device_id: expected str, got {type(device_id).__name__}")
         device_id = clean_text(device_id, MAX_DEVICE_ID_LENGTH)
         place = self.geo.locate(ip, country_hint=country, city_hint=city)
+        net = self.networks.describe(ip, place.network, s.detection)
         info = parse_user_agent(ua)
         fp = fingerprint(fp_key, info, device_id)
         class_key = self._class_key(info)
@@ -120,7 +142,10 @@ class SessionOps(AuditOps):
             description=encode_description(info.label, info.browser, info.os,
                                            info.device_class),
             ip=ip, country=place.country or "", network=place.network, city=place.city or "",
-            lat=_coordinate(place.lat), lon=_coordinate(place.lon), email=mail,
+            # a sign-in on a declared known network says nothing about where the user is:
+            # it leaves the last located sign-in for the travel rule
+            lat="" if net.neutral else _coordinate(place.lat),
+            lon="" if net.neutral else _coordinate(place.lon), email=mail,
             burst_window_ms=int(s.detection.burst_window.total_seconds() * 1000),
             max_devices=MAX_DEVICES_PER_USER,
             burst_threshold=(s.detection.burst_logins
@@ -129,7 +154,8 @@ class SessionOps(AuditOps):
             evicted_details=details_json(evicted_details),
             stream_maxlen=s.event_stream_maxlen,
             retention_ms=int(retention.total_seconds() * 1000) if retention is not None else "",
-            recent_users_kept=s.recent_users_kept,
+            recent_users_kept=s.recent_users_kept, net_key=net.key,
+            max_networks=MAX_NETWORKS_PER_USER,
         )
         try:
             reply = CreateReply.of((yield call("create", keys, args)))
@@ -150,6 +176,7 @@ class SessionOps(AuditOps):
             burst_started=reply.burst_started,
             live=tuple(LiveSession(uk.tag + rand_, country_ or None, fp_, active)
                        for rand_, country_, fp_, active in reply.live),
+            familiarity=familiarity(reply.profile, net.key, now, s.detection), network=net,
         )
         commands: list[Command | Eval] = [*self._returned_events(reply.events)]
         if not self._inline:
@@ -163,8 +190,8 @@ class SessionOps(AuditOps):
                          -s.recent_users_kept - 1)),
                 *self._retention_commands(now),
             ]
-        for finding in evaluate_login(facts, s.detection):
-            commands.extend(self._finding_event(finding, user_id, session_id, now))
+        commands += self._incident_events(evaluate_login(facts, s.detection), user_id,
+                                          session_id, now, reply.profile.get("ic"))
         if commands:
             yield Batch(tuple(commands))
         self._remember(session_id, now)

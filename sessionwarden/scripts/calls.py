@@ -32,6 +32,11 @@ def _text(value: Any) -> str:
 # -- create -----------------------------------------------------------------------------------
 
 
+def _pairs(flat: Any) -> dict[str, str]:
+    values = [_text(v) for v in flat or ()]
+    return dict(zip(values[::2], values[1::2], strict=False))
+
+
 class CreateKeys(NamedTuple):
     record: str
     events: str | None = None
@@ -71,6 +76,8 @@ class CreateArgs(NamedTuple):
     stream_maxlen: int
     retention_ms: int | str
     recent_users_kept: int
+    net_key: str
+    max_networks: int
 
 
 class CreateReply(NamedTuple):
@@ -88,6 +95,7 @@ class CreateReply(NamedTuple):
     logins_in_window: int = 0
     live: tuple[tuple[str, str, str, int], ...] = ()  # (rand, country, fingerprint, active ms)
     burst_started: bool = False
+    profile: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
     events: Any = ()
 
     @classmethod
@@ -100,7 +108,7 @@ class CreateReply(NamedTuple):
                      for i in range(0, len(flat) - 3, 4))
         return cls(status, now, int(reply[2]), bool(int(reply[3])), int(reply[4]),
                    bool(int(reply[5])), int(reply[6]), _text(reply[7]), int(reply[8]), live,
-                   bool(int(reply[10])), reply[11])
+                   bool(int(reply[10])), _pairs(reply[11]), reply[12])
 
 
 # -- validate ---------------------------------------------------------------------------------
@@ -291,6 +299,7 @@ class FindingArgs(NamedTuple):
     d: str
     user_alerts_kept: int
     user_alerts_ttl_ms: int
+    deliver: int = 1
 
 
 class GroupEnsureKeys(NamedTuple):
