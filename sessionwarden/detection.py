@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .devices import DeviceInfo
-from .geo import Place, country_name, haversine_km
+from .geo import Place, centroid, country_name, haversine_km
 from .models import ago, from_ms
 from .networks import NetworkInfo
 from .settings import DetectionSettings
@@ -303,14 +303,18 @@ def revoked_token_finding(
 ) -> Finding | None:
     """A token of an ended session was presented again. From the same kind of device it is
     most likely the signed-out device itself still holding its cookie (e.g. after "sign out
-    everywhere else"): reported as ``low``. From another kind of device, or an unknown one, the
-    token was copied: the rule's severity."""
+    everywhere else"): reported as ``low``; without a user agent (``device`` None) too, on its
+    own weak evidence. From another kind of device the token was copied: the rule's
+    severity."""
     if not rules.enabled("revoked_token_used"):
         return None
     minutes = max(at_ms - revoked_ms, 0) / 60000
     ended = f"ended {ago(from_ms(revoked_ms), from_ms(at_ms))} ({reason.replace('_', ' ')})"
     where = f"{ip or 'an unknown address'} ({device or 'unknown device'})"
-    if same_device:
+    if device is None:
+        text = (f"the token of a session {ended} was presented again from {where}, without a "
+                "user agent: a client that omits the header, or a copy")
+    elif same_device:
         text = (f"the token of a session {ended} was presented again from {where}, the same "
                 "kind of device it belonged to: most likely that device, still signed in")
     else:
@@ -320,7 +324,7 @@ def revoked_token_finding(
         rules, "revoked_token_used", revoked_reason=reason, ip=ip, device=device,
         same_device=same_device, minutes_since_revocation=round(minutes, 1), reason=text,
     )
-    if same_device:
+    if same_device or device is None:
         return Finding(finding.type, "low", finding.details)
     return finding
 
@@ -334,3 +338,49 @@ def device_mismatch_finding(
         reason=f"the session's token was presented by a different kind of device ({device}) "
                f"from {ip or 'an unknown address'}{action}",
     )
+
+
+def place_finding(
+    rules: DetectionSettings, *, session_country: str | None, place: str | None,
+    place_logins: int, learning: bool, last_active_ms: int, at_ms: int, ip: str | None,
+    no_user_agent: bool, hosting: bool, device: str | None,
+) -> Finding | None:
+    """A live token presented from another country than its session's, or without a user
+    agent when its session had one (each once per session and place: the validate script
+    keeps the marks). Familiar places say nothing; the same session in another country faster
+    than a plane could take it there is the stolen token in use (`device_elsewhere`); a
+    hosting or VPN network explains the move instead. The finding is a ``device_mismatch``
+    (the token presented in circumstances its session was not) with the assessment."""
+    if not rules.enabled("device_mismatch"):
+        return None
+    signals: list[Signal | None] = []
+    familiar = Familiarity({place: place_logins} if place else {}, None, learning)
+    moved = bool(place and session_country and place != session_country)
+    if moved and not familiar.country(place, rules):
+        signals.append(signal(rules, "new_country" if place_logins == 0 else
+                              "unfamiliar_country", f"the session's token was presented from "
+                              f"{_country(place)}; the session is from "
+                              f"{_country(session_country)}"))
+        a, b = centroid(session_country or ""), centroid(place or "")
+        hours = max(at_ms - last_active_ms, 0) / 3_600_000
+        if a and b and not hosting:
+            km = haversine_km(*a, *b)
+            if km >= rules.impossible_travel_min_km and (
+                    hours == 0 or km / hours > rules.impossible_travel_kmh):
+                signals.append(signal(rules, "device_elsewhere", f"the session was in use in "
+                                      f"{_country(session_country)} {hours * 60:,.0f} min "
+                                      f"before: {km:,.0f} km away"))
+        if hosting:
+            signals.append(signal(rules, "hosting_network", "from a hosting or VPN network"))
+    if no_user_agent:
+        signals.append(signal(rules, "no_user_agent", "presented without a user agent; the "
+                              "session was created with one"))
+    found = [s for s in signals if s is not None]
+    assessment = Assessment.of(found, rules)
+    if assessment.severity == "info":
+        return None
+    reason = "; ".join(s.why for s in found)
+    return Finding("device_mismatch", assessment.severity, {
+        "mismatch": "place" if moved else "no_user_agent", "device": device, "ip": ip,
+        "country": place, "session_country": session_country, "revoked": False,
+        "reason": reason, **assessment.details()})

@@ -277,14 +277,23 @@ class SessionManager(_Base):
             device_id=device_id, email=email))
 
     def validate_session(self, token: object, *, ip: str | None = None,
-                         user_agent: str | None = None) -> Session | None:
+                         user_agent: str | None = None, country: str | None = None,
+                         city: str | None = None) -> Session | None:
         """The live session of ``token`` (touching it at most once per touch interval), or
         ``None`` for any token that is not valid, of any type or shape. ``ValueError`` for a
         malformed ``ip``; a user agent is cleaned and bounded. One round trip. Store trouble
-        of any kind raises `StoreUnavailable` (or a subclass) and nothing else: fail closed."""
+        of any kind raises `StoreUnavailable` (or a subclass) and nothing else: fail closed.
+
+        ``country`` / ``city``: the same optional hints as `create_session` (a trusted CDN's
+        header), used only for the place check: a live token presented from another country
+        than its session's is reported once per session and place (familiar places and
+        declared known networks excluded; see docs/detection.md). ``user_agent=""`` (the
+        request had none) on a session created with one is reported once, as weak evidence;
+        ``None`` means "not given" and checks nothing."""
         self._enter()
         try:
-            probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent)
+            probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
+                                             country=country, city=city)
             if probe is None:
                 return None
             if probe.read is not None:
@@ -605,10 +614,12 @@ class AsyncSessionManager(_Base):
             device_id=device_id, email=email))
 
     async def validate_session(self, token: object, *, ip: str | None = None,
-                               user_agent: str | None = None) -> Session | None:
+                               user_agent: str | None = None, country: str | None = None,
+                               city: str | None = None) -> Session | None:
         self._enter()
         try:
-            probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent)
+            probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
+                                             country=country, city=city)
             if probe is None:
                 return None
             if probe.read is not None:

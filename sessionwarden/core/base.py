@@ -91,6 +91,7 @@ class CoreBase:
         rules = settings.detection
         self._mismatch_rule = ("off" if not rules.enabled("device_mismatch")
                                else "bind" if rules.bind_to_device else "alert")
+        self._place_check = rules.enabled("device_mismatch")
         # session id -> last activity (ms) this process has seen: a routing hint only (see
         # validate_probe), never a judge of validity; bounded, the longest remembered goes.
         self._activity: dict[str, int] = {}

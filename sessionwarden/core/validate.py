@@ -11,7 +11,7 @@ import hmac
 from typing import Any, NamedTuple
 
 from ..codec import CorruptRecord, session_from_record, split_session_record
-from ..detection import device_mismatch_finding, revoked_token_finding
+from ..detection import device_mismatch_finding, place_finding, revoked_token_finding
 from ..devices import DeviceInfo
 from ..models import Session
 from ..protocol import Batch, Command, Eval, Op, ScriptError
@@ -48,15 +48,30 @@ class ValidateProbe(NamedTuple):
     class_key: str | None
     read: Command | None
     now_ms: int  # the probe's estimate of the server's clock
+    country: str | None = None  # the caller's country hint (a CDN header)
+    no_ua: bool = False  # an empty User-Agent was given (None = not given: no check)
 
 
 class ValidateOps(CoreBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._decoded: dict[str, _Decoded] = {}
+        self._places: dict[tuple[str, str | None], tuple[str | None, bool]] = {}
+
+    def _presented_place(self, ip: str, hint: str | None) -> tuple[str | None, bool]:
+        """(country, hosting network) of a presenting address for the place check; no
+        country on a declared known network (location-neutral). Memoised, bounded."""
+        found = self._places.get((ip, hint))
+        if found is None:
+            place = self.geo.locate(ip, country_hint=hint)
+            net = self.networks.describe(ip, place.network, self.settings.detection)
+            found = (None if net.neutral else place.country, net.hosting)
+            bounded_put(self._places, (ip, hint), found, 4096)
+        return found
 
     def validate_probe(self, token: object, *, ip: str | None = None,
-                       user_agent: str | None = None) -> ValidateProbe | None:
+                       user_agent: str | None = None, country: str | None = None,
+                       city: str | None = None) -> ValidateProbe | None:
         """Check validate's input and choose its route; ``None`` for a token that cannot be
         valid (any type or shape), decided before anything else is looked at — no user-agent
         parsing, no HMAC, no I/O — so unauthenticated junk costs next to nothing. Raises
@@ -72,6 +87,8 @@ class ValidateOps(CoreBase):
         info = class_key = None
         if user_agent is not None:
             info, class_key = self._presenter(user_agent)
+        # city: accepted like create's, for the same callers; the place check is by country
+        del city
         # The read is sent only when this process saw the session's last activity less than a
         # touch interval ago (the record can only be more recent, so no touch is due); a
         # session it has not seen, or one due a touch, goes to the script: one round trip
@@ -81,7 +98,9 @@ class ValidateOps(CoreBase):
         seen = self._activity.get(parsed.session_id)
         if seen is not None and now - seen < self.settings.touch_ms:
             read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
-        return ValidateProbe(parsed, ip, info, class_key, read, now)
+        return ValidateProbe(parsed, ip, info, class_key, read, now, country,
+                             user_agent is not None and info is None
+                             and self._place_check)
 
     def validate_script(self, probe: ValidateProbe) -> Op[Session | None]:
         """Validate by the atomic script: touch, tombstone, expiry, mismatch, corruption."""
@@ -89,6 +108,8 @@ class ValidateOps(CoreBase):
         parsed, ip, info, class_key = probe.parsed, probe.ip, probe.info, probe.class_key
         rules = s.detection
         uk = self.keys.for_tag(parsed.tag)
+        place, hosting = (self._presented_place(ip, probe.country)
+                          if ip is not None and self._place_check else (None, False))
         try:
             reply = ValidateReply.of((yield call(
                 "validate", ValidateKeys(uk.session(parsed.rand), uk.record,
@@ -98,7 +119,8 @@ class ValidateOps(CoreBase):
                              now=self._now_arg(), touch_ms=s.touch_ms,
                              class_key=class_key or "", mismatch_rule=self._mismatch_rule,
                              tombstone_ms=s.tombstone_ms, bind_details=self._bind_details,
-                             stream_maxlen=s.event_stream_maxlen))))
+                             stream_maxlen=s.event_stream_maxlen, place=place or "",
+                             no_ua=int(probe.no_ua)))))
         except ScriptError as exc:
             log.warning("session %s skipped: %r", parsed.session_id, str(exc))
             return None
@@ -122,8 +144,8 @@ class ValidateOps(CoreBase):
                 device=info.label if info else None, same_device=reply.same_device,
             )
             if finding:
-                yield Batch(tuple(self._finding_event(finding, reply.user_id,
-                                                      parsed.session_id, now)))
+                yield Batch(tuple(self._incident_events(
+                    [finding], reply.user_id, parsed.session_id, now, reply.facts.get("ic"))))
             return None
         # The script parsed this record (it refuses one it cannot), so it splits here too.
         fields = split_session_record(reply.record)[1]
@@ -140,12 +162,30 @@ class ValidateOps(CoreBase):
             label = info.label if info else "Unknown/Unknown"
             commands: list[Command | Eval] = [
                 *self._returned_events(reply.events)]  # the revocation, under 'bind'
-            commands.extend(self._finding_event(
-                device_mismatch_finding(rules, device=label, ip=ip, revoked=revoked),
-                user_id, parsed.session_id, now))
+            finding = device_mismatch_finding(rules, device=label, ip=ip, revoked=revoked)
+            if revoked:
+                commands.extend(self._finding_event(finding, user_id, parsed.session_id, now))
+            else:
+                commands += self._incident_events([finding], user_id, parsed.session_id, now,
+                                                  reply.facts.get("ic"))
             yield Batch(tuple(commands))
             if revoked:
                 return None
+        elif status == "moved" and session is not None:
+            facts = reply.facts
+            count = facts.get("c", "").partition("|")[2]
+            first = facts.get("fs", "")
+            moved = place_finding(
+                rules, session_country=session.country, place=place,
+                place_logins=(int(count) if count.isdigit() else int(bool(facts.get("c")))),
+                learning=not first.isdigit() or now // 1000 - int(first)
+                < rules.learning_period.total_seconds(),
+                last_active_ms=int(facts.get("a") or now), at_ms=now, ip=ip,
+                no_user_agent=probe.no_ua, hosting=hosting,
+                device=info.label if info else None)
+            if moved is not None:
+                yield Batch(tuple(self._incident_events([moved], user_id, parsed.session_id,
+                                                        now, facts.get("ic"))))
         return session
 
     def validate_read(self, probe: ValidateProbe, raw: Any) -> Session | object | None:
@@ -180,4 +220,15 @@ class ValidateOps(CoreBase):
             if presented != decoded.class_key and (self._mismatch_rule == "bind"
                                                    or presented not in decoded.reported):
                 return SLOW
-        return decoded.session
+        session = decoded.session
+        # The place check: only when the address is not the session's own (no lookup on the
+        # fast path otherwise); a place or an empty user agent not yet reported for this
+        # session goes to the script, which marks it (still one round trip).
+        if probe.ip is not None and probe.ip != session.ip and self._place_check:
+            place = self._presented_place(probe.ip, probe.country)[0]
+            if (place and session.country and place != session.country
+                    and b"@" + place.encode() not in decoded.reported):
+                return SLOW
+        if probe.no_ua and decoded.class_key and b"@-" not in decoded.reported:
+            return SLOW
+        return session

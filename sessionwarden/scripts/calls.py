@@ -132,6 +132,8 @@ class ValidateArgs(NamedTuple):
     tombstone_ms: int
     bind_details: str
     stream_maxlen: int
+    place: str = ""
+    no_ua: int = 0
 
 
 class ValidateReply(NamedTuple):
@@ -145,16 +147,21 @@ class ValidateReply(NamedTuple):
     tombstone: str = ""
     user_id: str = ""
     same_device: bool = False
+    facts: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
     events: Any = ()
 
     @classmethod
     def of(cls, reply: Any) -> ValidateReply:
         status, now = _text(reply[0]), int(reply[1])
-        if status in ("ok", "mismatch", "mismatch_revoked"):
+        if status in ("ok", "mismatch", "mismatch_revoked", "moved"):
+            if len(reply) == 5:
+                return cls(status, now, record=reply[2], facts=_pairs(reply[3]),
+                           events=reply[4])
             return cls(status, now, record=reply[2], events=reply[3])
         if status == "revoked":
             return cls(status, now, tombstone=_text(reply[2]), user_id=_text(reply[3]),
-                       same_device=bool(int(reply[4])), events=reply[5])
+                       same_device=bool(int(reply[4])), facts=_pairs(reply[5]),
+                       events=reply[6])
         return cls(status, now, events=reply[2])
 
 

@@ -18,10 +18,15 @@
 --         token of a revoked or evicted session is presented again (once per kind: same / other),
 --      or {'expired', now, events{}} when this call found the session dead by its fields,
 --      or {'none', now, events{}} for anything else (unknown session, wrong secret).
+-- place: the presenting address's country when it is not the session's own ('' = no check);
+-- no_ua '1': the request carried an empty User-Agent. Either is reported once per session
+-- (and place): status 'moved', and 'mismatch' / 'moved' / 'revoked' replies carry, before
+-- the events, the flat {field, value} facts the assessment needs (the user record's 'ic',
+-- 'fs' and 'c:<place>', the session's activity 'a' before this call).
 
 local K = named(KEYS, 'session', 'record', 'tombstone', 'events', 'stats')
 local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'mismatch_rule',
-  'tombstone_ms', 'bind_details', 'stream_maxlen')
+  'tombstone_ms', 'bind_details', 'stream_maxlen', 'place', 'no_ua')
 local rand, hash = A.rand, A.token_hash
 local now = now_ms(A.now)
 local presented, mismatch_rule = A.class_key, A.mismatch_rule
@@ -32,12 +37,15 @@ if not v then
   local t = redis.call('GET', K.tombstone)
   if t and string.sub(t, 1, 32) == hash then
     -- One report per kind of presenter: the signed-out device itself ('1'), or another ('2').
+    -- A presenter without a user agent is at the first level: it may be the user's own client
+    -- that omits the header, and must not use up the report a thief's device would get.
     local same = presented ~= '' and presented == string.sub(t, 34, 41)
-    local level = same and '1' or '2'
+    local level = (same or presented == '') and '1' or '2'
     if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
     redis.call('SET', K.tombstone, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
-    return {'revoked', now, string.sub(t, 42), redis.call('HGET', K.record, 'id') or '',
-      same and 1 or 0, EVENTS.out}
+    local f = redis.call('HMGET', K.record, 'id', 'ic')
+    return {'revoked', now, string.sub(t, 42), f[1] or '', same and 1 or 0,
+      {'ic', f[2] or ''}, EVENTS.out}
   end
   return {'none', now, EVENTS.out}
 end
@@ -78,6 +86,23 @@ if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and presented ~= r
   end
 end
 
+-- The place check (detection: a live token presented elsewhere), once per session and place.
+local function mark(m)
+  if string.find(r[11], m, 1, true) or #r[11] >= 90 then return false end
+  r[11] = r[11] .. m .. ','
+  changed = true
+  return true
+end
+local facts = nil
+if status == 'ok' and ((A.place ~= '' and A.place ~= r[6] and mark('@' .. A.place))
+    or (A.no_ua == '1' and r[10] ~= '' and mark('@-'))) then
+  status = 'moved'
+end
+if status ~= 'ok' then
+  local f = redis.call('HMGET', K.record, 'ic', 'fs', 'c:' .. (A.place ~= '' and A.place or '-'))
+  facts = {'ic', f[1] or '', 'fs', f[2] or '', 'c', f[3] or '', 'a', int(a)}
+end
+
 if now - a >= tonumber(A.touch_ms) then
   r[2] = b36(now)
   v = write_session(r)
@@ -87,10 +112,12 @@ if now - a >= tonumber(A.touch_ms) then
     -- the user record was gone (deleted by hand): never leave a record without an expiry
     redis.call('PEXPIRE', K.record, deadline - now)
   end
+  if facts then return {status, now, v, facts, EVENTS.out} end
   return {status, now, v, EVENTS.out}
 end
 if changed then
   v = write_session(r)
   redis.call('SET', K.session, v, 'KEEPTTL')
 end
+if facts then return {status, now, v, facts, EVENTS.out} end
 return {status, now, v, EVENTS.out}
