@@ -54,6 +54,8 @@ class Familiarity:
     network_logins: int | None = None
     learning: bool = True
     shared_known: bool = False  # a known shared account (shared_account fired lately)
+    #: this kind of device's previous sign-in (ms, country), when it is a known device
+    device_last: tuple[int, str | None] | None = None
 
     def country(self, code: str | None, rules: DetectionSettings) -> bool:
         needed = 1 if self.learning else rules.familiar_logins
@@ -213,9 +215,17 @@ def _elsewhere(facts: LoginFacts, rules: DetectionSettings) -> tuple[str | None,
     country that is not familiar on both sides: one device cannot be in two places. Returns
     (the suspect session when it is the other one, the reason)."""
     here, fam = facts.place.country, facts.familiarity
-    if not here or facts.network.neutral or not rules.enabled("impossible_travel"):
-        return None, None
+    if (not here or facts.network.neutral or facts.network.hosting
+            or not rules.enabled("impossible_travel")):
+        return None, None  # a VPN exit explains the move
     window_ms = rules.elsewhere_window.total_seconds() * 1000
+    last = fam.device_last
+    if (last and last[1] and last[1] != here and facts.at_ms - last[0] <= window_ms
+            and not (fam.country(here, rules) and fam.country(last[1], rules))):
+        minutes = max(facts.at_ms - last[0], 0) / 60000
+        return None, (f"the same kind of device ({facts.device.label}) signed in from "
+                      f"{_country(last[1])} {minutes:,.0f} min before this sign-in from "
+                      f"{_country(here)}")
     for s in facts.live:
         if (s.session_id == facts.session_id or s.fingerprint != facts.fingerprint
                 or not s.country or s.country == here
@@ -274,8 +284,12 @@ def _shared_account(facts: LoginFacts, rules: DetectionSettings) -> list[Finding
         return []
     window_ms = rules.shared_window.total_seconds() * 1000
 
+    countries_ms = rules.shared_countries_window.total_seconds() * 1000
+
     def countries(sessions: list[LiveSession]) -> set[str]:
-        return {s.country for s in sessions if s.country}
+        # sessions in use lately: a laptop left signed in at home is not a second person
+        return {s.country for s in sessions
+                if s.country and facts.at_ms - s.last_active_ms <= countries_ms}
 
     def devices(sessions: list[LiveSession]) -> set[str]:
         return {s.fingerprint for s in sessions if facts.at_ms - s.last_active_ms <= window_ms}
@@ -286,7 +300,7 @@ def _shared_account(facts: LoginFacts, rules: DetectionSettings) -> list[Finding
         names = ", ".join(sorted(after_c))
         return [_finding(
             rules, "shared_account", countries=sorted(after_c), devices=len(after_d),
-            reason=f"live sessions in {len(after_c)} countries at once ({names})",
+            reason=f"sessions in use in {len(after_c)} countries at once ({names})",
         )]
     if len(after_d) >= rules.shared_devices > len(before_d):
         minutes = window_ms / 60000

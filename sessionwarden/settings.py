@@ -41,7 +41,7 @@ SIGNAL_WEIGHTS: Mapping[str, float] = MappingProxyType(
         "hosting_network": 0.5,  # a hosting or VPN network (ASN database)
         "login_burst": 3.5,
         "shared_account": 3.5,
-        "no_user_agent": 1.0,  # a live token presented without a User-Agent
+        "no_user_agent": 1.5,  # a live token presented without a User-Agent
     }
 )
 
@@ -72,6 +72,7 @@ class DetectionSettings:
     shared_countries: int = 3
     shared_devices: int = 4
     shared_window: timedelta = timedelta(minutes=30)
+    shared_countries_window: timedelta = timedelta(hours=6)
     burst_logins: int = 10
     burst_window: timedelta = timedelta(minutes=10)
     bind_to_device: bool = False
@@ -80,7 +81,7 @@ class DetectionSettings:
     medium_at: float = 3.5
     high_at: float = 4.5
     critical_at: float = 9.0
-    familiar_logins: int = 3
+    familiar_logins: int = 2
     learning_period: timedelta = timedelta(days=14)
     known_networks: tuple[str, ...] = ()
     hosting_asns: frozenset[int] = frozenset()
@@ -137,6 +138,7 @@ class DetectionSettings:
         if not isinstance(self.familiar_logins, int) or self.familiar_logins < 1:
             raise ValueError("detection.familiar_logins: must be an integer >= 1")
         for name in ("learning_period", "elsewhere_window", "incident_window",
+                     "shared_countries_window",
                      "shared_known_for"):
             _positive(f"detection.{name}", getattr(self, name))
         networks = []

@@ -1164,13 +1164,54 @@ def report(trace: Trace, m: Measured) -> str:
     return "\n".join(lines)
 
 
+SEEDS = (SEED, 1, 2)  # the seeds the suite and docs/detection.md score
+
+
+def combined(results: list[Measured]) -> Measured:
+    """The figures of several replays as one (counts added)."""
+    total = Measured(results[0].settings)
+    for m in results:
+        total.legit_logins += m.legit_logins
+        total.legit_requests += m.legit_requests
+        total.attack_counts.update(m.attack_counts)
+        total.detected.update(m.detected)
+        total.detected_any.update(m.detected_any)
+        total.false_alerts.update(m.false_alerts)
+        total.false_high += m.false_high
+        total.team_alerts.update({f"{id(m)}:{k}": v for k, v in m.team_alerts.items()})
+        total.team_accounts += m.team_accounts
+        total.team_days = m.team_days
+        for kind, per in m.incident_alerts.items():
+            total.incident_alerts[kind] += per
+    return total
+
+
+def summary(label: str, m: Measured) -> str:
+    """One line of the results table of docs/detection.md."""
+    recall = " ".join(f"{k}={m.recall(k, any_medium=True):.2f}"
+                      for k in EXPECTED if m.attack_counts[k])
+    return (f"{label}: {m.legit_logins} legit sign-ins; false >= medium "
+            f"{m.false_alert_rate:.2f}/1000, >= high {m.high_rate:.2f}/1000; median alerts "
+            f"per incident {m.median_incident_alerts():g}; team account worst "
+            f"{m.team_alerts_per_month:.1f}/month; recall >= medium: {recall}")
+
+
 def main() -> None:  # pragma: no cover - manual use
+    """``python tests/trace.py [users] [seed ...]``: the report of each seed, then one line per
+    seed and the combined line (fakeredis)."""
     import fakeredis
 
     users = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    seed = int(sys.argv[2]) if len(sys.argv) > 2 else SEED
-    trace = generate(seed=seed, users=users)
-    print(report(trace, replay(trace, fakeredis.FakeRedis())))
+    seeds = [int(a) for a in sys.argv[2:]] or [SEED]
+    results = []
+    for seed in seeds:
+        trace = generate(seed=seed, users=users)
+        results.append(replay(trace, fakeredis.FakeRedis()))
+        print(report(trace, results[-1]) + "\n")
+    for seed, m in zip(seeds, results, strict=True):
+        print(summary(f"seed {seed}", m))
+    if len(results) > 1:
+        print(summary("combined", combined(results)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -79,8 +79,11 @@ def familiarity(profile: dict[str, str], net_key: str, now_ms: int,
     learning = (not first.isdigit()
                 or now_ms // 1000 - int(first) < rules.learning_period.total_seconds())
     shared = profile.get("sk", "")
+    device = profile.get("d", "").split("|")  # "<first s>|<last s>|<country>|<ip>"
+    last_seen = ((int(device[1]) * 1000, device[2] or None)
+                 if len(device) >= 3 and device[1].isdigit() else None)
     return Familiarity(countries, int(count) if count.isdigit() else (0 if net_key else None),
-                       learning, shared.isdigit() and int(shared) > now_ms // 1000)
+                       learning, shared.isdigit() and int(shared) > now_ms // 1000, last_seen)
 
 
 class SessionOps(AuditOps):
@@ -141,7 +144,9 @@ class SessionOps(AuditOps):
             class_key=class_key,
             description=encode_description(info.label, info.browser, info.os,
                                            info.device_class),
-            ip=ip, country=place.country or "", network=place.network, city=place.city or "",
+            # a session on a declared known network has no country: it is everywhere
+            ip=ip, country="" if net.neutral else place.country or "", network=place.network,
+            city=place.city or "",
             # a sign-in on a declared known network says nothing about where the user is:
             # it leaves the last located sign-in for the travel rule
             lat="" if net.neutral else _coordinate(place.lat),
@@ -156,6 +161,7 @@ class SessionOps(AuditOps):
             retention_ms=int(retention.total_seconds() * 1000) if retention is not None else "",
             recent_users_kept=s.recent_users_kept, net_key=net.key,
             max_networks=MAX_NETWORKS_PER_USER,
+            learning_ms=int(s.detection.learning_period.total_seconds() * 1000),
         )
         try:
             reply = CreateReply.of((yield call("create", keys, args)))

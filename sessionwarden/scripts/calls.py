@@ -78,6 +78,7 @@ class CreateArgs(NamedTuple):
     recent_users_kept: int
     net_key: str
     max_networks: int
+    learning_ms: int
 
 
 class CreateReply(NamedTuple):

@@ -16,7 +16,8 @@
 -- Returns {'ok', now, expiry, known device, devices before, country known, countries before,
 --          previous login, logins in window, live{}, burst started (1|0), profile{}, events{}}
 --      profile = flat {field, value, ...} of what familiarity and incidents need, as stored
---      before this sign-in: every 'c:<country>', this network's 'w:<net>', 'ic', 'sk', 'fs'.
+--      before this sign-in: every 'c:<country>', this network's 'w:<net>', 'ic', 'sk', 'fs',
+--      and 'd' = this device's 'd:<fp>' when it is known (its last sign-in's time and place).
 --      or {'denied', now, events{}} when the limit is reached with on_limit = 'deny'.
 --      live = flat {rand, country, fingerprint, last active, ...} of the sessions now live.
 
@@ -25,7 +26,7 @@ local A = named(ARGV, 'base', 'rand', 'user_id', 'token_hash', 'now', 'idle_ms',
   'max_sessions', 'on_limit', 'tombstone_ms', 'history_ms', 'fingerprint', 'class_key',
   'description', 'ip', 'country', 'network', 'city', 'lat', 'lon', 'email', 'burst_window_ms',
   'max_devices', 'burst_threshold', 'login_details', 'evicted_details', 'stream_maxlen',
-  'retention_ms', 'recent_users_kept', 'net_key', 'max_networks')
+  'retention_ms', 'recent_users_kept', 'net_key', 'max_networks', 'learning_ms')
 local base, rand, user, hash = A.base, A.rand, A.user_id, A.token_hash
 local now = now_ms(A.now)
 local idle, absolute = tonumber(A.idle_ms), tonumber(A.absolute_ms)
@@ -175,7 +176,10 @@ end
 for _, f in ipairs({'ic', 'sk', 'fs'}) do
   if rec[f] then profile[#profile + 1] = f; profile[#profile + 1] = rec[f] end
 end
-local seen_here = (known_device or devices_before == 0) and 1 or 0
+if known_device then profile[#profile + 1] = 'd'; profile[#profile + 1] = known_device end
+-- a place counts when a known device signs in there, or any device while the account is new
+local learning = not rec.fs or now_s - (tonumber(rec.fs) or 0) < tonumber(A.learning_ms) / 1000
+local seen_here = (known_device or devices_before == 0 or learning) and 1 or 0
 if country ~= '' then
   local first_ms, count = string.match(rec[country_field] or '', '^(%d+)|?(%d*)$')
   update[#update + 1] = country_field
