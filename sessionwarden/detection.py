@@ -210,6 +210,13 @@ def _assessed(finding: Finding, assessment: Assessment, rules: DetectionSettings
     return Finding(finding.type, severity, details, suspect)
 
 
+def _far(a: str, b: str, rules: DetectionSettings) -> bool:
+    """Two countries whose centroids are at least ``impossible_travel_min_km`` apart (closer
+    ones are within a centroid's error of each other, as for impossible_travel)."""
+    pa, pb = centroid(a), centroid(b)
+    return bool(a != b and pa and pb and haversine_km(*pa, *pb) >= rules.impossible_travel_min_km)
+
+
 def _elsewhere(facts: LoginFacts, rules: DetectionSettings) -> tuple[str | None, str | None]:
     """The same kind of device live and in use, within ``elsewhere_window``, in another
     country that is not familiar on both sides: one device cannot be in two places. Returns
@@ -220,7 +227,7 @@ def _elsewhere(facts: LoginFacts, rules: DetectionSettings) -> tuple[str | None,
         return None, None  # a VPN exit explains the move
     window_ms = rules.elsewhere_window.total_seconds() * 1000
     last = fam.device_last
-    if (last and last[1] and last[1] != here and facts.at_ms - last[0] <= window_ms
+    if (last and last[1] and _far(last[1], here, rules) and facts.at_ms - last[0] <= window_ms
             and not (fam.country(here, rules) and fam.country(last[1], rules))):
         minutes = max(facts.at_ms - last[0], 0) / 60000
         return None, (f"the same kind of device ({facts.device.label}) signed in from "
@@ -228,7 +235,7 @@ def _elsewhere(facts: LoginFacts, rules: DetectionSettings) -> tuple[str | None,
                       f"{_country(here)}")
     for s in facts.live:
         if (s.session_id == facts.session_id or s.fingerprint != facts.fingerprint
-                or not s.country or s.country == here
+                or not s.country or not _far(s.country, here, rules)
                 or facts.at_ms - s.last_active_ms > window_ms):
             continue
         if fam.country(here, rules) and fam.country(s.country, rules):

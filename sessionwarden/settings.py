@@ -65,7 +65,7 @@ def _ms(value: timedelta) -> int:
 class DetectionSettings:
     """Thresholds of the suspicious-login rules; each rule can be disabled by name."""
 
-    severities: Mapping[str, str] = field(default_factory=dict)
+    severities: Mapping[str, str] = field(default_factory=lambda: dict(RULE_SEVERITIES))
     disabled: frozenset[str] = frozenset()
     impossible_travel_kmh: float = 900.0
     impossible_travel_min_km: float = 500.0
@@ -90,14 +90,16 @@ class DetectionSettings:
     elsewhere_window: timedelta = timedelta(hours=2)
     incident_window: timedelta = timedelta(hours=24)
     shared_known_for: timedelta = timedelta(days=30)
-    #: the rules whose severity the operator set in ``severities`` (sign-in rules then take
-    #: it instead of the assessed one)
+    #: the rules whose severity the operator set to another value than the default in
+    #: ``severities`` (a sign-in rule then takes it instead of the assessed one)
     pinned: frozenset[str] = field(init=False, default=frozenset())
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "pinned", frozenset(dict(self.severities)))
+        object.__setattr__(self, "pinned", frozenset(
+            rule for rule, severity in dict(self.severities).items()
+            if RULE_SEVERITIES.get(rule, severity) != severity))
         merged = dict(RULE_SEVERITIES)
         for rule, severity in dict(self.severities).items():
             if rule not in RULE_SEVERITIES:
