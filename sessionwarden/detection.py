@@ -364,35 +364,40 @@ def device_mismatch_finding(
 def place_finding(
     rules: DetectionSettings, *, session_country: str | None, place: str | None,
     place_logins: int, learning: bool, last_active_ms: int, at_ms: int, ip: str | None,
-    no_user_agent: bool, hosting: bool, device: str | None,
+    no_user_agent: bool, hosting: bool, device: str | None, last_place: str | None = None,
 ) -> Finding | None:
     """A live token presented from another country than its session's, or without a user
     agent when its session had one (each once per session and place: the validate script
-    keeps the marks). Familiar places say nothing; the same session in another country faster
-    than a plane could take it there is the stolen token in use (`device_elsewhere`); a
-    hosting or VPN network explains the move instead. The finding is a ``device_mismatch``
+    keeps the marks). Familiar places say nothing; a hosting or VPN network explains the move
+    (its exit country says nothing about the user: only `hosting_network` is weighed). Getting
+    there faster than a plane from where the session was last in use is the stolen token in
+    use (`device_elsewhere`): from the nearer of its own country and ``last_place`` (the last
+    other place it was presented from), since either may be where it was last used. The finding is a ``device_mismatch``
     (the token presented in circumstances its session was not) with the assessment."""
     if not rules.enabled("device_mismatch"):
         return None
     signals: list[Signal | None] = []
     familiar = Familiarity({place: place_logins} if place else {}, None, learning)
     moved = bool(place and session_country and place != session_country)
-    if moved and not familiar.country(place, rules):
+    if moved and hosting:
+        signals.append(signal(rules, "hosting_network", f"presented from a hosting or VPN "
+                              f"network (exit in {_country(place)})"))
+    elif moved and not familiar.country(place, rules):
         signals.append(signal(rules, "new_country" if place_logins == 0 else
                               "unfamiliar_country", f"the session's token was presented from "
                               f"{_country(place)}; the session is from "
                               f"{_country(session_country)}"))
-        a, b = centroid(session_country or ""), centroid(place or "")
+        here = centroid(place or "")
         hours = max(at_ms - last_active_ms, 0) / 3_600_000
-        if a and b and not hosting:
-            km = haversine_km(*a, *b)
+        starts = [p for p in (centroid(session_country or ""), centroid(last_place or ""))
+                  if p is not None]
+        if here and starts:
+            km = min(haversine_km(*a, *here) for a in starts)
             if km >= rules.impossible_travel_min_km and (
                     hours == 0 or km / hours > rules.impossible_travel_kmh):
-                signals.append(signal(rules, "device_elsewhere", f"the session was in use in "
-                                      f"{_country(session_country)} {hours * 60:,.0f} min "
-                                      f"before: {km:,.0f} km away"))
-        if hosting:
-            signals.append(signal(rules, "hosting_network", "from a hosting or VPN network"))
+                signals.append(signal(rules, "device_elsewhere", f"the session was in use "
+                                      f"{hours * 60:,.0f} min before, at least {km:,.0f} km "
+                                      "away: faster than a plane"))
     if no_user_agent:
         signals.append(signal(rules, "no_user_agent", "presented without a user agent; the "
                               "session was created with one"))

@@ -35,13 +35,13 @@ SIGNAL_WEIGHTS: Mapping[str, float] = MappingProxyType(
         "new_device": 2.5,  # first sign-in from this kind of device
         "new_country": 2.0,  # first sign-in from this country
         "unfamiliar_country": 0.5,  # seen before, not yet familiar
-        "impossible_travel": 0.5,  # from the previous sign-in faster than a plane
+        "impossible_travel": 1.0,  # from the previous sign-in faster than a plane
         "device_elsewhere": 2.5,  # the same kind of device (or session) in use elsewhere
         "unfamiliar_network": 0.5,  # a network the account's known devices have not used
         "hosting_network": 0.5,  # a hosting or VPN network (ASN database)
         "login_burst": 3.5,
         "shared_account": 3.5,
-        "no_user_agent": 1.5,  # a live token presented without a User-Agent
+        "no_user_agent": 1.0,  # a live token presented without a User-Agent
     }
 )
 
@@ -79,7 +79,7 @@ class DetectionSettings:
     weights: Mapping[str, float] = field(default_factory=lambda: dict(SIGNAL_WEIGHTS))
     low_at: float = 1.5
     medium_at: float = 3.5
-    high_at: float = 4.5
+    high_at: float = 5.5
     critical_at: float = 9.0
     familiar_logins: int = 2
     learning_period: timedelta = timedelta(days=14)

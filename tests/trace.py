@@ -811,6 +811,11 @@ class Measured:
     team_days: int = 30
     #: delivered alerts >= medium in the incidents each attack's requests joined, by attack type
     incident_alerts: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    #: the signals of low events on legitimate requests, and of the attacks no event >= medium
+    #: caught (their strongest event's): what raising a combination to medium would cost
+    legit_low_signals: Counter[tuple[str, ...]] = field(default_factory=Counter)
+    missed_signals: dict[str, Counter[tuple[str, ...]]] = field(
+        default_factory=lambda: defaultdict(Counter))
 
     @property
     def high_rate(self) -> float:
@@ -993,6 +998,8 @@ def _score(trace: Trace, mgr: SessionManager, by_time: dict[tuple[str, int], Ste
     fired: dict[tuple[str, int], set[str]] = defaultdict(set)
     travel_from = {(step.user, step.at): prev.context for step, prev, _, _ in measured.travel}
     delivered: Counter[str] = Counter()  # incident -> delivered alerts >= medium
+    strongest: dict[int, tuple[float, tuple[str, ...]]] = {}  # attack -> best event below medium
+    low_seen: set[tuple[str, int]] = set()
     joined: dict[int, set[str]] = defaultdict(set)  # attack -> incidents of its medium+ events
     measured.team_accounts = sum(1 for s in {st.user for st in trace.steps}
                                  if s.startswith("team"))
@@ -1036,7 +1043,18 @@ def _score(trace: Trace, mgr: SessionManager, by_time: dict[tuple[str, int], Ste
                 if serious:
                     hits[step.attack].add("*medium+")
                     joined[step.attack].add(incident)
+                else:
+                    best = strongest.get(step.attack)
+                    score = float(event.details.get("score") or 0)
+                    if best is None or score > best[0]:
+                        strongest[step.attack] = (score, tuple(sorted(
+                            event.details.get("signals") or (event.type,))))
                 continue
+            signals = tuple(sorted(event.details.get("signals") or (event.type,)))
+            if (not serious and not _in_aftermath(step, victims)
+                    and (step.user, step.at) not in low_seen):  # one assessment a request
+                low_seen.add((step.user, step.at))
+                measured.legit_low_signals[signals] += 1
             if not notified:
                 continue  # joined an open incident: an event, not another alert
             if _in_aftermath(step, victims):
@@ -1072,6 +1090,8 @@ def _score(trace: Trace, mgr: SessionManager, by_time: dict[tuple[str, int], Ste
             measured.detected[attack.type] += 1
         if "*medium+" in found and any(delivered[i] for i in joined[aid]):
             measured.detected_any[attack.type] += 1
+        else:
+            measured.missed_signals[attack.type][strongest.get(aid, (0, ("none",)))[1]] += 1
         measured.incident_alerts[attack.type].append(sum(delivered[i] for i in joined[aid]))
         for rule in found - {"*medium+"}:
             measured.detected_by_rule[attack.type][rule] += 1
@@ -1121,6 +1141,10 @@ def report(trace: Trace, m: Measured) -> str:
                          f"{m.false_rate(rule):6.2f} per 1,000")
     lines.append("  by cause: " + "; ".join(
         f"{rule} [{cause}] {n}" for (rule, cause), n in m.false_by_cause.most_common()))
+    for kind, sets in m.missed_signals.items():
+        lines.append(f"  {kind} not caught at >= medium, strongest signals: " + "; ".join(
+            f"{'+'.join(sig)} {n} (legit low with these: {m.legit_low_signals[sig]})"
+            for sig, n in sets.most_common()))
     lines.append("low-severity alerts on legitimate activity: " + (", ".join(
         f"{rule} {n} = {m.per_1000(n):.2f} per 1,000"
         for rule, n in m.low_alerts.most_common()) or "none"))

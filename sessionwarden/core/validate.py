@@ -182,7 +182,7 @@ class ValidateOps(CoreBase):
                 < rules.learning_period.total_seconds(),
                 last_active_ms=int(facts.get("a") or now), at_ms=now, ip=ip,
                 no_user_agent=probe.no_ua, hosting=hosting,
-                device=info.label if info else None)
+                device=info.label if info else None, last_place=facts.get("lp") or None)
             if moved is not None:
                 yield Batch(tuple(self._incident_events([moved], user_id, parsed.session_id,
                                                         now, facts.get("ic"))))

@@ -22,7 +22,8 @@
 -- no_ua '1': the request carried an empty User-Agent. Either is reported once per session
 -- (and place): status 'moved', and 'mismatch' / 'moved' / 'revoked' replies carry, before
 -- the events, the flat {field, value} facts the assessment needs (the user record's 'ic',
--- 'fs' and 'c:<place>', the session's activity 'a' before this call).
+-- 'fs' and 'c:<place>', the session's activity 'a' before this call, 'lp' = the last other
+-- place the session was presented from before, '' = none).
 
 local K = named(KEYS, 'session', 'record', 'tombstone', 'events', 'stats')
 local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'mismatch_rule',
@@ -94,13 +95,16 @@ local function mark(m)
   return true
 end
 local facts = nil
-if status == 'ok' and ((A.place ~= '' and A.place ~= r[6] and mark('@' .. A.place))
+local last_place = ''  -- the last other place this session was presented from
+for p in string.gmatch(r[11], '@(%u%u),') do last_place = p end
+if status == 'ok' and ((A.place ~= '' and r[6] ~= '' and A.place ~= r[6]
+      and mark('@' .. A.place))
     or (A.no_ua == '1' and r[10] ~= '' and mark('@-'))) then
   status = 'moved'
 end
 if status ~= 'ok' then
   local f = redis.call('HMGET', K.record, 'ic', 'fs', 'c:' .. (A.place ~= '' and A.place or '-'))
-  facts = {'ic', f[1] or '', 'fs', f[2] or '', 'c', f[3] or '', 'a', int(a)}
+  facts = {'ic', f[1] or '', 'fs', f[2] or '', 'c', f[3] or '', 'a', int(a), 'lp', last_place}
 end
 
 if now - a >= tonumber(A.touch_ms) then
