@@ -372,8 +372,9 @@ def place_finding(
     (its exit country says nothing about the user: only `hosting_network` is weighed). Getting
     there faster than a plane from where the session was last in use is the stolen token in
     use (`device_elsewhere`): from the nearer of its own country and ``last_place`` (the last
-    other place it was presented from), since either may be where it was last used. The finding is a ``device_mismatch``
-    (the token presented in circumstances its session was not) with the assessment."""
+    other place it was presented from), since either may be where it was last used. The
+    finding is a ``device_mismatch`` (the token presented in circumstances its session was
+    not) with the assessment."""
     if not rules.enabled("device_mismatch"):
         return None
     signals: list[Signal | None] = []

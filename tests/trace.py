@@ -1019,7 +1019,9 @@ def _score(trace: Trace, mgr: SessionManager, by_time: dict[tuple[str, int], Ste
                 continue  # history before the measured window
             serious = _severity_at_least(event.severity, "medium")
             notified = event.details.get("notify", True)  # before incidents: every event
-            incident = str(event.details.get("incident") or event.id)
+            # without incidents (the library before them) an attack's alerts are its incident
+            incident = str(event.details.get("incident") or (
+                f"attack:{step.attack}" if step.attack is not None else event.id))
             if notified and serious:
                 delivered[incident] += 1
             if step.user.startswith("team"):

@@ -36,7 +36,7 @@ from ..scripts.calls import (
     RevokeKeys,
     call,
 )
-from ..settings import DetectionSettings
+from ..settings import SEVERITIES, DetectionSettings
 from ..tokens import new_rand, new_token, parse_token
 from .audit import AuditOps
 from .base import SYSTEM_ACTOR, log
@@ -62,6 +62,23 @@ def _previous_login(raw: str) -> PreviousLogin | None:
         return None
     return PreviousLogin(int(parts[0]), _float_or_none(parts[1]), _float_or_none(parts[2]),
                          parts[3] or None, parts[4])
+
+
+def _unlearn(record: str, profile: dict[str, str], country: str, net_key: str,
+             now_ms: int) -> list[Command | Eval]:
+    """A sign-in that raised an alert (medium or above) does not make its place familiar:
+    the country's and the network's counts go back to what they were before it (a new
+    country stays known, with no familiar sign-in; a new network goes), so an attacker cannot
+    learn a place in. Same round trip as the events."""
+    back: list[str] = []
+    if country:
+        back += [f"c:{country}", profile.get(f"c:{country}", f"{now_ms}|0")]
+    if net_key and f"w:{net_key}" in profile:
+        back += [f"w:{net_key}", profile[f"w:{net_key}"]]
+    out: list[Command | Eval] = [Command(("HSET", record, *back))] if back else []
+    if net_key and f"w:{net_key}" not in profile:
+        out.append(Command(("HDEL", record, f"w:{net_key}")))
+    return out
 
 
 def familiarity(profile: dict[str, str], net_key: str, now_ms: int,
@@ -196,8 +213,12 @@ class SessionOps(AuditOps):
                          -s.recent_users_kept - 1)),
                 *self._retention_commands(now),
             ]
-        commands += self._incident_events(evaluate_login(facts, s.detection), user_id,
-                                          session_id, now, reply.profile.get("ic"))
+        found = evaluate_login(facts, s.detection)
+        commands += self._incident_events(found, user_id, session_id, now,
+                                          reply.profile.get("ic"))
+        if any(SEVERITIES.index(f.severity) >= SEVERITIES.index("medium") for f in found):
+            commands += _unlearn(uk.record, reply.profile, "" if net.neutral else
+                                 place.country or "", net.key, now)
         if commands:
             yield Batch(tuple(commands))
         self._remember(session_id, now)
