@@ -791,16 +791,10 @@ class Measured:
     #: login_burst alerts on each injected burst, by pacing (fast | sustained)
     burst_alerts: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     #: consecutive sign-ins in different places >= the distance floor apart:
-    #: (step, previous step, km, km/h); classified by `_score` into the two lists below
+    #: (step, previous step, km, km/h), to name the causes of travel alerts
     travel: list[tuple[Step, Step, float, float]] = field(default_factory=list)
-    legit_travel: list[tuple[Step, Step, float, float]] = field(default_factory=list)
-    attack_travel: list[tuple[Step, Step, float, float]] = field(default_factory=list)
     alerts_by_rule: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     max_legit_logins_in_burst_window: int = 0
-    #: what-if figures, exact for this trace because the rules have no side effects:
-    #: legit new_country alerts that came with new_device, takeovers caught if new_country
-    #: needed a new device
-    what_if: Counter[str] = field(default_factory=Counter)
     session_ua: dict[str, str] = field(default_factory=dict, repr=False)
     seconds: float = 0.0
     #: delivered (incident opened or escalated) alerts >= high on legitimate activity
@@ -854,19 +848,6 @@ class Measured:
         type), of severity medium or higher (``serious``) or below it."""
         return sum(n for (w, severity), n in self.revoked.items()
                    if w == who and _severity_at_least(severity, "medium") == serious)
-
-    def travel_sweep(self, speeds: Iterable[float]) -> list[tuple[float, int, int, int]]:
-        """(km/h limit, legitimate alerts, takeovers it catches, takeovers injected) at the
-        configured distance floor. impossible_travel is a pure function of two consecutive
-        sign-ins, so this is exact for this trace without replaying it again."""
-        out = []
-        takeovers = self.attack_counts["account_takeover"]
-        for limit in speeds:
-            legit = sum(1 for *_, kmh in self.legit_travel if kmh > limit)
-            caught = sum(1 for step, _, _, kmh in self.attack_travel
-                         if step.context == "account_takeover" and kmh > limit)
-            out.append((limit, legit, caught, takeovers))
-        return out
 
 
 def _severity_at_least(severity: str, floor: str) -> bool:
@@ -995,7 +976,6 @@ def _score(trace: Trace, mgr: SessionManager, by_time: dict[tuple[str, int], Ste
     hits: dict[int, set[str]] = defaultdict(set)
     alerts: Counter[int] = Counter()
     burst_alerts: Counter[int] = Counter()  # login_burst alerts on each attack's requests
-    fired: dict[tuple[str, int], set[str]] = defaultdict(set)
     travel_from = {(step.user, step.at): prev.context for step, prev, _, _ in measured.travel}
     delivered: Counter[str] = Counter()  # incident -> delivered alerts >= medium
     strongest: dict[int, tuple[float, tuple[str, ...]]] = {}  # attack -> best event below medium
@@ -1027,7 +1007,6 @@ def _score(trace: Trace, mgr: SessionManager, by_time: dict[tuple[str, int], Ste
             if step.user.startswith("team"):
                 measured.team_alerts[step.user] += notified and serious
                 continue
-            fired[(step.user, step.at)].add(event.type)
             if event.type == "revoked_token_used":
                 who = step.context if step.attack is not None else (
                     "aftermath" if _in_aftermath(step, victims) else "legit")
@@ -1035,7 +1014,7 @@ def _score(trace: Trace, mgr: SessionManager, by_time: dict[tuple[str, int], Ste
                 own = measured.session_ua.get(event.session_id or "")
                 if own is not None:
                     measured.revoked_checked += 1
-                    same = bool(step.ua) and _kind(own) == _kind(step.ua)
+                    same = bool(step.ua) and not step.no_ua and _kind(own) == _kind(step.ua)
                     measured.revoked_disagreements += event.details.get("same_device") != same
             if step.attack is not None:
                 hits[step.attack].add(event.type)
@@ -1072,22 +1051,8 @@ def _score(trace: Trace, mgr: SessionManager, by_time: dict[tuple[str, int], Ste
                 measured.false_by_cause[(event.type, cause)] += 1
             else:
                 measured.low_alerts[event.type] += 1
-    for sample in measured.travel:
-        step = sample[0]
-        if step.attack is not None:
-            measured.attack_travel.append(sample)
-        elif step.kind != "seed" and not _in_aftermath(step, victims):
-            measured.legit_travel.append(sample)
-    for (user, at), rules in fired.items():
-        step = by_time[(user, at * 1000)]
-        if step.legit and "new_country" in rules and not _in_aftermath(step, victims):
-            measured.what_if["legit_new_country"] += 1
-            measured.what_if["legit_new_country_on_new_device"] += "new_device" in rules
     for aid, attack in attacks.items():
         found = hits.get(aid, set())
-        if attack.type == "account_takeover" and (
-                "impossible_travel" in found or {"new_country", "new_device"} <= found):
-            measured.what_if["takeover_caught_if_new_country_needs_new_device"] += 1
         if found & attack.expected:
             measured.detected[attack.type] += 1
         if "*medium+" in found and any(delivered[i] for i in joined[aid]):
@@ -1158,17 +1123,6 @@ def report(trace: Trace, m: Measured) -> str:
     lines.append(f"most legitimate sign-ins by one user within "
                  f"{m.settings.burst_window.total_seconds() / 60:g} min: "
                  f"{m.max_legit_logins_in_burst_window}")
-    sweep = m.travel_sweep((500, 700, 900, 1200, 2000, 4000))
-    lines.append("impossible_travel limit sweep (km/h: legit alerts, takeovers caught/"
-                 "takeovers): " + "; ".join(
-                     f"{limit:g}: {legit}, {caught}/{total}"
-                     for limit, legit, caught, total in sweep))
-    w = m.what_if
-    lines.append(
-        f"what-if, new_country medium only on a new device: legitimate new_country alerts "
-        f"{w['legit_new_country']} -> {w['legit_new_country_on_new_device']}, takeovers caught "
-        f"{w['takeover_caught_if_new_country_needs_new_device']}/"
-        f"{m.attack_counts['account_takeover']}")
     def split(who: str) -> str:
         return (f"{m.revoked_count(who, serious=True)} >= medium, "
                 f"{m.revoked_count(who, serious=False)} low")
