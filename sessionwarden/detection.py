@@ -166,7 +166,8 @@ def evaluate_login(facts: LoginFacts, rules: DetectionSettings) -> list[Finding]
         elif not fam.country(country, rules):
             add("unfamiliar_country", f"{_country(country)} is not yet a familiar place "
                 f"({fam.countries.get(country, 0)} sign-in(s) from known devices)")
-    if not neutral and net.key and facts.devices_before >= 1 and not fam.network(rules):
+    if (not neutral and not net.hosting and net.key and facts.devices_before >= 1
+            and not fam.network(rules)):
         add("unfamiliar_network", "a network the account's known devices have not used "
             "(often enough)")
     if net.hosting:
@@ -175,7 +176,7 @@ def evaluate_login(facts: LoginFacts, rules: DetectionSettings) -> list[Finding]
     if travel:
         add("impossible_travel", travel.details["reason"])
         found.append(travel)
-    suspect, elsewhere = _elsewhere(facts, rules)
+    elsewhere = _elsewhere(facts, rules)
     if elsewhere:
         add("device_elsewhere", elsewhere)
         if not travel and rules.enabled("impossible_travel"):
@@ -196,6 +197,11 @@ def evaluate_login(facts: LoginFacts, rules: DetectionSettings) -> list[Finding]
     assessment = Assessment.of(signals, rules)
     if assessment.severity == "info" and not any(f.type in rules.pinned for f in found):
         return []
+    suspect = None
+    if travel or elsewhere:  # the other end of the pair may be the attacker's session
+        others = [facts.previous.country if facts.previous else None,
+                  *(s.country for s in facts.live if s.fingerprint == facts.fingerprint)]
+        suspect = next(filter(None, (_suspect(facts, rules, c) for c in others)), None)
     return [_assessed(f, assessment, rules, suspect) for f in found]
 
 
@@ -217,36 +223,40 @@ def _far(a: str, b: str, rules: DetectionSettings) -> bool:
     return bool(a != b and pa and pb and haversine_km(*pa, *pb) >= rules.impossible_travel_min_km)
 
 
-def _elsewhere(facts: LoginFacts, rules: DetectionSettings) -> tuple[str | None, str | None]:
-    """The same kind of device live and in use, within ``elsewhere_window``, in another
-    country that is not familiar on both sides: one device cannot be in two places. Returns
-    (the suspect session when it is the other one, the reason)."""
+def _elsewhere(facts: LoginFacts, rules: DetectionSettings) -> str | None:
+    """Why the same kind of device looks to be in two places: it signed in, or a live session
+    of it was in use, within ``elsewhere_window`` in another country (at least the travel
+    rule's distance away) that is not familiar on both sides. None when it is not."""
     here, fam = facts.place.country, facts.familiarity
     if (not here or facts.network.neutral or facts.network.hosting
             or not rules.enabled("impossible_travel")):
-        return None, None  # a VPN exit explains the move
+        return None  # a VPN exit explains the move
     window_ms = rules.elsewhere_window.total_seconds() * 1000
     last = fam.device_last
-    if (last and last[1] and _far(last[1], here, rules) and facts.at_ms - last[0] <= window_ms
-            and not (fam.country(here, rules) and fam.country(last[1], rules))):
-        minutes = max(facts.at_ms - last[0], 0) / 60000
-        return None, (f"the same kind of device ({facts.device.label}) signed in from "
-                      f"{_country(last[1])} {minutes:,.0f} min before this sign-in from "
-                      f"{_country(here)}")
-    for s in facts.live:
-        if (s.session_id == facts.session_id or s.fingerprint != facts.fingerprint
-                or not s.country or not _far(s.country, here, rules)
-                or facts.at_ms - s.last_active_ms > window_ms):
-            continue
-        if fam.country(here, rules) and fam.country(s.country, rules):
-            continue
-        minutes = max(facts.at_ms - s.last_active_ms, 0) / 60000
-        why = (f"the same kind of device ({facts.device.label}) was in use in "
-               f"{_country(s.country)} {minutes:,.0f} min before this sign-in from "
-               f"{_country(here)}")
-        other_suspect = fam.country(here, rules) and not fam.country(s.country, rules)
-        return (s.session_id if other_suspect else None), why
-    return None, None
+    seen = [(last[0], last[1], "signed in from")] if last and last[1] else []
+    seen += [(s.last_active_ms, s.country, "was in use in") for s in facts.live
+             if s.session_id != facts.session_id and s.fingerprint == facts.fingerprint
+             and s.country]
+    for at_ms, country, did in seen:
+        if (country and _far(country, here, rules) and facts.at_ms - at_ms <= window_ms
+                and not (fam.country(here, rules) and fam.country(country, rules))):
+            minutes = max(facts.at_ms - at_ms, 0) / 60000
+            return (f"the same kind of device ({facts.device.label}) {did} "
+                    f"{_country(country)} {minutes:,.0f} min before this sign-in from "
+                    f"{_country(here)}")
+    return None
+
+
+def _suspect(facts: LoginFacts, rules: DetectionSettings, other: str | None) -> str | None:
+    """The session most likely the attacker's when it is not this sign-in's: this one is on a
+    known device in a familiar place, and the other end of the travel pair (``other``, a
+    country) is not familiar: the live session there, the most recently active."""
+    fam = facts.familiarity
+    if (not other or not facts.known_device or not fam.country(facts.place.country, rules)
+            or fam.country(other, rules)):
+        return None
+    there = [s for s in facts.live if s.country == other and s.session_id != facts.session_id]
+    return max(there, key=lambda s: s.last_active_ms).session_id if there else None
 
 
 def _impossible_travel(facts: LoginFacts, rules: DetectionSettings) -> Finding | None:

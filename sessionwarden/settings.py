@@ -77,7 +77,7 @@ class DetectionSettings:
     burst_window: timedelta = timedelta(minutes=10)
     bind_to_device: bool = False
     weights: Mapping[str, float] = field(default_factory=lambda: dict(SIGNAL_WEIGHTS))
-    low_at: float = 1.5
+    low_at: float = 1.0
     medium_at: float = 3.5
     high_at: float = 5.5
     critical_at: float = 9.0

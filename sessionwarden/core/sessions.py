@@ -225,7 +225,7 @@ class SessionOps(AuditOps):
         session = Session(
             session_id=session_id, user_id=user_id, created_ms=now, last_active_ms=now,
             expires_ms=expiry, absolute_expires_ms=now + s.absolute_ms, ip=ip,
-            country=place.country,
+            country=None if net.neutral else place.country,
             network=place.network, city=place.city, fingerprint=fp,
         )
         return CreatedSession(session_id=session_id, token=token, session=session)

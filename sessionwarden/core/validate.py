@@ -93,14 +93,30 @@ class ValidateOps(CoreBase):
         # touch interval ago (the record can only be more recent, so no touch is due); a
         # session it has not seen, or one due a touch, goes to the script: one round trip
         # either way.
+        # A place check due by the record this process last decoded goes straight to the
+        # script too: the read would only send it there.
         read = None
         now = self._server_now_ms()
+        no_ua = user_agent is not None and info is None and self._place_check
         seen = self._activity.get(parsed.session_id)
         if seen is not None and now - seen < self.settings.touch_ms:
-            read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
-        return ValidateProbe(parsed, ip, info, class_key, read, now, country,
-                             user_agent is not None and info is None
-                             and self._place_check)
+            cached = self._decoded.get(parsed.session_id)
+            if cached is None or not self._place_due(cached, ip, country, no_ua):
+                read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
+        return ValidateProbe(parsed, ip, info, class_key, read, now, country, no_ua)
+
+    def _place_due(self, decoded: _Decoded, ip: str | None, hint: str | None,
+                   no_ua: bool) -> bool:
+        """Whether the place check has something to mark on this session: an address that
+        is not the session's own (no lookup otherwise) in another country not yet reported
+        for it, or an empty user agent not yet reported."""
+        session = decoded.session
+        if ip is not None and ip != session.ip and self._place_check:
+            place = self._presented_place(ip, hint)[0]
+            if (place and session.country and place != session.country
+                    and b"@" + place.encode() not in decoded.reported):
+                return True
+        return no_ua and bool(decoded.class_key) and b"@-" not in decoded.reported
 
     def validate_script(self, probe: ValidateProbe) -> Op[Session | None]:
         """Validate by the atomic script: touch, tombstone, expiry, mismatch, corruption."""
@@ -172,6 +188,7 @@ class ValidateOps(CoreBase):
             if revoked:
                 return None
         elif status == "moved" and session is not None:
+            self._decoded.pop(parsed.session_id, None)  # the read decodes the new marks
             facts = reply.facts
             count = facts.get("c", "").partition("|")[2]
             first = facts.get("fs", "")
@@ -220,15 +237,6 @@ class ValidateOps(CoreBase):
             if presented != decoded.class_key and (self._mismatch_rule == "bind"
                                                    or presented not in decoded.reported):
                 return SLOW
-        session = decoded.session
-        # The place check: only when the address is not the session's own (no lookup on the
-        # fast path otherwise); a place or an empty user agent not yet reported for this
-        # session goes to the script, which marks it (still one round trip).
-        if probe.ip is not None and probe.ip != session.ip and self._place_check:
-            place = self._presented_place(probe.ip, probe.country)[0]
-            if (place and session.country and place != session.country
-                    and b"@" + place.encode() not in decoded.reported):
-                return SLOW
-        if probe.no_ua and decoded.class_key and b"@-" not in decoded.reported:
-            return SLOW
-        return session
+        if self._place_due(decoded, probe.ip, probe.country, probe.no_ua):
+            return SLOW  # the script marks it (a record this process had not decoded yet)
+        return decoded.session
