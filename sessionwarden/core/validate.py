@@ -100,8 +100,9 @@ class ValidateOps(CoreBase):
         no_ua = user_agent is not None and info is None and self._place_check
         seen = self._activity.get(parsed.session_id)
         if seen is not None and now - seen < self.settings.touch_ms:
-            cached = self._decoded.get(parsed.session_id)
-            if cached is None or not self._place_due(cached, ip, country, no_ua):
+            cached = self._decoded.get(parsed.session_id) if ip is not None or no_ua else None
+            if (cached is None or (ip == cached.session.ip and not no_ua)
+                    or not self._place_due(cached, ip, country, no_ua)):
                 read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
         return ValidateProbe(parsed, ip, info, class_key, read, now, country, no_ua)
 
@@ -237,6 +238,8 @@ class ValidateOps(CoreBase):
             if presented != decoded.class_key and (self._mismatch_rule == "bind"
                                                    or presented not in decoded.reported):
                 return SLOW
-        if self._place_due(decoded, probe.ip, probe.country, probe.no_ua):
+        session = decoded.session
+        if ((probe.ip is not None and probe.ip != session.ip) or probe.no_ua) and (
+                self._place_due(decoded, probe.ip, probe.country, probe.no_ua)):
             return SLOW  # the script marks it (a record this process had not decoded yet)
-        return decoded.session
+        return session
