@@ -200,6 +200,8 @@ class CoreBase:
         for finding in findings:
             incident, deliver = join_incident(incident, finding.severity, at_ms, rules)
             details = {**finding.details, "incident": incident.id, "notify": deliver}
+            if not deliver:  # the alert that was delivered lists the why; this one its reason
+                details.pop("why", None)
             commands += self._finding_event(
                 Finding(finding.type, finding.severity, details, finding.suspect), user_id,
                 finding.suspect or session_id, at_ms, deliver=deliver)
