@@ -172,11 +172,15 @@ def evaluate_login(facts: LoginFacts, rules: DetectionSettings) -> list[Finding]
             "(often enough)")
     if net.hosting:
         add("hosting_network", f"a hosting or VPN network ({net.org or 'listed AS'})")
-    travel = None if neutral or net.hosting else _impossible_travel(facts, rules)
+    # a VPN exit explains a jump; so do several people on a known shared account, in the
+    # countries it is known in (a new country stays news)
+    shared_excuse = fam.shared_known and facts.country_known
+    travel = (None if neutral or net.hosting or shared_excuse
+              else _impossible_travel(facts, rules))
     if travel:
         add("impossible_travel", travel.details["reason"])
         found.append(travel)
-    elsewhere = _elsewhere(facts, rules)
+    elsewhere = None if shared_excuse else _elsewhere(facts, rules)
     if elsewhere:
         add("device_elsewhere", elsewhere)
         if not travel and rules.enabled("impossible_travel"):
@@ -405,7 +409,7 @@ def place_finding(
         if here and starts:
             km = min(haversine_km(*a, *here) for a in starts)
             if km >= rules.impossible_travel_min_km and (
-                    hours == 0 or km / hours > rules.impossible_travel_kmh):
+                    hours == 0 or km / hours > rules.session_travel_kmh):
                 signals.append(signal(rules, "device_elsewhere", f"the session was in use "
                                       f"{hours * 60:,.0f} min before, at least {km:,.0f} km "
                                       "away: faster than a plane"))

@@ -67,7 +67,8 @@ class DetectionSettings:
 
     severities: Mapping[str, str] = field(default_factory=lambda: dict(RULE_SEVERITIES))
     disabled: frozenset[str] = frozenset()
-    impossible_travel_kmh: float = 900.0
+    impossible_travel_kmh: float = 1500.0
+    session_travel_kmh: float = 900.0
     impossible_travel_min_km: float = 500.0
     shared_countries: int = 3
     shared_devices: int = 4
@@ -116,6 +117,8 @@ class DetectionSettings:
         object.__setattr__(self, "disabled", frozenset(self.disabled))
         if not self.impossible_travel_kmh > 0:
             raise ValueError("detection.impossible_travel_kmh: must be positive")
+        if not self.session_travel_kmh > 0:
+            raise ValueError("detection.session_travel_kmh: must be positive")
         if self.impossible_travel_min_km < 0:
             raise ValueError("detection.impossible_travel_min_km: must not be negative")
         for name in ("shared_countries", "shared_devices", "burst_logins"):

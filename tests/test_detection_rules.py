@@ -216,7 +216,7 @@ def test_impossible_travel_us_to_japan_in_30_minutes(mgr: SessionManager, clock:
     assert d["speed_kmh"] == pytest.approx(d["distance_km"] / 0.5, rel=0.01)
     assert d["speed_kmh"] > 15_000
     assert_sentence(d["reason"], "Japan (JP)", "United States (US)", "30 min",
-                    f"{d['distance_km']:,} km", "km/h", "limit 900 km/h")
+                    f"{d['distance_km']:,} km", "km/h", "limit 1,500 km/h")
 
 
 def test_impossible_travel_same_instant(mgr: SessionManager) -> None:
@@ -225,7 +225,7 @@ def test_impossible_travel_same_instant(mgr: SessionManager) -> None:
     event = only(mgr, "impossible_travel")
     assert event.details["speed_kmh"] is None  # no meaningful speed over under a minute
     assert_sentence(event.details["reason"], "Japan (JP)", "United States (US)",
-                    "limit 900 km/h")
+                    "limit 1,500 km/h")
 
 
 def test_impossible_travel_quiet_for_the_same_trip_20_hours_later(
