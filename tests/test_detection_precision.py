@@ -288,6 +288,14 @@ def test_shared_account_does_not_fire_again_after_an_eviction(backend: Backend,
 # --------------------------------------------------------------------------- suspect session
 
 
+def assert_the_link_ends_only(mgr: SessionManager, alert: Event, suspect: Any,
+                              owner: Any) -> None:
+    """The alert's "not you?" link ends the suspect's session, not the owner's."""
+    assert mgr.revoke_from_alert(mgr.create_alert_action(alert.id)) == 1
+    assert mgr.validate_session(suspect.token) is None
+    assert mgr.validate_session(owner.token) is not None
+
+
 def test_the_alert_names_the_other_session_and_its_link_revokes_that_one(
         backend: Backend, clock: Clock) -> None:
     """The owner signs in at home on her Mac; a thief signs in from Japan on the same kind of
@@ -305,10 +313,7 @@ def test_the_alert_names_the_other_session_and_its_link_revokes_that_one(
     on_owner = [e for e in findings(mgr) if e.at.timestamp() == clock.now]
     assert on_owner and all(e.session_id == thief.session_id for e in on_owner)
     assert on_owner[0].details["suspect_session"] == thief.session_id
-    link = mgr.create_alert_action(on_owner[0].id)
-    assert mgr.revoke_from_alert(link) == 1
-    assert mgr.validate_session(thief.token) is None
-    assert mgr.validate_session(owner.token) is not None
+    assert_the_link_ends_only(mgr, on_owner[0], thief, owner)
 
 
 def test_a_takeovers_alert_link_revokes_the_attackers_session(backend: Backend,
@@ -319,9 +324,7 @@ def test_a_takeovers_alert_link_revokes_the_attackers_session(backend: Backend,
     attacker = login(mgr, IP_JP, WINDOWS_EDGE)
     alert = next(e for e in findings(mgr) if e.details["notify"])
     assert alert.session_id == attacker.session_id
-    assert mgr.revoke_from_alert(mgr.create_alert_action(alert.id)) == 1
-    assert mgr.validate_session(attacker.token) is None
-    assert mgr.validate_session(owner.token) is not None
+    assert_the_link_ends_only(mgr, alert, attacker, owner)
 
 
 # --------------------------------------------------------------------------- blind spots
