@@ -28,6 +28,7 @@ from typing import Any, Self, TypeVar, cast
 import redis
 import redis.asyncio as aioredis
 
+from .client_hints import HeadersLike
 from .connection import PoolTimeout, RedisSettings, async_client, sync_client
 from .core import SLOW, Core
 from .core.consumer import (
@@ -266,22 +267,31 @@ class SessionManager(_Base):
 
     def create_session(self, user_id: str, *, user_agent: str | None, ip: str,
                        country: str | None = None, city: str | None = None,
-                       device_id: str | None = None, email: str | None = None) -> CreatedSession:
+                       device_id: str | None = None, email: str | None = None,
+                       client_hints: HeadersLike | None = None) -> CreatedSession:
         """Start a session. Raises ``ValueError`` for a bad ``user_id``/``ip``/``email``
         (nothing written) and `SessionLimitExceeded` with ``on_limit="deny"``. Text arguments
         (user agent, city, device id) are cleaned and bounded; an invalid country hint is
-        ignored in favour of the offline lookup. `StoreUnavailable` when the reply was lost:
-        the session may exist; it is never created twice."""
+        ignored in favour of the offline lookup. ``client_hints``: the request's headers (any
+        mapping of header name to raw value, or an object with ``get``, such as Flask's), of
+        which the ``Sec-CH-UA*`` client hints refine the device's model, OS version and phone /
+        tablet decision (Chrome's reduced user agent names no model); unusable values are
+        ignored, an object without ``get`` is a ``TypeError``. Pass the same to
+        `validate_session`. `StoreUnavailable` when the reply
+        was lost: the session may exist; it is never created twice."""
         return self._run(self.core.create_session(
             user_id, user_agent=user_agent, ip=ip, country=country, city=city,
-            device_id=device_id, email=email))
+            device_id=device_id, email=email, client_hints=client_hints))
 
     def validate_session(self, token: object, *, ip: str | None = None,
-                         user_agent: str | None = None, country: str | None = None,
+                         user_agent: str | None = None,
+                         client_hints: HeadersLike | None = None, country: str | None = None,
                          city: str | None = None) -> Session | None:
         """The live session of ``token`` (touching it at most once per touch interval), or
         ``None`` for any token that is not valid, of any type or shape. ``ValueError`` for a
-        malformed ``ip``; a user agent is cleaned and bounded. One round trip. Store trouble
+        malformed ``ip``; a user agent is cleaned and bounded; ``client_hints`` as for
+        `create_session` (pass the same headers to both, so the kind of device is judged
+        alike; parsed once per distinct value, not per request). One round trip. Store trouble
         of any kind raises `StoreUnavailable` (or a subclass) and nothing else: fail closed.
 
         ``country`` / ``city``: the same optional hints as `create_session` (a trusted CDN's
@@ -293,7 +303,8 @@ class SessionManager(_Base):
         self._enter()
         try:
             probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
-                                             country=country, city=city)
+                                             client_hints=client_hints, country=country,
+                                             city=city)
             if probe is None:
                 return None
             if probe.read is not None:
@@ -608,18 +619,22 @@ class AsyncSessionManager(_Base):
     async def create_session(self, user_id: str, *, user_agent: str | None, ip: str,
                              country: str | None = None, city: str | None = None,
                              device_id: str | None = None,
-                             email: str | None = None) -> CreatedSession:
+                             email: str | None = None,
+                             client_hints: HeadersLike | None = None) -> CreatedSession:
         return await self._run(self.core.create_session(
             user_id, user_agent=user_agent, ip=ip, country=country, city=city,
-            device_id=device_id, email=email))
+            device_id=device_id, email=email, client_hints=client_hints))
 
     async def validate_session(self, token: object, *, ip: str | None = None,
-                               user_agent: str | None = None, country: str | None = None,
+                               user_agent: str | None = None,
+                               client_hints: HeadersLike | None = None,
+                               country: str | None = None,
                                city: str | None = None) -> Session | None:
         self._enter()
         try:
             probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
-                                             country=country, city=city)
+                                             client_hints=client_hints, country=country,
+                                             city=city)
             if probe is None:
                 return None
             if probe.read is not None:

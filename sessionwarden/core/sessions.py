@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..client_hints import HeadersLike, hints_from_values
 from ..codec import (
     CorruptRecord,
     check_record_fields,
@@ -16,7 +17,7 @@ from ..codec import (
     text,
 )
 from ..detection import Familiarity, LiveSession, LoginFacts, PreviousLogin, evaluate_login
-from ..devices import fingerprint, parse_user_agent
+from ..devices import fingerprint, legacy_fingerprint, parse_user_agent
 from ..errors import SessionLimitExceeded, SessionWardenError
 from ..keys import split_session_id
 from ..models import CreatedSession, Session, SessionView, from_ms
@@ -116,6 +117,7 @@ class SessionOps(AuditOps):
     def create_session(
         self, user_id: str, *, user_agent: str | None, ip: str, country: str | None = None,
         city: str | None = None, device_id: str | None = None, email: str | None = None,
+        client_hints: HeadersLike | None = None,
     ) -> Op[CreatedSession]:
         s = self.settings
         fp_key = self._fingerprint_key("create_session")
@@ -128,9 +130,11 @@ class SessionOps(AuditOps):
         device_id = clean_text(device_id, MAX_DEVICE_ID_LENGTH)
         place = self.geo.locate(ip, country_hint=country, city_hint=city)
         net = self.networks.describe(ip, place.network, s.detection)
-        info = parse_user_agent(ua)
+        hints = self._hint_values(client_hints) if client_hints is not None else None
+        info = parse_user_agent(ua, hints_from_values(hints) if hints is not None else None)
         fp = fingerprint(fp_key, info, device_id)
-        class_key = self._class_key(info)
+        legacy_fp = legacy_fingerprint(fp_key, info, device_id)  # see create.lua
+        class_key = self._class_key(info)[0]
         # The one boundary of the packed record: no separator, control or surrogate in any of
         # its text fields, whatever produced them (ValueError naming the field, nothing sent).
         check_record_fields(user_id=user_id, ip=ip, country=place.country or "",
@@ -158,6 +162,10 @@ class SessionOps(AuditOps):
             now=self._now_arg(), idle_ms=s.idle_ms, absolute_ms=s.absolute_ms,
             max_sessions=s.max_sessions, on_limit="deny" if s.on_limit == "deny" else "evict",
             tombstone_ms=s.tombstone_ms, history_ms=s.history_ms, fingerprint=fp,
+            legacy_fingerprint=legacy_fp,
+            # Chrome's reduced UA hides the model: a known device of its kind is this one
+            reduced_kind=(f"{info.label}\x1f{info.device_class}"
+                          if info.reduced and not device_id else ""),
             class_key=class_key,
             description=encode_description(info.label, info.browser, info.os,
                                            info.device_class),
@@ -197,7 +205,9 @@ class SessionOps(AuditOps):
             ip=ip, country_known=reply.country_known, countries_before=reply.countries_before,
             previous=_previous_login(reply.previous), logins_in_window=reply.logins_in_window,
             burst_started=reply.burst_started,
-            live=tuple(LiveSession(uk.tag + rand_, country_ or None, fp_, active)
+            # a live session made before the fingerprint's v2 on this device is this device
+            live=tuple(LiveSession(uk.tag + rand_, country_ or None,
+                                   fp if fp_ == legacy_fp else fp_, active)
                        for rand_, country_, fp_, active in reply.live),
             familiarity=familiarity(reply.profile, net.key, now, s.detection), network=net,
         )

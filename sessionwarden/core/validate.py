@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from typing import Any, NamedTuple
 
+from ..client_hints import HeadersLike
 from ..codec import CorruptRecord, session_from_record, split_session_record
 from ..detection import device_mismatch_finding, place_finding, revoked_token_finding
 from ..devices import DeviceInfo
@@ -48,6 +49,7 @@ class ValidateProbe(NamedTuple):
     class_key: str | None
     read: Command | None
     now_ms: int  # the probe's estimate of the server's clock
+    legacy_class_key: str | None = None  # the presenter's class key as version 1 made it
     country: str | None = None  # the caller's country hint (a CDN header)
     no_ua: bool = False  # an empty User-Agent was given (None = not given: no check)
 
@@ -70,7 +72,8 @@ class ValidateOps(CoreBase):
         return found
 
     def validate_probe(self, token: object, *, ip: str | None = None,
-                       user_agent: str | None = None, country: str | None = None,
+                       user_agent: str | None = None,
+                       client_hints: HeadersLike | None = None, country: str | None = None,
                        city: str | None = None) -> ValidateProbe | None:
         """Check validate's input and choose its route; ``None`` for a token that cannot be
         valid (any type or shape), decided before anything else is looked at — no user-agent
@@ -84,9 +87,9 @@ class ValidateOps(CoreBase):
             return None
         if ip is not None:
             ip = require_ip(ip)
-        info = class_key = None
-        if user_agent is not None:
-            info, class_key = self._presenter(user_agent)
+        info = class_key = legacy = None
+        if user_agent is not None or client_hints is not None:
+            info, class_key, legacy = self._presenter(user_agent, client_hints)
         # city: accepted like create's, for the same callers; the place check is by country
         del city
         # The read is sent only when this process saw the session's last activity less than a
@@ -97,14 +100,16 @@ class ValidateOps(CoreBase):
         # script too: the read would only send it there.
         read = None
         now = self._server_now_ms()
-        no_ua = user_agent is not None and info is None and self._place_check
+        # an empty User-Agent (client hints alone do not name the browser); None: not given
+        no_ua = self._place_check and user_agent is not None and (
+            info is None or (client_hints is not None and not str(user_agent).strip()))
         seen = self._activity.get(parsed.session_id)
         if seen is not None and now - seen < self.settings.touch_ms:
             cached = self._decoded.get(parsed.session_id) if ip is not None or no_ua else None
             if (cached is None or (ip == cached.session.ip and not no_ua)
                     or not self._place_due(cached, ip, country, no_ua)):
                 read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
-        return ValidateProbe(parsed, ip, info, class_key, read, now, country, no_ua)
+        return ValidateProbe(parsed, ip, info, class_key, read, now, legacy, country, no_ua)
 
     def _place_due(self, decoded: _Decoded, ip: str | None, hint: str | None,
                    no_ua: bool) -> bool:
@@ -134,7 +139,9 @@ class ValidateOps(CoreBase):
                                          self._stats()),
                 ValidateArgs(rand=parsed.rand, token_hash=parsed.secret_hash,
                              now=self._now_arg(), touch_ms=s.touch_ms,
-                             class_key=class_key or "", mismatch_rule=self._mismatch_rule,
+                             class_key=class_key or "",
+                             legacy_class_key=probe.legacy_class_key or "",
+                             mismatch_rule=self._mismatch_rule,
                              tombstone_ms=s.tombstone_ms, bind_details=self._bind_details,
                              stream_maxlen=s.event_stream_maxlen, place=place or "",
                              no_ua=int(probe.no_ua)))))
@@ -235,8 +242,10 @@ class ValidateOps(CoreBase):
             presented = class_key.encode()
             # Under 'bind' the script revokes on any other kind of device, reported before or
             # not (a kind reported while the rule was 'alert' must not slip through the read).
+            # A session created before the v2 class key holds the v1 key of the same device.
             if presented != decoded.class_key and (self._mismatch_rule == "bind"
-                                                   or presented not in decoded.reported):
+                                                   or presented not in decoded.reported) and (
+                    (probe.legacy_class_key or "").encode() != decoded.class_key):
                 return SLOW
         session = decoded.session
         if ((probe.ip is not None and probe.ip != session.ip) or probe.no_ua) and (

@@ -59,6 +59,8 @@ class CreateArgs(NamedTuple):
     tombstone_ms: int
     history_ms: int
     fingerprint: str
+    legacy_fingerprint: str
+    reduced_kind: str
     class_key: str
     description: str
     ip: str
@@ -129,6 +131,7 @@ class ValidateArgs(NamedTuple):
     now: str
     touch_ms: int
     class_key: str
+    legacy_class_key: str
     mismatch_rule: str
     tombstone_ms: int
     bind_details: str

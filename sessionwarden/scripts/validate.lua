@@ -8,7 +8,8 @@
 --   Last, with a standalone server, the stats hash (live sessions, sign-ins per minute:
 --   see tally in _lib.lua).
 -- ARGV (ValidateArgs): now '' = server time; class_key of the presenting user agent ('' = not
---   given); mismatch_rule 'off' | 'alert' | 'bind' (alert and revoke); bind_details: the
+--   given) and legacy_class_key, the same as version 1 of the class key made it (a session or
+--   tombstone written before that change holds it: the same kind of device); mismatch_rule 'off' | 'alert' | 'bind' (alert and revoke); bind_details: the
 --   revocation event's details under 'bind' (JSON).
 -- Every reply ends with the events left for the caller to append (none with a stream key).
 -- Returns {status, now, record} with status 'ok' | 'mismatch' (first use from another kind of
@@ -26,11 +27,15 @@
 -- place the session was presented from before, '' = none).
 
 local K = named(KEYS, 'session', 'record', 'tombstone', 'events', 'stats')
-local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'mismatch_rule',
-  'tombstone_ms', 'bind_details', 'stream_maxlen', 'place', 'no_ua')
+local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'legacy_class_key',
+  'mismatch_rule', 'tombstone_ms', 'bind_details', 'stream_maxlen', 'place', 'no_ua')
 local rand, hash = A.rand, A.token_hash
 local now = now_ms(A.now)
 local presented, mismatch_rule = A.class_key, A.mismatch_rule
+local function same_kind(stored)
+  return presented ~= '' and (stored == presented
+    or (A.legacy_class_key ~= '' and stored == A.legacy_class_key))
+end
 if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 local v = redis.pcall('GET', K.session)
 
@@ -40,7 +45,7 @@ if not v then
     -- One report per kind of presenter: the signed-out device itself ('1'), or another ('2').
     -- A presenter without a user agent is at the first level: it may be the user's own client
     -- that omits the header, and must not use up the report a thief's device would get.
-    local same = presented ~= '' and presented == string.sub(t, 34, 41)
+    local same = same_kind(string.sub(t, 34, 41))
     local level = (same or presented == '') and '1' or '2'
     if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
     redis.call('SET', K.tombstone, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
@@ -69,7 +74,7 @@ if now >= deadline or now - a >= idle then
 end
 
 local status, changed = 'ok', false
-if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and presented ~= r[10] then
+if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and not same_kind(r[10]) then
   if mismatch_rule == 'bind' then
     bury(K.tombstone, r, now, 'device_mismatch', tonumber(A.tombstone_ms))
     redis.call('DEL', K.session)
