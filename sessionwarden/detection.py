@@ -334,19 +334,19 @@ def _shared_account(facts: LoginFacts, rules: DetectionSettings) -> list[Finding
 
 def revoked_token_finding(
     rules: DetectionSettings, *, reason: str, revoked_ms: int, at_ms: int, ip: str | None,
-    device: str | None, same_device: bool,
+    device: str | None, same_device: bool, no_user_agent: bool = False,
 ) -> Finding | None:
     """A token of an ended session was presented again. From the same kind of device it is
     most likely the signed-out device itself still holding its cookie (e.g. after "sign out
-    everywhere else"): reported as ``low``; without a user agent (``device`` None) too, on its
-    own weak evidence. From another kind of device the token was copied: the rule's
+    everywhere else"): reported as ``low``; with an empty user agent (``no_user_agent``) too, on
+    its own weak evidence. From another kind of device the token was copied: the rule's
     severity."""
     if not rules.enabled("revoked_token_used"):
         return None
     minutes = max(at_ms - revoked_ms, 0) / 60000
     ended = f"ended {ago(from_ms(revoked_ms), from_ms(at_ms))} ({reason.replace('_', ' ')})"
     where = f"{ip or 'an unknown address'} ({device or 'unknown device'})"
-    if device is None:
+    if no_user_agent:
         text = (f"the token of a session {ended} was presented again from {where}, without a "
                 "user agent: a client that omits the header, or a copy")
     elif same_device:
@@ -359,7 +359,7 @@ def revoked_token_finding(
         rules, "revoked_token_used", revoked_reason=reason, ip=ip, device=device,
         same_device=same_device, minutes_since_revocation=round(minutes, 1), reason=text,
     )
-    if same_device or device is None:
+    if same_device or no_user_agent:
         return Finding(finding.type, "low", finding.details)
     return finding
 

@@ -166,6 +166,7 @@ class ValidateOps(CoreBase):
             finding = revoked_token_finding(
                 rules, reason=reason, revoked_ms=int(revoked_ms), at_ms=now, ip=ip,
                 device=info.label if info else None, same_device=reply.same_device,
+                no_user_agent=probe.no_ua,
             )
             if finding:
                 yield Batch(tuple(self._incident_events(

@@ -43,10 +43,11 @@ if not v then
   local t = redis.call('GET', K.tombstone)
   if t and string.sub(t, 1, 32) == hash then
     -- One report per kind of presenter: the signed-out device itself ('1'), or another ('2').
-    -- A presenter without a user agent is at the first level: it may be the user's own client
-    -- that omits the header, and must not use up the report a thief's device would get.
+    -- A presenter with an empty user agent (no_ua) is at the first level: it may be the
+    -- user's own client that omits the header, and must not use up the report a thief's
+    -- device would get. (No user agent given at all, class_key '': another kind, as before.)
     local same = same_kind(string.sub(t, 34, 41))
-    local level = (same or presented == '') and '1' or '2'
+    local level = (same or A.no_ua == '1') and '1' or '2'
     if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
     redis.call('SET', K.tombstone, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
     local f = redis.call('HMGET', K.record, 'id', 'ic')
