@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .connection import RedisSettings
 from .errors import (
+    AccountLocked,
     InvalidAlertAction,
     ManagerClosed,
     PoolExhausted,
@@ -24,6 +25,7 @@ from .models import (
     CreatedSession,
     Device,
     Event,
+    LockedUser,
     Session,
     SessionView,
     UserSummary,
@@ -31,6 +33,7 @@ from .models import (
 from .settings import DetectionSettings, Settings
 
 __all__ = [
+    "AccountLocked",
     "AsyncSessionManager",
     "AuditEntry",
     "CreatedSession",
@@ -38,6 +41,7 @@ __all__ = [
     "Device",
     "Event",
     "InvalidAlertAction",
+    "LockedUser",
     "ManagerClosed",
     "PoolExhausted",
     "RedisSettings",

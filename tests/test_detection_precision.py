@@ -429,7 +429,9 @@ def test_the_place_check_keeps_validate_at_one_round_trip(backend: Backend,
     sent = counting(mgr)
     for ip in (IP_US, "8.8.4.4", IP_US):  # another address in the session's own country
         assert mgr.validate_session(token, ip=ip, user_agent=MAC_CHROME) is not None
-    assert sent == ["Command"] * 3  # the fast path: one GET each
+    # the fast path: one GET each (the first may carry the not-before epoch's GET with it, in
+    # the same round trip)
+    assert [s.removesuffix("+epoch") for s in sent] == ["Command"] * 3
     sent.clear()
     mgr.validate_session(token, ip=IP_JP, user_agent=MAC_CHROME)
     assert sent == ["Eval", "Batch"]  # the script marks the place; the report follows

@@ -561,6 +561,13 @@ def _login_burst(mgr: SessionManager, clock: Clock) -> None:
         clock.advance(20)
 
 
+def _session_probe(mgr: SessionManager, clock: Clock) -> None:
+    created = login(mgr)
+    for n in range(10):  # probe_wrong_secrets wrong secrets for the live session's public id
+        mgr.validate_session(f"{created.session_id}.{str(n) * 43}", ip=IP_NL,
+                             user_agent=WINDOWS_EDGE)
+
+
 TRIGGERS: dict[str, Callable[[SessionManager, Clock], None]] = {
     "new_device": _new_device,
     "new_country": _new_country,
@@ -569,6 +576,7 @@ TRIGGERS: dict[str, Callable[[SessionManager, Clock], None]] = {
     "revoked_token_used": _revoked_token_used,
     "device_mismatch": _device_mismatch,
     "login_burst": _login_burst,
+    "session_probe": _session_probe,
 }
 
 
@@ -583,7 +591,7 @@ def test_trigger_fires_with_default_settings(
     mgr = make(backend, clock)
     TRIGGERS[rule](mgr, clock)
     event = only(mgr, rule)
-    if rule in ("revoked_token_used", "device_mismatch"):
+    if rule in ("revoked_token_used", "device_mismatch", "session_probe"):  # validation
         assert event.severity == RULE_SEVERITIES[rule]
     else:  # a sign-in's events carry its assessment: the severity of its score
         assert event.severity == DetectionSettings().severity_of(event.details["score"])

@@ -16,6 +16,7 @@ from .consumer import ConsumerOps
 from .directory import DirectoryOps
 from .events import EventOps
 from .heartbeat import HeartbeatOps
+from .incident import IncidentOps
 from .lease import LeaseOps
 from .memo import bounded_put
 from .sessions import MAX_DEVICES_PER_USER
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-class Core(ValidateOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps,
+class Core(IncidentOps, ValidateOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps,
            ConsumerOps, HeartbeatOps, LeaseOps):  # daemon support
     """All operations over one `Settings`: sessions (create, revoke, list), validate, alert
-    links, the directory, the event stream and the expiry sweep."""
+    links, the directory, the event stream, the expiry sweep and the incident controls."""
