@@ -288,17 +288,26 @@ class SessionManager(_Base):
 
     def validate_session(self, token: object, *, ip: str | None = None,
                          user_agent: str | None = None,
-                         client_hints: HeadersLike | None = None) -> Session | None:
+                         client_hints: HeadersLike | None = None, country: str | None = None,
+                         city: str | None = None) -> Session | None:
         """The live session of ``token`` (touching it at most once per touch interval), or
         ``None`` for any token that is not valid, of any type or shape. ``ValueError`` for a
         malformed ``ip``; a user agent is cleaned and bounded; ``client_hints`` as for
         `create_session` (pass the same headers to both, so the kind of device is judged
         alike; parsed once per distinct value, not per request). One round trip. Store trouble
-        of any kind raises `StoreUnavailable` (or a subclass) and nothing else: fail closed."""
+        of any kind raises `StoreUnavailable` (or a subclass) and nothing else: fail closed.
+
+        ``country`` / ``city``: the same optional hints as `create_session` (a trusted CDN's
+        header), used only for the place check: a live token presented from another country
+        than its session's is reported once per session and place (familiar places and
+        declared known networks excluded; see docs/detection.md). ``user_agent=""`` (the
+        request had none) on a session created with one is reported once, as weak evidence;
+        ``None`` means "not given" and checks nothing."""
         self._enter()
         try:
             probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
-                                             client_hints=client_hints)
+                                             client_hints=client_hints, country=country,
+                                             city=city)
             if probe is None:
                 return None
             if probe.read is not None:
@@ -661,11 +670,14 @@ class AsyncSessionManager(_Base):
 
     async def validate_session(self, token: object, *, ip: str | None = None,
                                user_agent: str | None = None,
-                               client_hints: HeadersLike | None = None) -> Session | None:
+                               client_hints: HeadersLike | None = None,
+                               country: str | None = None,
+                               city: str | None = None) -> Session | None:
         self._enter()
         try:
             probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
-                                             client_hints=client_hints)
+                                             client_hints=client_hints, country=country,
+                                             city=city)
             if probe is None:
                 return None
             if probe.read is not None:

@@ -25,11 +25,18 @@
 --         or a locked account),
 --      or {'none', now, events{}, probe reported (1|0), user id when reported} for anything
 --         else (unknown session, wrong secret: counted per session, see count_probe).
+--      or {'none', now, events{}} for anything else (unknown session, wrong secret).
+-- place: the presenting address's country when it is not the session's own ('' = no check);
+-- no_ua '1': the request carried an empty User-Agent. Either is reported once per session
+-- (and place): status 'moved', and 'mismatch' / 'moved' / 'revoked' replies carry, before
+-- the events, the flat {field, value} facts the assessment needs (the user record's 'ic',
+-- 'fs' and 'c:<place>', the session's activity 'a' before this call, 'lp' = the last other
+-- place the session was presented from before, '' = none).
 
 local K = named(KEYS, 'session', 'record', 'tombstone', 'probe', 'events', 'stats')
 local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'legacy_class_key',
   'mismatch_rule', 'tombstone_ms', 'bind_details', 'stream_maxlen', 'not_before',
-  'probe_threshold', 'probe_window_ms')
+  'probe_threshold', 'probe_window_ms', 'place', 'no_ua')
 local rand, hash = A.rand, A.token_hash
 local now = now_ms(A.now)
 local presented, mismatch_rule = A.class_key, A.mismatch_rule
@@ -44,12 +51,16 @@ if not v then
   local t = redis.call('GET', K.tombstone)
   if t and string.sub(t, 1, 32) == hash then
     -- One report per kind of presenter: the signed-out device itself ('1'), or another ('2').
+    -- A presenter with an empty user agent (no_ua) is at the first level: it may be the
+    -- user's own client that omits the header, and must not use up the report a thief's
+    -- device would get. (No user agent given at all, class_key '': another kind, as before.)
     local same = same_kind(string.sub(t, 34, 41))
-    local level = same and '1' or '2'
+    local level = (same or A.no_ua == '1') and '1' or '2'
     if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
     redis.call('SET', K.tombstone, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
-    return {'revoked', now, string.sub(t, 42), redis.call('HGET', K.record, 'id') or '',
-      same and 1 or 0, EVENTS.out}
+    local f = redis.call('HMGET', K.record, 'id', 'ic')
+    return {'revoked', now, string.sub(t, 42), f[1] or '', same and 1 or 0,
+      {'ic', f[2] or ''}, EVENTS.out}
   end
   return {'none', now, EVENTS.out}
 end
@@ -109,6 +120,26 @@ if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and not same_kind(
   end
 end
 
+-- The place check (detection: a live token presented elsewhere), once per session and place.
+local function mark(m)
+  if string.find(r[11], m, 1, true) or #r[11] >= 90 then return false end
+  r[11] = r[11] .. m .. ','
+  changed = true
+  return true
+end
+local facts = nil
+local last_place = ''  -- the last other place this session was presented from
+for p in string.gmatch(r[11], '@(%u%u),') do last_place = p end
+if status == 'ok' and ((A.place ~= '' and r[6] ~= '' and A.place ~= r[6]
+      and mark('@' .. A.place))
+    or (A.no_ua == '1' and r[10] ~= '' and mark('@-'))) then
+  status = 'moved'
+end
+if status ~= 'ok' then
+  local f = redis.call('HMGET', K.record, 'ic', 'fs', 'c:' .. (A.place ~= '' and A.place or '-'))
+  facts = {'ic', f[1] or '', 'fs', f[2] or '', 'c', f[3] or '', 'a', int(a), 'lp', last_place}
+end
+
 if now - a >= tonumber(A.touch_ms) then
   r[2] = b36(now)
   v = write_session(r)
@@ -118,10 +149,12 @@ if now - a >= tonumber(A.touch_ms) then
     -- the user record was gone (deleted by hand): never leave a record without an expiry
     redis.call('PEXPIRE', K.record, deadline - now)
   end
+  if facts then return {status, now, v, facts, EVENTS.out} end
   return {status, now, v, EVENTS.out}
 end
 if changed then
   v = write_session(r)
   redis.call('SET', K.session, v, 'KEEPTTL')
 end
+if facts then return {status, now, v, facts, EVENTS.out} end
 return {status, now, v, EVENTS.out}
