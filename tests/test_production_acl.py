@@ -141,7 +141,7 @@ def test_each_role_does_its_work_with_the_readme_acl(acl_redis, tmp_path) -> Non
             thread.join(timeout=20)
             assert daemon.jobs_finished()  # a delivery step still running writes its lines
         assert daemon.delivered["email"] >= 1 and box.messages
-        assert daemon.delivered["log"] >= 3 and "\"alert_id\"" in log.getvalue()
+        assert daemon.delivered["log"] >= 1 and "\"alert_id\"" in log.getvalue()  # (grouped)
         assert daemon.expired >= 1 and daemon.failed == {"log": 0, "email": 0}
     with SessionManager.from_url(url(sock, "sw-daemon"), Settings(), operator=True) as cli:
         cli.dead_letters(), cli.requeue_dead_letters(None, actor="cli")  # `alerts dead-letters`
