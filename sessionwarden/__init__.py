@@ -28,15 +28,20 @@ from .models import (
     SessionView,
     UserSummary,
 )
+from .policy import ASSURANCE, PRESETS, SessionPolicy
 from .settings import DetectionSettings, Settings
+from .stepup import FreshDecision, require_fresh
 
 __all__ = [
+    "ASSURANCE",
+    "PRESETS",
     "AsyncSessionManager",
     "AuditEntry",
     "CreatedSession",
     "DetectionSettings",
     "Device",
     "Event",
+    "FreshDecision",
     "InvalidAlertAction",
     "ManagerClosed",
     "PoolExhausted",
@@ -45,6 +50,7 @@ __all__ = [
     "Session",
     "SessionLimitExceeded",
     "SessionManager",
+    "SessionPolicy",
     "SessionView",
     "SessionWardenError",
     "Settings",
@@ -52,4 +58,5 @@ __all__ = [
     "StoreRefused",
     "StoreUnavailable",
     "UserSummary",
+    "require_fresh",
 ]

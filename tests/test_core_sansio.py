@@ -116,6 +116,8 @@ def test_create_sends_one_create_eval_with_keys_and_args_built_from_the_inputs(o
         max_devices=50, burst_threshold=4, login_details=args.login_details,
         evicted_details=args.evicted_details, stream_maxlen=500, retention_ms=2 * DAY,
         recent_users_kept=77,
+        # no policy: the record's policy fields stay empty (the Settings' windows, as before)
+        touch_ms="", assurance="", extension_ms="", max_lifetime_ms="", policy="",
     )
     assert args == expected
     # the fingerprint is keyed by the deployment secret and covers the (cleaned) device id

@@ -18,6 +18,7 @@ from .events import EventOps
 from .heartbeat import HeartbeatOps
 from .lease import LeaseOps
 from .memo import bounded_put
+from .reauth import ReauthOps
 from .sessions import MAX_DEVICES_PER_USER
 from .sweep import SweepOps
 from .validate import SLOW, ValidateOps, ValidateProbe
@@ -34,7 +35,8 @@ __all__ = [
 ]
 
 
-class Core(ValidateOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps,
+class Core(ValidateOps, ReauthOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps,
            ConsumerOps, HeartbeatOps, LeaseOps):  # daemon support
-    """All operations over one `Settings`: sessions (create, revoke, list), validate, alert
-    links, the directory, the event stream and the expiry sweep."""
+    """All operations over one `Settings`: sessions (create, revoke, list), validate,
+    re-authentication and rotation, alert links, the directory, the event stream and the
+    expiry sweep."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from typing import Any, NamedTuple
 
-from ..codec import CorruptRecord, session_from_record, split_session_record
+from ..codec import CorruptRecord, record_touch_ms, session_from_record, split_session_record
 from ..detection import device_mismatch_finding, revoked_token_finding
 from ..devices import DeviceInfo
 from ..models import Session
@@ -35,6 +35,7 @@ class _Decoded(NamedTuple):
     expiry_ms: int  # min(activity + the record's idle window, its deadline)
     class_key: bytes
     reported: bytes
+    touch_ms: int  # the session's touch interval (its own, else this process's)
     session: Session
 
 
@@ -48,6 +49,7 @@ class ValidateProbe(NamedTuple):
     class_key: str | None
     read: Command | None
     now_ms: int  # the probe's estimate of the server's clock
+    activity: bool  # the validate counts as user activity (touch=True): a touch may be due
 
 
 class ValidateOps(CoreBase):
@@ -56,12 +58,14 @@ class ValidateOps(CoreBase):
         self._decoded: dict[str, _Decoded] = {}
 
     def validate_probe(self, token: object, *, ip: str | None = None,
-                       user_agent: str | None = None) -> ValidateProbe | None:
+                       user_agent: str | None = None,
+                       touch: bool = True) -> ValidateProbe | None:
         """Check validate's input and choose its route; ``None`` for a token that cannot be
         valid (any type or shape), decided before anything else is looked at — no user-agent
         parsing, no HMAC, no I/O — so unauthenticated junk costs next to nothing. Raises
         ``ValueError`` for a malformed ``ip`` of a well-formed token, `SecretRequired` on an
-        operator core."""
+        operator core. ``touch=False``: the call is not user activity (polling, a health
+        check), so no touch is ever due: nothing of the session is written."""
         if self._fp_key is None:
             self._fingerprint_key("validate_session")  # raises SecretRequired
         parsed = parse_token(token)
@@ -72,16 +76,18 @@ class ValidateOps(CoreBase):
         info = class_key = None
         if user_agent is not None:
             info, class_key = self._presenter(user_agent)
-        # The read is sent only when this process saw the session's last activity less than a
-        # touch interval ago (the record can only be more recent, so no touch is due); a
-        # session it has not seen, or one due a touch, goes to the script: one round trip
-        # either way.
+        # The read is sent only when this process saw the session's last activity less than
+        # its touch interval ago (the record can only be more recent, so no touch is due) or,
+        # with touch=False, saw the session at all (no touch is ever due); a session it has
+        # not seen, or one due a touch, goes to the script: one round trip either way.
+        if touch is not True and touch is not False:
+            raise TypeError(f"touch: expected a bool, got {type(touch).__name__}")
         read = None
         now = self._server_now_ms()
-        seen = self._activity.get(parsed.session_id)
-        if seen is not None and now - seen < self.settings.touch_ms:
+        due = self._activity.get(parsed.session_id)
+        if due is not None and (now < due or not touch):
             read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
-        return ValidateProbe(parsed, ip, info, class_key, read, now)
+        return ValidateProbe(parsed, ip, info, class_key, read, now, touch)
 
     def validate_script(self, probe: ValidateProbe) -> Op[Session | None]:
         """Validate by the atomic script: touch, tombstone, expiry, mismatch, corruption."""
@@ -98,7 +104,8 @@ class ValidateOps(CoreBase):
                              now=self._now_arg(), touch_ms=s.touch_ms,
                              class_key=class_key or "", mismatch_rule=self._mismatch_rule,
                              tombstone_ms=s.tombstone_ms, bind_details=self._bind_details,
-                             stream_maxlen=s.event_stream_maxlen))))
+                             stream_maxlen=s.event_stream_maxlen,
+                             activity="1" if probe.activity else "0"))))
         except ScriptError as exc:
             log.warning("session %s skipped: %r", parsed.session_id, str(exc))
             return None
@@ -133,8 +140,11 @@ class ValidateOps(CoreBase):
             session = session_from_record(parsed.session_id, fields)
         except CorruptRecord as exc:
             log.warning("session skipped: %r", str(exc))
-        self._remember(parsed.session_id, session.last_active_ms if status != "mismatch_revoked"
-                       and session is not None else None)
+        if status == "mismatch_revoked" or session is None:
+            self._remember(parsed.session_id, None)
+        else:  # the session's touch interval parses: session_from_record checked it
+            self._remember(parsed.session_id, session.last_active_ms,
+                           record_touch_ms(fields, s.touch_ms))
         if status in ("mismatch", "mismatch_revoked"):
             revoked = status == "mismatch_revoked"
             label = info.label if info else "Unknown/Unknown"
@@ -149,9 +159,10 @@ class ValidateOps(CoreBase):
         return session
 
     def validate_read(self, probe: ValidateProbe, raw: Any) -> Session | object | None:
-        """The session from the reply to ``probe.read``; ``None`` for a wrong secret; `SLOW`
-        when the script must decide (missing, due a touch, dead or dying by its own fields,
-        corrupt, or presented by a new kind of device)."""
+        """The session from the reply to ``probe.read``, or `SLOW` when the script must decide
+        (missing, a wrong secret — perhaps a token rotated out of this session, which the
+        script reports —, due a touch, dead or dying by its own fields, corrupt, or presented
+        by a new kind of device)."""
         parsed, class_key = probe.parsed, probe.class_key
         if raw is None:
             return SLOW  # revoked (tombstone), expired, or never existed
@@ -164,14 +175,16 @@ class ValidateOps(CoreBase):
                 stored_hash, fields = split_session_record(raw)
                 session = session_from_record(parsed.session_id, fields)
                 decoded = _Decoded(raw, stored_hash, session.last_active_ms,
-                                   session.expires_ms, fields[9], fields[10], session)
+                                   session.expires_ms, fields[9], fields[10],
+                                   record_touch_ms(fields, self.settings.touch_ms), session)
             except (CorruptRecord, ValueError):
                 return SLOW  # the script reports it
             bounded_put(self._decoded, parsed.session_id, decoded, MAX_DECODED)
         if not hmac.compare_digest(decoded.token_hash, parsed.secret_hash):
-            return None
+            return SLOW  # a wrong secret: the script reports a token rotated out of it
         now = probe.now_ms
-        if now - decoded.active_ms >= self.settings.touch_ms or now >= decoded.expiry_ms:
+        if now >= decoded.expiry_ms or (probe.activity
+                                         and now - decoded.active_ms >= decoded.touch_ms):
             return SLOW
         if class_key and self._mismatch_rule != "off" and decoded.class_key:
             presented = class_key.encode()

@@ -11,7 +11,9 @@
 --   see tally in _lib.lua).
 -- ARGV (CreateArgs): now '' = server time; on_limit 'evict' | 'deny'; burst_threshold K (more
 --   than K sign-ins in the window is a burst; 0 = rule off); login/evicted details are JSON;
---   retention_ms '' = none.
+--   retention_ms '' = none; touch_ms, extension_ms, max_lifetime_ms, policy: the session's
+--   policy ('' = none: the caller's touch interval, no extension on re-authentication);
+--   assurance: the rank digit of the sign-in's proof ('' = password).
 -- Returns {'ok', now, expiry, known device, devices before, country known, countries before,
 --          previous login, logins in window, live{}, burst started (1|0), events{}}
 --      or {'denied', now, events{}} when the limit is reached with on_limit = 'deny'.
@@ -22,7 +24,8 @@ local A = named(ARGV, 'base', 'rand', 'user_id', 'token_hash', 'now', 'idle_ms',
   'max_sessions', 'on_limit', 'tombstone_ms', 'history_ms', 'fingerprint', 'class_key',
   'description', 'ip', 'country', 'network', 'city', 'lat', 'lon', 'email', 'burst_window_ms',
   'max_devices', 'burst_threshold', 'login_details', 'evicted_details', 'stream_maxlen',
-  'retention_ms', 'recent_users_kept')
+  'retention_ms', 'recent_users_kept', 'touch_ms', 'assurance', 'extension_ms',
+  'max_lifetime_ms', 'policy')
 local base, rand, user, hash = A.base, A.rand, A.user_id, A.token_hash
 local now = now_ms(A.now)
 local idle, absolute = tonumber(A.idle_ms), tonumber(A.absolute_ms)
@@ -79,9 +82,12 @@ end
 -- The session itself: its key expires on its own at min(now + idle, now + absolute).
 local deadline = now + absolute
 local expiry = math.min(now + idle, deadline)
+-- Fields 13-18: the policy and the proof of identity ('' = as without a policy; _lib.lua).
+local function ms_or_empty(v) return v ~= '' and b36(tonumber(v)) or '' end
 redis.call('SET', base .. 's:' .. rand, write_session({h = hash, b36(now), b36(now),
   b36(deadline), b36(idle), ip, country, network ~= 'public' and network or '', city, fp, class_key, '',
-  user}), 'PX', expiry - now)
+  user, ms_or_empty(A.touch_ms), '', A.assurance, ms_or_empty(A.extension_ms),
+  ms_or_empty(A.max_lifetime_ms), A.policy}), 'PX', expiry - now)
 
 -- Two fields per device, each short enough for Redis to keep the record in its compact listpack
 -- encoding (values of at most 64 bytes by default; one longer value would triple the hash):

@@ -1,5 +1,5 @@
 -- Validate a token and touch its session, in one round trip.
--- The session's own key holds its expiry; a touch (at most once per the caller's touch interval)
+-- The session's own key holds its expiry; a touch (at most once per the session's touch interval)
 -- moves it to min(now + the record's idle window, the record's deadline), so activity never
 -- outlives the absolute lifetime the session was created with.
 --
@@ -7,21 +7,24 @@
 --   index entry), the tombstone, with a standalone server the event stream (see events_to).
 --   Last, with a standalone server, the stats hash (live sessions, sign-ins per minute:
 --   see tally in _lib.lua).
--- ARGV (ValidateArgs): now '' = server time; class_key of the presenting user agent ('' = not
+-- ARGV (ValidateArgs): now '' = server time; touch_ms the caller's touch interval, for a
+--   record without its own (field 13); class_key of the presenting user agent ('' = not
 --   given); mismatch_rule 'off' | 'alert' | 'bind' (alert and revoke); bind_details: the
---   revocation event's details under 'bind' (JSON).
+--   revocation event's details under 'bind' (JSON); activity '1' = this validate is user
+--   activity (touch when due), '0' = it is not (validate_session(touch=False): no touch).
 -- Every reply ends with the events left for the caller to append (none with a stream key).
 -- Returns {status, now, record} with status 'ok' | 'mismatch' (first use from another kind of
 --          device) | 'mismatch_revoked' (bind to device: the session is now revoked), and the
 --          session record as it now stands (see _lib.lua),
 --      or {'revoked', now, "<ms>|<reason>", user id, same kind of device (1|0), events{}} when a
---         token of a revoked or evicted session is presented again (once per kind: same / other),
+--         token of a revoked or evicted session, or one rotated out of a live session (reason
+--         'rotated'), is presented again (once per kind: same / other),
 --      or {'expired', now, events{}} when this call found the session dead by its fields,
 --      or {'none', now, events{}} for anything else (unknown session, wrong secret).
 
 local K = named(KEYS, 'session', 'record', 'tombstone', 'events', 'stats')
 local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'mismatch_rule',
-  'tombstone_ms', 'bind_details', 'stream_maxlen')
+  'tombstone_ms', 'bind_details', 'stream_maxlen', 'activity')
 local rand, hash = A.rand, A.token_hash
 local now = now_ms(A.now)
 local presented, mismatch_rule = A.class_key, A.mismatch_rule
@@ -29,21 +32,18 @@ if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 local v = redis.pcall('GET', K.session)
 
 if not v then
-  local t = redis.call('GET', K.tombstone)
-  if t and string.sub(t, 1, 32) == hash then
-    -- One report per kind of presenter: the signed-out device itself ('1'), or another ('2').
-    local same = presented ~= '' and presented == string.sub(t, 34, 41)
-    local level = same and '1' or '2'
-    if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
-    redis.call('SET', K.tombstone, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
-    return {'revoked', now, string.sub(t, 42), redis.call('HGET', K.record, 'id') or '',
-      same and 1 or 0, EVENTS.out}
-  end
+  -- a revoked or evicted session's token presented again (tombstone_reply in _lib.lua)
+  local buried = tombstone_reply(K.tombstone, hash, presented, K.record, now)
+  if buried then return buried end
   return {'none', now, EVENTS.out}
 end
 
 local r = read_session(v)
 if r and r.h ~= hash then
+  -- A token rotated out of this live session (rotate.lua keeps its hash in the tombstone):
+  -- reported as a revoked token presented again.
+  local rotated = tombstone_reply(K.tombstone, hash, presented, K.record, now)
+  if rotated then return rotated end
   return {'none', now, EVENTS.out}
 end
 local a, deadline, idle = r and from_b36(r[2]), r and from_b36(r[3]), r and from_b36(r[4])
@@ -78,7 +78,10 @@ if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and presented ~= r
   end
 end
 
-if now - a >= tonumber(A.touch_ms) then
+-- The session's own touch interval (a session without a policy: the caller's); a validate
+-- that is not user activity (activity '0': polling, health checks) never touches.
+local touch = r[13] ~= '' and from_b36(r[13]) or tonumber(A.touch_ms)
+if A.activity == '1' and now - a >= touch then
   r[2] = b36(now)
   v = write_session(r)
   redis.call('SET', K.session, v, 'PX', math.min(now + idle, deadline) - now)
