@@ -99,6 +99,26 @@ def test_two_processes_with_different_settings_agree_on_a_policy_session(
     assert other.get_active_sessions("root") == []
 
 
+def test_a_record_of_the_layout_before_policies_still_reads_and_is_upgraded_by_a_touch(
+        backend: Backend, clock: Clock) -> None:
+    """Sessions issued before this version (12 fields) stay signed in across the upgrade."""
+    mgr = backend.manager(settings(), clock=clock)
+    created = mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)
+    raw = backend.raw()
+    key = key_of(mgr, "alice", created.session_id)
+    value = raw.get(key)
+    legacy = value[:32] + b"\x1f".join(value[32:].split(b"\x1f")[:12])
+    raw.set(key, legacy, keepttl=True)
+    assert mgr.validate_session(created.token) == created.session
+    other = backend.manager(mgr.settings, clock=clock)  # the script reads it too
+    assert other.validate_session(created.token) == created.session
+    clock.advance(61)
+    touched = mgr.validate_session(created.token)
+    assert touched is not None and touched.last_active_ms == int(clock.now * 1000)
+    assert raw.get(key)[32:].count(b"\x1f") == 17  # written back in the current layout
+    assert mgr.reauthenticate(created.token, assurance="mfa") is not None
+
+
 def test_a_bad_policy_writes_nothing(backend: Backend) -> None:
     mgr = backend.manager()
     with pytest.raises(ValueError, match=r"^policy: unknown preset"):
