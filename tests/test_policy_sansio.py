@@ -21,12 +21,10 @@ from scripted import (
     drive_raises,
     entry,
     record,
-    secret_hash,
-    tag,
-    token,
     xadd,
     xadd_fields,
 )
+from test_core_sansio_validate import HASH, RAND, SID, TOKEN
 
 from sessionwarden import PRESETS, SessionPolicy, require_fresh
 from sessionwarden.core import SLOW
@@ -42,10 +40,6 @@ from sessionwarden.scripts.calls import (
     ValidateArgs,
 )
 
-RAND = "RRRRRRRRRRR"
-TOKEN = token("alice", RAND)
-SID = tag("alice") + RAND
-HASH = secret_hash(TOKEN)
 MIN = 60_000
 
 

@@ -365,3 +365,32 @@ def test_async_face_policy_touch_reauthenticate_rotate(backend: Backend, clock: 
         await mgr.aclose()
 
     asyncio.run(scenario())
+
+
+def test_the_user_record_outlives_the_longest_a_policy_session_may_live(
+        backend: Backend) -> None:
+    """The user record holds the session index: with a policy longer than history_ttl, the
+    sign-in keeps it for the policy's bound instead."""
+    mgr = backend.manager(settings(history_ttl=timedelta(days=30)))
+    policy = SessionPolicy(idle_timeout=timedelta(days=20), absolute_lifetime=timedelta(days=60),
+                           reauth_extension=timedelta(days=60), max_lifetime=timedelta(days=200))
+    mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US, policy=policy)
+    ttl = backend.raw().pttl(mgr.core.keys.for_user("alice").record)
+    assert 199 * DAY * 1000 < ttl <= 200 * DAY * 1000
+    mgr.create_session("bob", user_agent=MAC_CHROME, ip=IP_US)  # control: history_ttl
+    assert backend.raw().pttl(mgr.core.keys.for_user("bob").record) <= 30 * DAY * 1000
+
+
+def test_an_operator_manager_cannot_reauthenticate_or_rotate(
+        backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sessionwarden import SecretRequired, Settings
+    from sessionwarden.settings import SECRET_ENV
+
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    token = backend.manager().create_session("alice", user_agent=MAC_CHROME, ip=IP_US).token
+    operator = backend.manager(Settings())
+    with pytest.raises(SecretRequired):
+        operator.reauthenticate(token, assurance="mfa")
+    with pytest.raises(SecretRequired):
+        operator.rotate_session(token)
+    assert backend.manager().validate_session(token) is not None

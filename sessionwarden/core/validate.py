@@ -65,7 +65,7 @@ class ValidateOps(CoreBase):
         parsing, no HMAC, no I/O — so unauthenticated junk costs next to nothing. Raises
         ``ValueError`` for a malformed ``ip`` of a well-formed token, `SecretRequired` on an
         operator core. ``touch=False``: the call is not user activity (polling, a health
-        check), so no touch is ever due: nothing of the session is written."""
+        check), so no touch is ever due: no activity of the session is written."""
         if self._fp_key is None:
             self._fingerprint_key("validate_session")  # raises SecretRequired
         parsed = parse_token(token)

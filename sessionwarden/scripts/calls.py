@@ -175,12 +175,9 @@ class ReauthenticateArgs(NamedTuple):
     stream_maxlen: int
 
 
-class RotateKeys(NamedTuple):
-    session: str
-    record: str
-    tombstone: str
-    events: str | None = None
-    stats: str | None = None
+#: rotate.lua takes validate's keys: the session, its user record, its tombstone (the stream
+#: and the stats hash with a standalone server).
+RotateKeys = ValidateKeys
 
 
 class RotateArgs(NamedTuple):
