@@ -289,6 +289,10 @@ def test_rotation_keeps_the_session_and_kills_the_old_token(backend: Backend,
     # the old token cannot rotate or re-authenticate either
     assert mgr.rotate_session(created.token) is None
     assert mgr.reauthenticate(created.token) is None
+    # a secret that was never this session's is no finding (only the rotated-out one is)
+    guess = created.session_id + "." + "G" * 43
+    assert mgr.validate_session(guess, user_agent=IPHONE_SAFARI) is None
+    assert len(events(mgr, "revoked_token_used")) == 2
 
 
 def test_create_then_revoke_at_the_limit_evicts_which_rotation_does_not(
