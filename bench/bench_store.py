@@ -106,18 +106,18 @@ class Profile:
 FULL = Profile(
     rounds=7,
     n={"get": 5000, "validate": 5000, "validate_touch": 5000, "validate_ua": 5000,
-       "validate_junk": 2000, "create": 1500, "create_naive": 1500, "create_evict": 1000,
-       "list": 2000, "revoke": 1000, "validate_poll": 5000, "reauthenticate": 2000,
-       "rotate": 2000},
+       "validate_hints": 5000, "validate_junk": 2000, "create": 1500, "create_naive": 1500,
+       "create_evict": 1000, "list": 2000, "revoke": 1000, "validate_poll": 5000,
+       "reauthenticate": 2000, "rotate": 2000},
     validate_sessions=2000, list_users=200, evict_users=500, rt_ops=300,
     memory=((5000, 4), (20000, 1)),
 )
 QUICK = Profile(
     rounds=3,
     n={"get": 1500, "validate": 1500, "validate_touch": 1000, "validate_ua": 1000,
-       "validate_junk": 500, "create": 400, "create_naive": 400, "create_evict": 300,
-       "list": 500, "revoke": 300, "validate_poll": 1500, "reauthenticate": 500,
-       "rotate": 500},
+       "validate_hints": 1000, "validate_junk": 500, "create": 400, "create_naive": 400,
+       "create_evict": 300, "list": 500, "revoke": 300, "validate_poll": 1500,
+       "reauthenticate": 500, "rotate": 500},
     validate_sessions=500, list_users=50, evict_users=100, rt_ops=100,
     memory=((500, 4), (2000, 1)),
 )
@@ -403,7 +403,7 @@ class Workload:
 
         if op == "get":
             return cycle(self.get_keys)
-        if (op in ("validate", "validate_ua", "validate_poll")
+        if (op in ("validate", "validate_ua", "validate_hints", "validate_poll")
                 and time.monotonic() - self.pool_made_at > 40):
             self.make_validate_pool()
         if op in ("validate", "validate_touch", "validate_poll"):
@@ -414,6 +414,8 @@ class Workload:
             return cycle(list(range(len(self.rotate_tokens))))
         if op == "validate_ua":
             return cycle(self.token_ua_ip)
+        if op == "validate_hints":
+            return [(*a, client_hints(a[1])) for a in cycle(self.token_ua_ip)]
         if op == "validate_junk":
             return self.junk_requests(n)
         if op in ("create", "create_naive"):
@@ -465,6 +467,9 @@ class Workload:
             return self.mgr_touch.validate_session
         if name in ("validate_ua", "validate_junk"):
             return lambda a: mgr.validate_session(a[0], user_agent=a[1], ip=a[2])
+        if name == "validate_hints":
+            return lambda a: mgr.validate_session(a[0], user_agent=a[1], ip=a[2],
+                                                  client_hints=a[3])
         if name in ("create", "create_evict"):
             return self.create
         if name == "create_naive":
@@ -488,6 +493,7 @@ class Workload:
             "validate": lambda r: r is not None,
             "validate_touch": lambda r: r is not None,
             "validate_ua": lambda r: r is not None,
+            "validate_hints": lambda r: r is not None,
             "validate_junk": lambda r: r is None,
             "create": lambda r: r.token,
             "create_naive": lambda r: r,
@@ -502,13 +508,15 @@ class Workload:
             raise AssertionError(f"{name}: unexpected result {result!r}")
 
 
-OPS = ("validate", "validate_touch", "validate_ua", "validate_junk", "validate_poll", "create",
-       "create_naive", "create_evict", "list", "revoke", "reauthenticate", "rotate")
+OPS = ("validate", "validate_touch", "validate_ua", "validate_hints", "validate_junk",
+       "validate_poll", "create", "create_naive", "create_evict", "list", "revoke",
+       "reauthenticate", "rotate")
 LABELS = {
     "get": "GET 300 B (baseline)",
     "validate": "validate_session(token)",
     "validate_touch": "validate, touch every call",
     "validate_ua": "validate(token, ip, user_agent)",
+    "validate_hints": "validate(token, ip, user_agent, hints)",
     "validate_junk": "validate(junk token, novel UA)",
     "create": "create_session (below limit)",
     "create_naive": "naive design's create (baseline)",
@@ -824,6 +832,22 @@ def environment(client: redis.Redis) -> dict[str, Any]:
     }
 
 
+def client_hints(user_agent: str) -> dict[str, str]:
+    """The request headers a Chromium browser sends with ``user_agent`` once the site asked for
+    its model and platform version (Accept-CH): what a web app passes as ``client_hints``.
+    A new dict per request, as a framework builds its headers object per request."""
+    mobile = "Mobile" in user_agent
+    platform = ("Android" if "Android" in user_agent else "macOS" if "Mac OS" in user_agent
+                else "Windows" if "Windows" in user_agent else "Linux")
+    return {
+        "Sec-CH-UA": '"Not_A Brand";v="8", "Chromium";v="120", "Google Chrome";v="120"',
+        "Sec-CH-UA-Mobile": "?1" if mobile else "?0",
+        "Sec-CH-UA-Platform": f'"{platform}"',
+        "Sec-CH-UA-Platform-Version": '"14.0.0"',
+        "Sec-CH-UA-Model": '"Pixel 8"' if mobile else '""',
+    }
+
+
 def fmt_targets(tp: dict[str, Any], rt: dict[str, Any],
                 mem: list[dict[str, Any]]) -> list[dict[str, Any]]:
     t = TARGETS
@@ -924,7 +948,7 @@ def print_report(result: dict[str, Any]) -> None:
     print("touch writes (HSET) per validate: "
           + ", ".join(f"{name} {tp[name]['hset_calls_per_op']:.3f}"
                       for name in ("validate", "validate_touch", "validate_ua",
-                                   "validate_poll")))
+                                   "validate_hints", "validate_poll")))
     junk, get = tp["validate_junk"], tp["get"]
     print(f"unauthenticated junk (no valid token shape, a novel 512-character user agent): "
           f"{junk['p50_us']:.1f} us per call at p50 ({junk['client_cpu_us_per_op']:.1f} us CPU), "

@@ -28,6 +28,7 @@ from typing import Any, Self, TypeVar, cast
 import redis
 import redis.asyncio as aioredis
 
+from .client_hints import HeadersLike
 from .connection import PoolTimeout, RedisSettings, async_client, sync_client
 from .core import SLOW, Core
 from .core.consumer import (
@@ -268,13 +269,19 @@ class SessionManager(_Base):
     def create_session(self, user_id: str, *, user_agent: str | None, ip: str,
                        country: str | None = None, city: str | None = None,
                        device_id: str | None = None, email: str | None = None,
+                       client_hints: HeadersLike | None = None,
                        policy: SessionPolicy | str | None = None,
                        assurance: str = "password") -> CreatedSession:
         """Start a session. Raises ``ValueError`` for a bad ``user_id``/``ip``/``email``
         (nothing written) and `SessionLimitExceeded` with ``on_limit="deny"``. Text arguments
         (user agent, city, device id) are cleaned and bounded; an invalid country hint is
-        ignored in favour of the offline lookup. `StoreUnavailable` when the reply was lost:
-        the session may exist; it is never created twice.
+        ignored in favour of the offline lookup. ``client_hints``: the request's headers (any
+        mapping of header name to raw value, or an object with ``get``, such as Flask's), of
+        which the ``Sec-CH-UA*`` client hints refine the device's model, OS version and phone /
+        tablet decision (Chrome's reduced user agent names no model); unusable values are
+        ignored, an object without ``get`` is a ``TypeError``. Pass the same to
+        `validate_session`. `StoreUnavailable` when the reply
+        was lost: the session may exist; it is never created twice.
 
         ``policy``: how this session lives (a `SessionPolicy` or a preset name: ``"aal1"``,
         ``"aal2"``, ``"aal3"``), written into its record so every process judges it alike;
@@ -283,13 +290,18 @@ class SessionManager(_Base):
         ``"mfa"``, ``"phishing_resistant"``), for `require_fresh`; ``ValueError`` otherwise."""
         return self._run(self.core.create_session(
             user_id, user_agent=user_agent, ip=ip, country=country, city=city,
-            device_id=device_id, email=email, policy=policy, assurance=assurance))
+            device_id=device_id, email=email, client_hints=client_hints, policy=policy,
+            assurance=assurance))
 
     def validate_session(self, token: object, *, ip: str | None = None,
-                         user_agent: str | None = None, touch: bool = True) -> Session | None:
+                         user_agent: str | None = None,
+                         client_hints: HeadersLike | None = None,
+                         touch: bool = True) -> Session | None:
         """The live session of ``token`` (touching it at most once per touch interval), or
         ``None`` for any token that is not valid, of any type or shape. ``ValueError`` for a
-        malformed ``ip``; a user agent is cleaned and bounded. One round trip. Store trouble
+        malformed ``ip``; a user agent is cleaned and bounded; ``client_hints`` as for
+        `create_session` (pass the same headers to both, so the kind of device is judged
+        alike; parsed once per distinct value, not per request). One round trip. Store trouble
         of any kind raises `StoreUnavailable` (or a subclass) and nothing else: fail closed.
 
         ``touch=False``: this request is not user activity (background polling, a health
@@ -297,7 +309,8 @@ class SessionManager(_Base):
         timer, the last activity and the record's expiry are left as they are."""
         self._enter()
         try:
-            probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent, touch=touch)
+            probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
+                                             client_hints=client_hints, touch=touch)
             if probe is None:
                 return None
             if probe.read is not None:
@@ -636,18 +649,22 @@ class AsyncSessionManager(_Base):
                              country: str | None = None, city: str | None = None,
                              device_id: str | None = None,
                              email: str | None = None,
+                             client_hints: HeadersLike | None = None,
                              policy: SessionPolicy | str | None = None,
                              assurance: str = "password") -> CreatedSession:
         return await self._run(self.core.create_session(
             user_id, user_agent=user_agent, ip=ip, country=country, city=city,
-            device_id=device_id, email=email, policy=policy, assurance=assurance))
+            device_id=device_id, email=email, client_hints=client_hints, policy=policy,
+            assurance=assurance))
 
     async def validate_session(self, token: object, *, ip: str | None = None,
                                user_agent: str | None = None,
+                               client_hints: HeadersLike | None = None,
                                touch: bool = True) -> Session | None:
         self._enter()
         try:
-            probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent, touch=touch)
+            probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
+                                             client_hints=client_hints, touch=touch)
             if probe is None:
                 return None
             if probe.read is not None:

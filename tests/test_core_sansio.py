@@ -39,7 +39,7 @@ from scripted import (
 
 from sessionwarden import Settings
 from sessionwarden.core import Core
-from sessionwarden.devices import fingerprint, parse_user_agent
+from sessionwarden.devices import fingerprint, legacy_fingerprint, parse_user_agent
 from sessionwarden.errors import (
     InvalidAlertAction,
     SecretRequired,
@@ -110,6 +110,7 @@ def test_create_sends_one_create_eval_with_keys_and_args_built_from_the_inputs(o
         base=base("alice"), rand=args.rand, user_id="alice", token_hash=secret_hash(created.token),
         now=str(NOW), idle_ms=2 * HOUR, absolute_ms=DAY, max_sessions=3, on_limit=sent,
         tombstone_ms=2 * DAY, history_ms=40 * DAY, fingerprint=args.fingerprint,
+        legacy_fingerprint=args.legacy_fingerprint, reduced_kind="",
         class_key=args.class_key, description="Mac/Chrome\x1fChrome 119\x1fmacOS 10\x1fdesktop",
         ip="2001:4860:4860::8888", country="DE", network="public", city="Berlin",
         lat=f"{lat:.4f}", lon=f"{lon:.4f}", email="a@example.com", burst_window_ms=180_000,
@@ -122,6 +123,8 @@ def test_create_sends_one_create_eval_with_keys_and_args_built_from_the_inputs(o
     assert args == expected
     # the fingerprint is keyed by the deployment secret and covers the (cleaned) device id
     assert args.fingerprint == fingerprint(fp_key, parse_user_agent(MAC_CHROME), "dev-1")
+    assert args.legacy_fingerprint == legacy_fingerprint(fp_key, parse_user_agent(MAC_CHROME),
+                                                         "dev-1")
     assert len(args.class_key) == 8 and args.class_key != args.fingerprint[:8]
     assert json.loads(args.login_details) == {
         "ip": "2001:4860:4860::8888", "country": "DE", "network": "public", "city": "Berlin",

@@ -201,7 +201,8 @@ def script_request(c: Core, probe_kw: dict | None = None, *, inline: bool = True
                         *(("sw:events", "sw:stats") if inline else ()))
     return Eval("validate", tuple(k for k in keys if k), tuple(ValidateArgs(
         rand=RAND, token_hash=HASH, now=str(NOW), touch_ms=60_000,
-        class_key=probe.class_key or "", mismatch_rule=rule, tombstone_ms=7 * DAY,
+        class_key=probe.class_key or "", legacy_class_key=probe.legacy_class_key or "",
+        mismatch_rule=rule, tombstone_ms=7 * DAY,
         bind_details=json.dumps({"actor": "sessionwarden",
                                  "reason": "device_mismatch (bind_to_device)"},
                                 separators=(",", ":"), sort_keys=True),

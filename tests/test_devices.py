@@ -20,6 +20,8 @@ from sessionwarden.devices import (
     DeviceInfo,
     device_class_key,
     fingerprint,
+    legacy_device_class_key,
+    normalise_user_agent,
     parse_user_agent,
 )
 
@@ -459,7 +461,7 @@ CORPUS = [
         "Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) "
         "SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36",
         "Tizen/Samsung Internet",
-        "unknown",
+        "tv",
         "Samsung Internet",
         "Tizen",
     ),
@@ -589,7 +591,8 @@ def test_full_description_of_a_mac() -> None:
     )
     assert info.browser == "Chrome 119"
     assert info.os == "macOS 10"
-    assert info.stable_parts() == ("Chrome", "Mac OS X", "Mac")
+    assert info.stable_parts() == ("Chrome", "Mac", "desktop")
+    assert info.legacy_parts() == ("Chrome", "Mac OS X", "Mac")
 
 
 def test_description_of_phones() -> None:
@@ -628,7 +631,7 @@ def test_empty_or_meaningless_is_unknown(user_agent: str) -> None:
     info = parse_user_agent(user_agent)
     assert info.label == "Unknown/Unknown"
     assert info.device_class == "unknown"
-    assert info.stable_parts() == ("Other", "Other", "Other")
+    assert info.stable_parts() == ("Other", "Unknown", "unknown")
     assert (info.browser_major, info.os_major, info.brand, info.model) == (None, None, None, None)
 
 
@@ -650,7 +653,7 @@ def test_long_input_is_cut_to_512_characters() -> None:
     assert parse_user_agent(padded) == parse_user_agent(padded[:MAX_USER_AGENT_LENGTH])
     assert parse_user_agent(padded).label == "Mac/Chrome"
     # whatever sits beyond the cut cannot change the answer
-    tail = " " * (MAX_USER_AGENT_LENGTH - len(MAC_CHROME_119)) + "Googlebot/2.1"
+    tail = " " + "x" * (MAX_USER_AGENT_LENGTH - len(MAC_CHROME_119) - 1) + " Googlebot/2.1"
     assert parse_user_agent(MAC_CHROME_119 + tail).label == "Mac/Chrome"
 
 
@@ -794,23 +797,29 @@ def test_only_stable_parts_are_inputs() -> None:
         os_major="99",
         brand="Evil",
         model="Other model",
-        device_class="phone",
         label="Some/Label",
     )
     assert fingerprint(KEY, changed) == fingerprint(KEY, info)
-    assert fingerprint(KEY, replace(info, device_family="MacBook")) != fingerprint(KEY, info)
+    # the device the user agent names is an input unless a device id stands in for it
+    other = replace(info, device_family="MacBook")
+    assert fingerprint(KEY, other) != fingerprint(KEY, info)
+    assert fingerprint(KEY, other, "dev-1") == fingerprint(KEY, info, "dev-1")
+    assert device_class_key(KEY, other) == device_class_key(KEY, info)
+    assert fingerprint(KEY, replace(info, device_class="phone")) != fingerprint(KEY, info)
+    assert fingerprint(KEY, replace(info, os_family="Windows")) != fingerprint(KEY, info)
+    assert fingerprint(KEY, replace(info, browser_family="Edge")) != fingerprint(KEY, info)
 
 
-def _info(browser: str, os: str, device: str) -> DeviceInfo:
+def _info(browser: str, os: str, device_class: str) -> DeviceInfo:
     return DeviceInfo(
         browser_family=browser,
         browser_major=None,
         os_family=os,
         os_major=None,
-        device_family=device,
+        device_family="Other",
         brand=None,
         model=None,
-        device_class="unknown",
+        device_class=device_class,
         label="Unknown/Unknown",
     )
 
@@ -829,7 +838,7 @@ def test_part_boundaries_are_unambiguous() -> None:
     assert len(prints) == len(shifted)
     classes = {device_class_key(KEY, info) for info in shifted}
     assert len(classes) == len(shifted)
-    # the device id is a separate part, not glued onto the device family
+    # the device id is a separate part, not glued onto the device class
     assert fingerprint(KEY, _info("a", "b", "cd")) != fingerprint(KEY, _info("a", "b", "c"), "d")
     assert fingerprint(KEY, _info("a", "b", "c"), "d") != fingerprint(
         KEY, _info("a", "b", "c\x00"), "d"
@@ -877,3 +886,269 @@ def test_fingerprint_shape(
     info = _info(browser, os, device)
     assert HEX16.match(fingerprint(key, info, device_id))
     assert HEX8.match(device_class_key(key, info))
+
+
+# --- issue 11: defects found on uap-core's corpus -------------------------------------------
+
+
+def test_lg_kf_series_is_a_phone_not_a_kindle() -> None:
+    # "KF" is Amazon's Fire tablet prefix; LG's KF510 / KF600 are feature phones
+    assert parse_user_agent("LG KF510").device_class == "phone"
+    assert parse_user_agent(
+        "Mozilla/5.0 (Java; U; Id; lg-kf600) UCBrowser8.2.0.132/69/452/UCWEB Mobile UNTRUSTED/1.0"
+    ).device_class == "phone"
+    fire = parse_user_agent(
+        "Mozilla/5.0 (Linux; Android 9; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Silk/108.4.6 like Chrome/108.0.5359.220 Safari/537.36")
+    assert (fire.label, fire.device_class) == ("Kindle/Silk", "tablet")
+
+
+@pytest.mark.parametrize("user_agent", [
+    "BaconReader/3.3.1(Android 4.4.2; LGE Nexus 4)",
+    "Mozilla/5.0 (Android 4.2.2; de-de; GT-I9505 Build/JDQ39) "
+    "FreeWheelAdManager/5.8.0-r10172-1308191214;com.vevo/504",
+    "Mozilla/5.0 (Android) ownCloud-android/2.0.0",
+    "Mozilla/5.0 (Linux; Android 4.0.3; GT-i9300 Build/IML74K) AppleWebKit/535.19 (KHTML, like "
+    "Gecko) Chrome/18.0.1025.166 Safari/535.19",
+])
+def test_phones_in_app_user_agents_are_phones(user_agent: str) -> None:
+    # no "Mobile" token, but ua-parser names a phone (or its generic smartphone)
+    assert parse_user_agent(user_agent).device_class == "phone"
+
+
+@pytest.mark.parametrize(("user_agent", "kind"), [
+    ("Mozilla/5.0 (X11; Linux x86_64; Quest 2) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "OculusBrowser/26.2.0.0.10 SamsungBrowser/4.0 Chrome/110.0.5481.192 VR Safari/537.36", "vr"),
+    ("Mozilla/5.0 (Android 10; Mobile VR; rv:105.0) Gecko/105.0 Firefox/105.0 Wolvic/1.2", "vr"),
+    ("Mozilla/5.0 (Linux; Android 4.2.2; Woxter Android TV BOX 600 Build/JDQ39) AppleWebKit/537.36 "
+     "(KHTML, like Gecko) Chrome/30.0.1599.92 Safari/537.36", "tv"),
+    ("Mozilla/5.0 (Linux; Android 9; AFTMM) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/70.0.3538.110 Safari/537.36", "tv"),
+    ("Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/79.0.3945.79 Safari/537.36 WebAppManager", "tv"),
+    ("Mozilla/5.0 (LG smartTV)", "tv"),
+    ("Mozilla/5.0 (X11; Linux armv7l) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/89.0.4389.126 Safari/537.36 CrKey/1.54.250320", "tv"),
+])
+def test_vr_headsets_and_tvs_are_not_tablets(user_agent: str, kind: str) -> None:
+    assert parse_user_agent(user_agent).device_class == kind
+
+
+PIXEL_FULL = ("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/109.0.0.0 Mobile Safari/537.36")
+PIXEL_REDUCED = ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+                 "Chrome/120.0.0.0 Mobile Safari/537.36")
+TAB_FULL = ("Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/109.0.0.0 Safari/537.36")
+TAB_REDUCED = ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+               "Chrome/120.0.0.0 Safari/537.36")
+
+
+def test_reduced_user_agent_k_is_an_unknown_model() -> None:
+    phone, tablet = parse_user_agent(PIXEL_REDUCED), parse_user_agent(TAB_REDUCED)
+    for info in (phone, tablet):
+        assert (info.device_family, info.brand, info.model) == ("Other", None, None)
+        assert info.parser_device_family == "K"  # kept for the v1 class key only
+    assert (phone.device_class, tablet.device_class) == ("phone", "tablet")
+    assert device_class_key(KEY, phone) != device_class_key(KEY, tablet)
+
+
+@pytest.mark.parametrize(("full", "reduced"), [(PIXEL_FULL, PIXEL_REDUCED),
+                                               (TAB_FULL, TAB_REDUCED)])
+def test_update_to_the_reduced_user_agent_keeps_the_device(full: str, reduced: str) -> None:
+    old, new = parse_user_agent(full), parse_user_agent(reduced)
+    assert old.model is not None and new.model is None
+    assert (old.reduced, new.reduced, new.ua_model) == (False, True, "")
+    # the same kind (no device_mismatch mid-session); create.lua recognises the known device
+    # of that kind, as the reduced fingerprint has no model (tests/test_devices_store.py)
+    assert device_class_key(KEY, old) == device_class_key(KEY, new)
+    assert old.label == new.label
+    assert fingerprint(KEY, old) != fingerprint(KEY, new)
+
+
+def test_distinct_android_phones_have_distinct_fingerprints() -> None:
+    pixel = parse_user_agent(PIXEL_FULL)
+    galaxy = parse_user_agent(PIXEL_FULL.replace("Pixel 7", "SM-S918B"))
+    assert (pixel.ua_model, galaxy.ua_model) == ("Pixel 7", "Samsung SM-S918B")
+    assert fingerprint(KEY, pixel) != fingerprint(KEY, galaxy)
+    assert device_class_key(KEY, pixel) == device_class_key(KEY, galaxy)  # one kind
+    # client hints never change the fingerprint (an app may pass them on some requests only)
+    hinted = parse_user_agent(PIXEL_REDUCED, {"Sec-CH-UA-Model": '"Pixel 7"'})
+    assert fingerprint(KEY, hinted) == fingerprint(KEY, parse_user_agent(PIXEL_REDUCED))
+
+
+def test_doubled_spaces_do_not_change_the_parse() -> None:
+    double = parse_user_agent("Mozilla/4.0 (compatible; MSIE  5.5; Windows NT 5.0)")
+    single = parse_user_agent("Mozilla/4.0 (compatible; MSIE 5.5; Windows NT 5.0)")
+    assert double == single
+    assert (double.browser, double.label) == ("IE 5", "Windows/IE")
+    assert normalise_user_agent("a  b\t\nc\x1b[2J ") == "a b c"
+    assert normalise_user_agent(None) == normalise_user_agent("  ") == ""
+
+
+def test_linux_distributions_are_one_device() -> None:
+    ubuntu = parse_user_agent(
+        "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0")
+    plain = parse_user_agent("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 "
+                             "Firefox/120.0")
+    assert (ubuntu.os_family, plain.os_family) == ("Ubuntu", "Linux")
+    assert ubuntu.label == plain.label == "Linux/Firefox"
+    assert fingerprint(KEY, ubuntu) == fingerprint(KEY, plain)
+    assert device_class_key(KEY, ubuntu) == device_class_key(KEY, plain)
+
+
+@pytest.mark.parametrize(("user_agent", "label"), [
+    ("wget2/1.99.2", "Bot/wget2"),
+    ("PycURL/7.43.0 libcurl/7.47.0 OpenSSL/1.0.2g zlib/1.2.8", "Bot/PycURL"),
+    ("libcurl-agent/1.0", "Bot/libcurl-agent"),
+    ("aws-sdk-java/1.11.226 Mac_OS_X/10.12.6 Java_HotSpot(TM)_64-Bit_Server_VM/25.131-b11 "
+     "java/1.8.0_131 scala/2.11.11", "Bot/aws-sdk-java"),
+    ("unirest-java/1.3.11", "Bot/unirest-java"),
+    ("HTTPClient/1.0 (2.8.3, ruby 2.5.5 (2019-03-15))", "Bot/HTTPClient"),
+    ("fetch libfetch/2.0", "Bot/fetch libfetch"),
+])
+def test_http_libraries_are_bots_not_phones(user_agent: str, label: str) -> None:
+    info = parse_user_agent(user_agent)
+    assert (info.device_class, info.label) == ("bot", label)
+
+
+def test_v1_class_key_is_what_the_previous_version_stored() -> None:
+    # the v1 inputs, as version 1 computed them: browser, OS and ua-parser's device family
+    info = parse_user_agent(PIXEL_REDUCED)
+    assert info.legacy_parts() == ("Chrome", "Android", "K")
+    assert legacy_device_class_key(KEY, info) != device_class_key(KEY, info)
+    assert HEX8.match(legacy_device_class_key(KEY, info))
+    mac = parse_user_agent(MAC_CHROME_119)
+    assert legacy_device_class_key(KEY, mac) == legacy_device_class_key(
+        KEY, parse_user_agent(MAC_CHROME_120))
+
+
+# --- client hints ---------------------------------------------------------------------------
+
+PIXEL_HINTS = {
+    "Sec-CH-UA": '"Not_A Brand";v="8", "Chromium";v="120", "Google Chrome";v="120"',
+    "Sec-CH-UA-Mobile": "?1",
+    "Sec-CH-UA-Platform": '"Android"',
+    "Sec-CH-UA-Platform-Version": '"14.0.0"',
+    "Sec-CH-UA-Model": '"Pixel 7"',
+}
+
+
+def test_client_hints_refine_model_os_version_and_mobile() -> None:
+    info = parse_user_agent(PIXEL_REDUCED, PIXEL_HINTS)
+    assert (info.model, info.device_family, info.os, info.device_class) == (
+        "Pixel 7", "Pixel 7", "Android 14", "phone")
+    # the hints never change the kind of device a browser's own headers describe
+    assert fingerprint(KEY, info) == fingerprint(KEY, parse_user_agent(PIXEL_REDUCED))
+    assert info.ua_model == ""
+    assert device_class_key(KEY, info) == device_class_key(KEY, parse_user_agent(PIXEL_FULL))
+    # lower-case names (Starlette's headers, a dict built by hand) are read too
+    lower = {k.lower(): v for k, v in PIXEL_HINTS.items()}
+    assert parse_user_agent(PIXEL_REDUCED, lower) == info
+
+
+def test_client_hints_mobile_decides_phone_or_tablet_on_android() -> None:
+    tablet_hints = {**PIXEL_HINTS, "Sec-CH-UA-Mobile": "?0", "Sec-CH-UA-Model": '"SM-X700"'}
+    assert parse_user_agent(TAB_REDUCED, tablet_hints).device_class == "tablet"
+    assert parse_user_agent(TAB_REDUCED, {"Sec-CH-UA-Mobile": "?1"}).device_class == "phone"
+
+
+def test_client_hints_windows_11_and_unknown_platform() -> None:
+    win = {"Sec-CH-UA-Platform": '"Windows"', "Sec-CH-UA-Platform-Version": '"15.0.0"'}
+    assert parse_user_agent(WINDOWS_CHROME, win).os == "Windows 11"
+    assert parse_user_agent(WINDOWS_CHROME, {**win, "Sec-CH-UA-Platform-Version": '"10.0.0"'}
+                            ).os == "Windows 10"
+    # a platform that contradicts the user agent is not taken; one the UA lacks is
+    assert parse_user_agent(MAC_CHROME_119, win).os_family == "Mac OS X"
+    assert parse_user_agent("", {"Sec-CH-UA-Platform": '"macOS"'}).label == "Mac/Unknown"
+
+
+@pytest.mark.parametrize("hints", [
+    {"Sec-CH-UA-Model": '"' + "A" * 600 + '"'},           # too long
+    {"Sec-CH-UA-Model": "Pixel 7"},                       # not an sf-string
+    {"Sec-CH-UA-Model": '"Pix\x1bel"'},                   # control character
+    {"Sec-CH-UA-Mobile": "?2"},
+    {"Sec-CH-UA": '"Chrome";v="120", garbage'},
+    {"Sec-CH-UA-Platform": '"Windows'},
+    {"Sec-CH-UA-Platform-Version": '"15.0.0; rm -rf"'},
+    {"Sec-CH-UA-Model": 7},                               # not a str
+    {},
+])
+def test_unusable_client_hints_are_absent(hints: dict) -> None:
+    assert parse_user_agent(TAB_REDUCED, hints) == parse_user_agent(TAB_REDUCED)
+
+
+_HINT_NAMES = ("Sec-CH-UA", "Sec-CH-UA-Mobile", "Sec-CH-UA-Platform",
+               "Sec-CH-UA-Platform-Version", "Sec-CH-UA-Model", "Sec-CH-UA-Full-Version-List")
+_hint_value = st.one_of(
+    st.text(max_size=80),
+    st.text(st.characters(exclude_categories=()), max_size=40),
+    st.builds(lambda s: f'"{s}"', st.text(max_size=40)),
+    st.sampled_from(["?0", "?1", '"Android"', '"Windows"', '"15.0.0"', '"Pixel 7"',
+                     '"Chromium";v="120", "Not_A Brand";v="8"', '"a";v=', '";;,,"']),
+    st.builds(lambda n: '"' + "x" * n + '"', st.integers(500, 3000)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300),
+       st.dictionaries(st.sampled_from(_HINT_NAMES + tuple(n.lower() for n in _HINT_NAMES)),
+                       _hint_value, max_size=6))
+def test_arbitrary_user_agent_and_hints_never_raise(user_agent: str, hints: dict) -> None:
+    info = parse_user_agent(user_agent, hints)
+    assert info.device_class in DEVICE_CLASSES
+    assert LABEL_RE.match(info.label) and len(info.label) <= 65
+    for text in (info.label, info.browser_family, info.os_family, info.device_family,
+                 info.brand, info.model, info.browser_major, info.os_major, info.browser, info.os):
+        assert text is None or (text.isprintable() and len(text) <= 81), repr(text)
+
+
+_ua_words = st.lists(st.sampled_from(
+    ["Mozilla/5.0", "(Linux;", "Android", "10;", "K)", "AppleWebKit/537.36", "(KHTML,", "like",
+     "Gecko)", "Chrome/120.0.0.0", "Mobile", "Safari/537.36", "MSIE", "5.5;", "(compatible;",
+     "Windows", "NT", "10.0;", "Ubuntu;", "X11;", "Firefox/120.0", "rv:120.0)", "iPhone;", "CPU"]),
+    min_size=1, max_size=14)
+_gaps = st.lists(st.sampled_from([" ", "  ", "\t", " \n ", "   "]), min_size=14, max_size=14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ua_words, _gaps)
+def test_parse_is_idempotent_under_white_space_normalisation(words: list, gaps: list) -> None:
+    spaced = "".join(w + g for w, g in zip(words, gaps, strict=False))
+    single = " ".join(words)
+    assert normalise_user_agent(spaced) == single
+    assert parse_user_agent(spaced) == parse_user_agent(single)
+    assert parse_user_agent(normalise_user_agent(spaced)) == parse_user_agent(spaced)
+
+
+class _EnvironHeaders:
+    """Like Werkzeug's (Flask's) ``request.headers``: a case-insensitive ``get``, not a
+    ``collections.abc.Mapping``."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = {k.lower(): v for k, v in headers.items()}
+
+    def __len__(self) -> int:
+        return len(self._headers)
+
+    def get(self, key: str, default: object = None) -> object:
+        return self._headers.get(key.lower(), default)
+
+
+def test_client_hints_from_headers_that_are_not_a_mapping() -> None:
+    assert parse_user_agent(PIXEL_REDUCED, _EnvironHeaders(PIXEL_HINTS)) == parse_user_agent(
+        PIXEL_REDUCED, PIXEL_HINTS)
+
+
+@pytest.mark.parametrize("hints", [
+    {"Sec-CH-UA-Model": '"Kindle Fire"'},
+    {"Sec-CH-UA-Model": '"SM-T970"'},
+    {"Sec-CH-UA-Model": '"iPhone"', "Sec-CH-UA-Platform": '"iOS"'},
+    {"Sec-CH-UA-Platform": '"Windows"', "Sec-CH-UA-Platform-Version": '"15.0.0"'},
+])
+def test_hints_without_mobile_never_change_the_kind(hints: dict) -> None:
+    for ua in (PIXEL_REDUCED, TAB_REDUCED, PIXEL_FULL, MAC_CHROME_119):
+        plain, hinted = parse_user_agent(ua), parse_user_agent(ua, hints)
+        assert hinted.stable_parts() == plain.stable_parts(), (ua, hints)
+        assert hinted.label == plain.label
+        assert fingerprint(KEY, hinted) == fingerprint(KEY, plain)

@@ -13,9 +13,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..client_hints import HeadersLike, hint_values, hints_from_values
 from ..codec import details_json, event_fields, text, user_trail_entry
 from ..detection import Finding
-from ..devices import DeviceInfo, device_class_key, parse_user_agent
+from ..devices import (
+    DeviceInfo,
+    device_class_key,
+    legacy_device_class_key,
+    normalise_user_agent,
+    parse_user_agent,
+)
 from ..errors import SecretRequired
 from ..geo import GeoResolver
 from ..keys import KeySchema, UserKeys, split_session_id
@@ -26,6 +33,10 @@ from ..settings import SECRET_ENV, Settings
 from .memo import bounded_put
 
 log = logging.getLogger("sessionwarden")
+
+#: What validate learns of a presenting client: its device (``None`` without a user agent or
+#: hints), class key and the class key as version 1 computed it (see `legacy_device_class_key`).
+Presenter = tuple[DeviceInfo | None, str | None, str | None]
 
 MAX_REMEMBERED = 50_000  # sessions whose last activity one process keeps as a routing hint
 MAX_CACHED_UA = 1024  # longer user agents (hostile ones) are cleaned and parsed every time
@@ -83,7 +94,7 @@ class CoreBase:
         self._action_key = (hmac.new(secret, b"sessionwarden/alert-action",
                                      hashlib.sha256).digest() if secret else None)
         self.geo = GeoResolver(settings.mmdb_path)
-        self._class_keys: dict[DeviceInfo, str] = {}
+        self._class_keys: dict[DeviceInfo, tuple[str, str]] = {}
         self._skew_ms = 0
         rules = settings.detection
         self._mismatch_rule = ("off" if not rules.enabled("device_mismatch")
@@ -92,7 +103,7 @@ class CoreBase:
         # plus the session's touch interval): a routing hint only (see validate_probe), never
         # a judge of validity; bounded, the longest remembered goes.
         self._activity: dict[str, int] = {}
-        self._presenters: dict[str, tuple[DeviceInfo | None, str | None]] = {}
+        self._presenters: dict[object, Presenter] = {}
 
     @property
     def can_issue(self) -> bool:
@@ -112,31 +123,48 @@ class CoreBase:
 
     # -- memos -----------------------------------------------------------------------------
 
-    def _presenter(self, user_agent: object) -> tuple[DeviceInfo | None, str | None]:
-        """The parsed device and class key of a user agent, memoised by the raw string: a
-        session's requests carry the same user agent, and cleaning, parsing and keying it
-        cost validate more than the rest of its Python."""
-        key = (user_agent if isinstance(user_agent, str) and len(user_agent) <= MAX_CACHED_UA
-               else None)
+    def _presenter(self, user_agent: object,
+                   client_hints: HeadersLike | None = None) -> Presenter:
+        """The parsed device, class key and v1 class key of a user agent (and client hints),
+        memoised by the raw strings: a session's requests carry the same user agent, and
+        cleaning, parsing and keying it cost validate more than the rest of its Python.
+        Without hints the memo key is the user agent itself (no extra work on the hot path)."""
+        hints = None if client_hints is None else self._hint_values(client_hints)
+        key: object = (user_agent if hints is None else (user_agent, hints)) if (
+            user_agent is None or (isinstance(user_agent, str)
+            and len(user_agent) <= MAX_CACHED_UA)) else None
         found = self._presenters.get(key) if key is not None else None
         if found is None:
             ua = self._user_agent(user_agent)  # TypeError for a non-string
-            info = parse_user_agent(ua) if ua else None
-            found = (info, self._class_key(info) if info is not None else None)
-            if key is not None:  # bounded: 4096 strings of at most 1024 characters
+            parsed = hints_from_values(hints) if hints is not None else None
+            info = parse_user_agent(ua, parsed) if ua or parsed else None
+            found = ((info, *self._class_key(info)) if info is not None
+                     else (None, None, None))
+            if key is not None:  # bounded: 4096 entries of at most 1024 + 6 * 512 characters
                 bounded_put(self._presenters, key, found, 4096)
         return found
 
-    def _class_key(self, info: DeviceInfo) -> str:
-        """`device_class_key`, memoised: validate computes it on every request that passes a
-        user agent, and a process sees few distinct kinds of device."""
-        key = self._class_keys.get(info)
-        if key is None:
+    @staticmethod
+    def _hint_values(client_hints: object) -> tuple[str | None, ...] | None:
+        """The raw hint values of ``client_hints`` (a key for the memo), ``None`` if none;
+        ``TypeError`` for something that is not a mapping of header names to values."""
+        values = hint_values(client_hints)
+        if values is None and not callable(getattr(client_hints, "get", None)):
+            raise TypeError("client_hints: expected a mapping of header names to values, got "
+                            f"{type(client_hints).__name__}")
+        return values
+
+    def _class_key(self, info: DeviceInfo) -> tuple[str, str]:
+        """`device_class_key` and `legacy_device_class_key`, memoised: validate computes them
+        on every request that passes a user agent, and a process sees few kinds of device."""
+        keys = self._class_keys.get(info)
+        if keys is None:
             if len(self._class_keys) >= 4096:
                 self._class_keys.clear()
-            key = self._class_keys[info] = device_class_key(
-                self._fingerprint_key("device class keys"), info)
-        return key
+            secret = self._fingerprint_key("device class keys")
+            keys = self._class_keys[info] = (device_class_key(secret, info),
+                                             legacy_device_class_key(secret, info))
+        return keys
 
     def _remember(self, session_id: str, active_ms: int | None,
                   touch_ms: int | None = None) -> None:
@@ -265,4 +293,4 @@ class CoreBase:
     def _user_agent(self, user_agent: object) -> str:
         if user_agent is not None and not isinstance(user_agent, str):
             raise TypeError(f"user_agent: expected str, got {type(user_agent).__name__}")
-        return clean_text(user_agent, self.settings.max_user_agent_length) or ""
+        return normalise_user_agent(user_agent, self.settings.max_user_agent_length)

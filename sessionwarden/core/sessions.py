@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from ..client_hints import HeadersLike, hints_from_values
 from ..codec import (
     CorruptRecord,
     assurance_digit,
@@ -17,7 +18,7 @@ from ..codec import (
     text,
 )
 from ..detection import LiveSession, LoginFacts, PreviousLogin, evaluate_login
-from ..devices import fingerprint, parse_user_agent
+from ..devices import fingerprint, legacy_fingerprint, parse_user_agent
 from ..errors import SessionLimitExceeded, SessionWardenError
 from ..keys import split_session_id
 from ..models import CreatedSession, Session, SessionView, from_ms
@@ -104,6 +105,7 @@ class SessionOps(AuditOps):
     def create_session(
         self, user_id: str, *, user_agent: str | None, ip: str, country: str | None = None,
         city: str | None = None, device_id: str | None = None, email: str | None = None,
+        client_hints: HeadersLike | None = None,
         policy: SessionPolicy | str | None = None, assurance: str = "password",
     ) -> Op[CreatedSession]:
         s = self.settings
@@ -118,9 +120,11 @@ class SessionOps(AuditOps):
             raise TypeError(f"device_id: expected str, got {type(device_id).__name__}")
         device_id = clean_text(device_id, MAX_DEVICE_ID_LENGTH)
         place = self.geo.locate(ip, country_hint=country, city_hint=city)
-        info = parse_user_agent(ua)
+        hints = self._hint_values(client_hints) if client_hints is not None else None
+        info = parse_user_agent(ua, hints_from_values(hints) if hints is not None else None)
         fp = fingerprint(fp_key, info, device_id)
-        class_key = self._class_key(info)
+        legacy_fp = legacy_fingerprint(fp_key, info, device_id)  # see create.lua
+        class_key = self._class_key(info)[0]
         # The one boundary of the packed record: no separator, control or surrogate in any of
         # its text fields, whatever produced them (ValueError naming the field, nothing sent).
         check_record_fields(user_id=user_id, ip=ip, country=place.country or "",
@@ -153,6 +157,10 @@ class SessionOps(AuditOps):
             history_ms=max(s.history_ms, chosen.max_lifetime_ms if chosen else 0,
                            chosen.absolute_ms if chosen else 0),
             fingerprint=fp,
+            legacy_fingerprint=legacy_fp,
+            # Chrome's reduced UA hides the model: a known device of its kind is this one
+            reduced_kind=(f"{info.label}\x1f{info.device_class}"
+                          if info.reduced and not device_id else ""),
             class_key=class_key,
             description=encode_description(info.label, info.browser, info.os,
                                            info.device_class),
@@ -186,7 +194,9 @@ class SessionOps(AuditOps):
             ip=ip, country_known=reply.country_known, countries_before=reply.countries_before,
             previous=_previous_login(reply.previous), logins_in_window=reply.logins_in_window,
             burst_started=reply.burst_started,
-            live=tuple(LiveSession(uk.tag + rand_, country_ or None, fp_, active)
+            # a live session made before the fingerprint's v2 on this device is this device
+            live=tuple(LiveSession(uk.tag + rand_, country_ or None,
+                                   fp if fp_ == legacy_fp else fp_, active)
                        for rand_, country_, fp_, active in reply.live),
         )
         commands: list[Command | Eval] = [*self._returned_events(reply.events)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from typing import Any, NamedTuple
 
+from ..client_hints import HeadersLike
 from ..codec import CorruptRecord, record_touch_ms, session_from_record, split_session_record
 from ..detection import device_mismatch_finding, revoked_token_finding
 from ..devices import DeviceInfo
@@ -49,7 +50,8 @@ class ValidateProbe(NamedTuple):
     class_key: str | None
     read: Command | None
     now_ms: int  # the probe's estimate of the server's clock
-    activity: bool  # the validate counts as user activity (touch=True): a touch may be due
+    legacy_class_key: str | None = None  # the presenter's class key as version 1 made it
+    activity: bool = True  # the validate counts as user activity (touch=True): a touch may be due
 
 
 class ValidateOps(CoreBase):
@@ -59,6 +61,7 @@ class ValidateOps(CoreBase):
 
     def validate_probe(self, token: object, *, ip: str | None = None,
                        user_agent: str | None = None,
+                       client_hints: HeadersLike | None = None,
                        touch: bool = True) -> ValidateProbe | None:
         """Check validate's input and choose its route; ``None`` for a token that cannot be
         valid (any type or shape), decided before anything else is looked at — no user-agent
@@ -73,9 +76,9 @@ class ValidateOps(CoreBase):
             return None
         if ip is not None:
             ip = require_ip(ip)
-        info = class_key = None
-        if user_agent is not None:
-            info, class_key = self._presenter(user_agent)
+        info = class_key = legacy = None
+        if user_agent is not None or client_hints is not None:
+            info, class_key, legacy = self._presenter(user_agent, client_hints)
         # The read is sent only when this process saw the session's last activity less than
         # its touch interval ago (the record can only be more recent, so no touch is due) or,
         # with touch=False, saw the session at all (no touch is ever due); a session it has
@@ -87,7 +90,7 @@ class ValidateOps(CoreBase):
         due = self._activity.get(parsed.session_id)
         if due is not None and (now < due or not touch):
             read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
-        return ValidateProbe(parsed, ip, info, class_key, read, now, touch)
+        return ValidateProbe(parsed, ip, info, class_key, read, now, legacy, touch)
 
     def validate_script(self, probe: ValidateProbe) -> Op[Session | None]:
         """Validate by the atomic script: touch, tombstone, expiry, mismatch, corruption."""
@@ -102,7 +105,9 @@ class ValidateOps(CoreBase):
                                          self._stats()),
                 ValidateArgs(rand=parsed.rand, token_hash=parsed.secret_hash,
                              now=self._now_arg(), touch_ms=s.touch_ms,
-                             class_key=class_key or "", mismatch_rule=self._mismatch_rule,
+                             class_key=class_key or "",
+                             legacy_class_key=probe.legacy_class_key or "",
+                             mismatch_rule=self._mismatch_rule,
                              tombstone_ms=s.tombstone_ms, bind_details=self._bind_details,
                              stream_maxlen=s.event_stream_maxlen,
                              activity="1" if probe.activity else "0"))))
@@ -190,7 +195,9 @@ class ValidateOps(CoreBase):
             presented = class_key.encode()
             # Under 'bind' the script revokes on any other kind of device, reported before or
             # not (a kind reported while the rule was 'alert' must not slip through the read).
+            # A session created before the v2 class key holds the v1 key of the same device.
             if presented != decoded.class_key and (self._mismatch_rule == "bind"
-                                                   or presented not in decoded.reported):
+                                                   or presented not in decoded.reported) and (
+                    (probe.legacy_class_key or "").encode() != decoded.class_key):
                 return SLOW
         return decoded.session

@@ -238,12 +238,12 @@ end
 -- The reply to a token whose hash is in the session's tombstone, or nil when it is not
 -- there. The tombstone holds the hash of a revoked or evicted session's token (bury above) or,
 -- while the session lives on, of the token rotate.lua replaced. One report per kind of
--- presenter: the device the token belonged to ('1', a class key equal to the tombstone's), or
--- another ('2'); a token already reported for its kind is answered 'none'.
-local function tombstone_reply(tomb_key, hash, presented, user_key, now)
+-- presenter: the kind of device the token belonged to ('1': same_kind(the tombstone's class
+-- key) is true), or another ('2'); a token already reported for its kind is answered 'none'.
+local function tombstone_reply(tomb_key, hash, same_kind, user_key, now)
   local t = redis.call('GET', tomb_key)
   if not (t and string.sub(t, 1, 32) == hash) then return nil end
-  local same = presented ~= '' and presented == string.sub(t, 34, 41)
+  local same = same_kind(string.sub(t, 34, 41))
   local level = same and '1' or '2'
   if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
   redis.call('SET', tomb_key, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')

@@ -54,6 +54,8 @@ class CreateArgs(NamedTuple):
     tombstone_ms: int
     history_ms: int
     fingerprint: str
+    legacy_fingerprint: str
+    reduced_kind: str
     class_key: str
     description: str
     ip: str
@@ -125,6 +127,7 @@ class ValidateArgs(NamedTuple):
     now: str
     touch_ms: int
     class_key: str
+    legacy_class_key: str
     mismatch_rule: str
     tombstone_ms: int
     bind_details: str

@@ -11,9 +11,12 @@
 --   see tally in _lib.lua).
 -- ARGV (CreateArgs): now '' = server time; on_limit 'evict' | 'deny'; burst_threshold K (more
 --   than K sign-ins in the window is a burst; 0 = rule off); login/evicted details are JSON;
---   retention_ms '' = none; touch_ms, extension_ms, max_lifetime_ms, policy: the session's
---   policy ('' = none: the caller's touch interval, no extension on re-authentication);
---   assurance: the rank digit of the sign-in's proof ('' = password).
+--   retention_ms '' = none; legacy_fingerprint: the device's fingerprint as version 1 made it,
+--   reduced_kind: '<label>\31<class>' for Chrome's reduced user agent, else '' (a known device
+--   recorded under the one, or of the other kind, is this one: see "moves" below);
+--   touch_ms, extension_ms, max_lifetime_ms, policy: the session's policy ('' = none: the
+--   caller's touch interval, no extension on re-authentication); assurance: the rank digit of
+--   the sign-in's proof ('' = password).
 -- Returns {'ok', now, expiry, known device, devices before, country known, countries before,
 --          previous login, logins in window, live{}, burst started (1|0), events{}}
 --      or {'denied', now, events{}} when the limit is reached with on_limit = 'deny'.
@@ -21,7 +24,8 @@
 
 local K = named(KEYS, 'record', 'events', 'expiry_index', 'directory', 'recent_users', 'stats')
 local A = named(ARGV, 'base', 'rand', 'user_id', 'token_hash', 'now', 'idle_ms', 'absolute_ms',
-  'max_sessions', 'on_limit', 'tombstone_ms', 'history_ms', 'fingerprint', 'class_key',
+  'max_sessions', 'on_limit', 'tombstone_ms', 'history_ms', 'fingerprint', 'legacy_fingerprint',
+  'reduced_kind', 'class_key',
   'description', 'ip', 'country', 'network', 'city', 'lat', 'lon', 'email', 'burst_window_ms',
   'max_devices', 'burst_threshold', 'login_details', 'evicted_details', 'stream_maxlen',
   'retention_ms', 'recent_users_kept', 'touch_ms', 'assurance', 'extension_ms',
@@ -100,12 +104,47 @@ local devices_before = 0
 for k in pairs(rec) do
   if string.sub(k, 1, 2) == 'd:' then devices_before = devices_before + 1 end
 end
+-- The same device under another fingerprint moves to this one (first seen and history kept):
+-- its version-1 fingerprint (or a v1 entry v2 merges into this one, e.g. with and without
+-- 'Ubuntu;'); and, for Chrome's reduced user agent (reduced_kind = the description's
+-- '<label>\31<class>': no model to tell), the most recently seen known device of that kind.
+local moved = false
+local function move_from(old)
+  if not known_device then known_device, moved = rec['d:' .. old], true end
+  drop[#drop + 1] = 'd:' .. old
+  rec['d:' .. old] = nil
+end
+local legacy = A.legacy_fingerprint
+if legacy ~= '' and legacy ~= fp and rec['d:' .. legacy] then move_from(legacy) end
+if not known_device and A.reduced_kind ~= '' then
+  local best, best_seen = nil, -1
+  for k, v in pairs(rec) do
+    local f = string.sub(k, 3)
+    if string.sub(k, 1, 2) == 'n:' and f ~= fp and rec['d:' .. f] then
+      local label, class = string.match(v, '^([^\31]*)\31.*\31([^\31]*)$')
+      local seen = tonumber(string.match(rec['d:' .. f], '^%d+|(%d+)|')) or 0
+      if label and label .. '\31' .. class == A.reduced_kind and seen > best_seen then
+        best, best_seen = f, seen
+      end
+    end
+  end
+  if best then move_from(best) end
+end
+-- A description whose device entry is gone stays while a live session still shows it.
+local shown = {}
+for _, s in ipairs(live) do shown[s[3]] = true end
+for k in pairs(rec) do
+  local f = string.sub(k, 3)
+  if string.sub(k, 1, 2) == 'n:' and f ~= fp and not rec['d:' .. f] and not shown[f] then
+    drop[#drop + 1] = k
+  end
+end
 local now_s = math.floor(now / 1000)
 local first = now_s
 if known_device then first = tonumber(string.match(known_device, '^(%d+)|')) or now_s end
 update[#update + 1] = 'd:' .. fp
 update[#update + 1] = int(first) .. '|' .. int(now_s) .. '|' .. country .. '|' .. ip
-if not known_device then
+if not known_device or moved then
   update[#update + 1] = 'n:' .. fp; update[#update + 1] = description
 end
 if not known_device and devices_before + 1 > tonumber(A.max_devices) then

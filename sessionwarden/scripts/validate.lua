@@ -9,7 +9,8 @@
 --   see tally in _lib.lua).
 -- ARGV (ValidateArgs): now '' = server time; touch_ms the caller's touch interval, for a
 --   record without its own (field 13); class_key of the presenting user agent ('' = not
---   given); mismatch_rule 'off' | 'alert' | 'bind' (alert and revoke); bind_details: the
+--   given) and legacy_class_key, the same as version 1 of the class key made it (a session or
+--   tombstone written before that change holds it: the same kind of device); mismatch_rule 'off' | 'alert' | 'bind' (alert and revoke); bind_details: the
 --   revocation event's details under 'bind' (JSON); activity '1' = this validate is user
 --   activity (touch when due), '0' = it is not (validate_session(touch=False): no touch).
 -- Every reply ends with the events left for the caller to append (none with a stream key).
@@ -23,17 +24,21 @@
 --      or {'none', now, events{}} for anything else (unknown session, wrong secret).
 
 local K = named(KEYS, 'session', 'record', 'tombstone', 'events', 'stats')
-local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'mismatch_rule',
-  'tombstone_ms', 'bind_details', 'stream_maxlen', 'activity')
+local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'legacy_class_key',
+  'mismatch_rule', 'tombstone_ms', 'bind_details', 'stream_maxlen', 'activity')
 local rand, hash = A.rand, A.token_hash
 local now = now_ms(A.now)
 local presented, mismatch_rule = A.class_key, A.mismatch_rule
+local function same_kind(stored)
+  return presented ~= '' and (stored == presented
+    or (A.legacy_class_key ~= '' and stored == A.legacy_class_key))
+end
 if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 local v = redis.pcall('GET', K.session)
 
 if not v then
   -- a revoked or evicted session's token presented again (tombstone_reply in _lib.lua)
-  local buried = tombstone_reply(K.tombstone, hash, presented, K.record, now)
+  local buried = tombstone_reply(K.tombstone, hash, same_kind, K.record, now)
   if buried then return buried end
   return {'none', now, EVENTS.out}
 end
@@ -42,7 +47,7 @@ local r = read_session(v)
 if r and r.h ~= hash then
   -- A token rotated out of this live session (rotate.lua keeps its hash in the tombstone):
   -- reported as a revoked token presented again.
-  local rotated = tombstone_reply(K.tombstone, hash, presented, K.record, now)
+  local rotated = tombstone_reply(K.tombstone, hash, same_kind, K.record, now)
   if rotated then return rotated end
   return {'none', now, EVENTS.out}
 end
@@ -60,7 +65,7 @@ if now >= deadline or now - a >= idle then
 end
 
 local status, changed = 'ok', false
-if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and presented ~= r[10] then
+if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and not same_kind(r[10]) then
   if mismatch_rule == 'bind' then
     bury(K.tombstone, r, now, 'device_mismatch', tonumber(A.tombstone_ms))
     redis.call('DEL', K.session)
