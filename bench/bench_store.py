@@ -105,19 +105,19 @@ class Profile:
 
 FULL = Profile(
     rounds=7,
-    n={"get": 5000, "validate": 5000, "validate_touch": 5000, "validate_ua": 5000,
-       "validate_hints": 5000, "validate_junk": 2000, "create": 1500, "create_naive": 1500,
-       "create_evict": 1000, "list": 2000, "revoke": 1000, "validate_poll": 5000,
-       "reauthenticate": 2000, "rotate": 2000},
+    n={"get": 5000, "validate": 5000, "validate_epoch_every": 5000, "validate_touch": 5000,
+       "validate_ua": 5000, "validate_hints": 5000, "validate_junk": 2000, "create": 1500,
+       "create_naive": 1500, "create_evict": 1000, "list": 2000, "revoke": 1000,
+       "validate_poll": 5000, "reauthenticate": 2000, "rotate": 2000},
     validate_sessions=2000, list_users=200, evict_users=500, rt_ops=300,
     memory=((5000, 4), (20000, 1)),
 )
 QUICK = Profile(
     rounds=3,
-    n={"get": 1500, "validate": 1500, "validate_touch": 1000, "validate_ua": 1000,
-       "validate_hints": 1000, "validate_junk": 500, "create": 400, "create_naive": 400,
-       "create_evict": 300, "list": 500, "revoke": 300, "validate_poll": 1500,
-       "reauthenticate": 500, "rotate": 500},
+    n={"get": 1500, "validate": 1500, "validate_epoch_every": 1500, "validate_touch": 1000,
+       "validate_ua": 1000, "validate_hints": 1000, "validate_junk": 500, "create": 400,
+       "create_naive": 400, "create_evict": 300, "list": 500, "revoke": 300,
+       "validate_poll": 1500, "reauthenticate": 500, "rotate": 500},
     validate_sessions=500, list_users=50, evict_users=100, rt_ops=100,
     memory=((500, 4), (2000, 1)),
 )
@@ -290,6 +290,7 @@ class Workload:
     client: redis.Redis
     mgr: SessionManager
     mgr_touch: SessionManager
+    mgr_epoch: SessionManager  # re-reads revoke_everyone's epoch on every validate
     profile: Profile
     rng: random.Random
     get_keys: list[str] = field(default_factory=list)
@@ -406,7 +407,7 @@ class Workload:
         if (op in ("validate", "validate_ua", "validate_hints", "validate_poll")
                 and time.monotonic() - self.pool_made_at > 40):
             self.make_validate_pool()
-        if op in ("validate", "validate_touch", "validate_poll"):
+        if op in ("validate", "validate_touch", "validate_epoch_every", "validate_poll"):
             return cycle(self.tokens)
         if op == "reauthenticate":
             return cycle(self.step_tokens)
@@ -465,6 +466,8 @@ class Workload:
             return mgr.validate_session
         if name == "validate_touch":
             return self.mgr_touch.validate_session
+        if name == "validate_epoch_every":
+            return self.mgr_epoch.validate_session
         if name in ("validate_ua", "validate_junk"):
             return lambda a: mgr.validate_session(a[0], user_agent=a[1], ip=a[2])
         if name == "validate_hints":
@@ -492,6 +495,7 @@ class Workload:
             "get": lambda r: r is not None and len(r) == GET_VALUE_BYTES,
             "validate": lambda r: r is not None,
             "validate_touch": lambda r: r is not None,
+            "validate_epoch_every": lambda r: r is not None,
             "validate_ua": lambda r: r is not None,
             "validate_hints": lambda r: r is not None,
             "validate_junk": lambda r: r is None,
@@ -508,12 +512,13 @@ class Workload:
             raise AssertionError(f"{name}: unexpected result {result!r}")
 
 
-OPS = ("validate", "validate_touch", "validate_ua", "validate_hints", "validate_junk",
-       "validate_poll", "create", "create_naive", "create_evict", "list", "revoke",
-       "reauthenticate", "rotate")
+OPS = ("validate", "validate_epoch_every", "validate_touch", "validate_ua", "validate_hints",
+       "validate_junk", "validate_poll", "create", "create_naive", "create_evict", "list",
+       "revoke", "reauthenticate", "rotate")
 LABELS = {
     "get": "GET 300 B (baseline)",
     "validate": "validate_session(token)",
+    "validate_epoch_every": "validate, epoch re-read every call",
     "validate_touch": "validate, touch every call",
     "validate_ua": "validate(token, ip, user_agent)",
     "validate_hints": "validate(token, ip, user_agent, hints)",
@@ -1045,7 +1050,16 @@ def run(host: str, port: int, db: int, password: str | None, username: str | Non
         mgr = SessionManager(client, settings)
         mgr_touch = SessionManager(client, Settings(
             secret=SECRET, touch_interval=timedelta(milliseconds=1)))
-        w = Workload(client, mgr, mgr_touch, profile, random.Random(opts.seed))
+        # Incident controls: an epoch is in place (revoke_everyone before any session), so
+        # every validate row judges sessions against a real one and re-reads it, in its own
+        # pipeline, every 0.5 s. validate_epoch_every shows what that cache saves: the same
+        # validate with the epoch's GET in its pipeline on every call.
+        mgr.revoke_everyone(actor="bench", reason="an epoch in place for the validate rows")
+        mgr_epoch = SessionManager(client, settings)
+        mgr_epoch.core._learn_not_before = (  # type: ignore[method-assign]
+            lambda raw, learn=mgr_epoch.core._learn_not_before: (  # then due again at once
+                learn(raw), setattr(mgr_epoch.core, "_not_before_at", float("-inf")))[0])
+        w = Workload(client, mgr, mgr_touch, mgr_epoch, profile, random.Random(opts.seed))
         env = environment(client)
         say("setting up sessions ...")
         w.setup()

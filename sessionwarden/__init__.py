@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .connection import RedisSettings
 from .errors import (
+    AccountLocked,
     InvalidAlertAction,
     ManagerClosed,
     PoolExhausted,
@@ -24,6 +25,7 @@ from .models import (
     CreatedSession,
     Device,
     Event,
+    LockedUser,
     Session,
     SessionView,
     UserSummary,
@@ -35,6 +37,7 @@ from .stepup import FreshDecision, require_fresh
 __all__ = [
     "ASSURANCE",
     "PRESETS",
+    "AccountLocked",
     "AsyncSessionManager",
     "AuditEntry",
     "CreatedSession",
@@ -43,6 +46,7 @@ __all__ = [
     "Event",
     "FreshDecision",
     "InvalidAlertAction",
+    "LockedUser",
     "ManagerClosed",
     "PoolExhausted",
     "RedisSettings",

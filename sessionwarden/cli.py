@@ -6,6 +6,9 @@ The CLI only reads and revokes; it never creates or validates a session. Command
     sessionwarden sessions USER [--json]
     sessionwarden revoke USER SESSION_ID [--reason R]
     sessionwarden revoke-all USER [--reason R] [--yes]
+    sessionwarden lock USER --reason R
+    sessionwarden unlock USER --reason R
+    sessionwarden revoke-everyone --reason R      (asks for the word "everyone" on stdin)
     sessionwarden events [--limit N] [--follow] [--json]
     sessionwarden config check [--json]
 
@@ -18,7 +21,8 @@ it exists, overridden by ``SESSIONWARDEN_<SECTION>__<KEY>`` variables. Connectio
 ``$SESSIONWARDEN_PREFIX``, ``sessions.key_prefix`` in the file, and ``sw``; it is the
 `Settings.key_prefix` of the application whose sessions you want to see).
 
-Exit codes: 0 done; 1 nothing to do (no such live session, or revoke-all not confirmed);
+Exit codes: 0 done; 1 nothing to do (no such live session, revoke-all or revoke-everyone not
+confirmed, unlock of an account that is not locked);
 2 error (bad input, Redis unreachable, usage error), reported as one line
 ``sessionwarden: error: <message>`` on stderr with nothing on stdout; 130 interrupted
 (``events --follow`` ends with 0 on Ctrl-C: that is how it is meant to stop).
@@ -222,6 +226,11 @@ _REASON_HELP = (
     f"{MAX_REASON_LENGTH} characters)"
 )
 _JSON_HELP = "print one JSON document (ASCII, stable keys) instead of a table"
+_INCIDENT_REASON_HELP = (
+    f"why (required), recorded in the audit trail and the event (control characters removed, "
+    f"cut to {MAX_REASON_LENGTH} characters)"
+)
+EVERYONE_WORD = "everyone"
 
 _EPILOG = """\
 notes:
@@ -233,7 +242,8 @@ notes:
 
 exit codes:
   0  done
-  1  nothing done: no such live session, or revoke-all not confirmed
+  1  nothing done: no such live session, revoke-all / revoke-everyone not
+     confirmed, or unlock of an account that is not locked
   2  error (one line on stderr, nothing on stdout): bad input, Redis unavailable,
      usage error
   130 interrupted (events --follow exits 0 on Ctrl-C)
@@ -336,6 +346,36 @@ def build_parser(stdout: IO[str], stderr: IO[str]) -> argparse.ArgumentParser:
     revoke_all.add_argument("--yes", "-y", action="store_true",
                             help="do not ask for confirmation (required when stdin is not a TTY)")
 
+    lock = command(
+        "lock", "lock an account: end its sessions, refuse new ones",
+        "Lock USER (actor \"cli:<login name>\"): every live session ends at once (each\n"
+        "tombstoned and audited like a revocation) and the application's create_session\n"
+        "raises AccountLocked until `unlock USER`. Prints \"locked USER: N session(s) ended\"\n"
+        "(or \"USER was already locked\"). The lock shows in `users` and `sessions USER`.",
+    )
+    lock.add_argument("user", metavar="USER", help=_USER_HELP)
+    lock.add_argument("--reason", required=True, help=_INCIDENT_REASON_HELP)
+
+    unlock = command(
+        "unlock", "unlock an account locked with `lock`",
+        "Unlock USER (actor \"cli:<login name>\"): sign-ins are accepted again; sessions\n"
+        "ended by the lock stay ended. An account that is not locked prints\n"
+        "\"USER is not locked\" on stderr and exits 1 (nothing written).",
+    )
+    unlock.add_argument("user", metavar="USER", help=_USER_HELP)
+    unlock.add_argument("--reason", required=True, help=_INCIDENT_REASON_HELP)
+
+    everyone = command(
+        "revoke-everyone", "sign out every session of every user (breach response)",
+        "Sign out everyone (actor \"cli:<login name>\"): every session of every user that\n"
+        "exists now is refused by every application process within a second, and the\n"
+        "daemon's sweep then ends them in the background. Users can sign in again at once.\n"
+        f"It asks for the word {EVERYONE_WORD!r} on stdin (typed, or piped by a script that\n"
+        "means it); anything else aborts: exit 1, nothing revoked. There is no flag to skip\n"
+        "the word.",
+    )
+    everyone.add_argument("--reason", required=True, help=_INCIDENT_REASON_HELP)
+
     audit = command(
         "audit", "show the audit trail (revocations, acknowledgements, link uses)",
         "Show the audit trail, newest first: what actors did and why: revocations (with actor\n"
@@ -423,20 +463,26 @@ class _Run:
             if a.json:
                 self.say(_json({"order": "recent", "users": [
                     {"user_id": s.user_id,
-                     "last_login_at": s.last_login_at.isoformat() if s.last_login_at else None}
+                     "last_login_at": s.last_login_at.isoformat() if s.last_login_at else None,
+                     "locked_at": s.locked_at.isoformat() if s.locked_at else None}
                     for s in summaries]}))
                 return 0
             now = datetime.now(UTC)
             rows = [(s.user_id, _when(s.last_login_at) + (
                 f" ({ago(s.last_login_at, now)})" if s.last_login_at else ""))
                 for s in summaries]
-            headers = ("USER", "LAST SIGN-IN")
+            locks = {s.user_id: s.locked_at for s in summaries if s.locked_at}
+            headers: tuple[str, ...] = ("USER", "LAST SIGN-IN")
             count = len(summaries)
         else:
             ids = self.manager.users(a.prefix, limit=a.limit)
+            locked = {u.user_id: u.locked_at for u in self.manager.locked_users(limit=MAX_LIST)}
+            locks = {u: locked[u] for u in ids if u in locked}
             if a.json:
-                self.say(_json({"order": "lexical", "prefix": a.prefix,
-                                "users": [{"user_id": u} for u in ids]}))
+                self.say(_json({"order": "lexical", "prefix": a.prefix, "users": [
+                    {"user_id": u,
+                     "locked_at": locks[u].isoformat() if u in locks else None}
+                    for u in ids]}))
                 return 0
             rows = [(u,) for u in ids]
             headers = ("USER",)
@@ -444,6 +490,10 @@ class _Run:
         if not count:
             self.say(f"no users starting with {shown(a.prefix)}" if a.prefix else "no users")
             return 0
+        if locks:  # a column only when a listed account is locked
+            headers = (*headers, "LOCKED")
+            rows = [(*row, f"LOCKED since {_when(locks[row[0]])}" if row[0] in locks else "")
+                    for row in rows]
         for line in _table(headers, rows):
             self.say(line)
         more = " (limit reached: --limit N shows more)" if count == a.limit else ""
@@ -453,10 +503,15 @@ class _Run:
     def sessions(self) -> int:
         user = self.args.user
         views = self.manager.get_active_sessions(user)
+        locked = self.manager.lock_state(user)
         if self.args.json:
             self.say(_json({"user_id": user, "count": len(views),
+                            "locked_at": locked.isoformat() if locked else None,
                             "sessions": [v.to_dict() for v in views]}))
             return 0
+        if locked is not None:
+            self.say(f"account {shown(user)} is LOCKED since {_when(locked)} "
+                     "(`sessionwarden unlock` lifts it)")
         if not views:
             self.say(f"no live sessions for {shown(user)}")
             return 0
@@ -495,6 +550,37 @@ class _Run:
                     return 1
         revoked = self.manager.revoke_all_sessions(a.user, actor=_actor(), reason=a.reason)
         self.say(f"revoked {revoked} session(s)")
+        return 0
+
+    def lock(self) -> int:
+        a = self.args
+        was = self.manager.lock_state(a.user)
+        ended = self.manager.lock_user(a.user, actor=_actor(), reason=a.reason)
+        if was is not None:
+            self.say(f"{shown(a.user)} was already locked (since {_when(was)}); "
+                     f"{ended} session(s) ended")
+        else:
+            self.say(f"locked {shown(a.user)}: {ended} session(s) ended")
+        return 0
+
+    def unlock(self) -> int:
+        a = self.args
+        if self.manager.unlock_user(a.user, actor=_actor(), reason=a.reason):
+            self.say(f"unlocked {shown(a.user)}")
+            return 0
+        self.err.write(f"{PROG}: {shown(a.user)} is not locked\n")
+        return 1
+
+    def revoke_everyone(self) -> int:
+        self.err.write(f"this signs out EVERY session of EVERY user. Type {EVERYONE_WORD!r} to "
+                       "confirm: ")
+        self.err.flush()
+        if self.stdin.readline().strip() != EVERYONE_WORD:
+            self.err.write(f"{PROG}: aborted, nothing revoked\n")
+            return 1
+        epoch = self.manager.revoke_everyone(actor=_actor(), reason=self.args.reason)
+        self.say(f"signed out everyone: every session created until {_stamp(epoch)} is "
+                 "refused; the daemon's sweep ends them in the background")
         return 0
 
     def events(self) -> int:
@@ -638,6 +724,9 @@ _COMMANDS: dict[str, Callable[[_Run], int]] = {
     "sessions": _Run.sessions,
     "revoke": _Run.revoke,
     "revoke-all": _Run.revoke_all,
+    "lock": _Run.lock,
+    "unlock": _Run.unlock,
+    "revoke-everyone": _Run.revoke_everyone,
     "events": _Run.events,
     "audit": _Run.audit,
 }

@@ -203,3 +203,21 @@ def device_mismatch_finding(
         reason=f"the session's token was presented by a different kind of device ({device}) "
                f"from {ip or 'an unknown address'}{action}",
     )
+
+
+def session_probe_finding(
+    rules: DetectionSettings, *, ip: str | None, device: str | None
+) -> Finding | None:
+    """Wrong secrets were presented for a session id that exists: session ids are public
+    (console, events, webhooks), so a burst of them is someone guessing a live session's
+    secret. Counted per session by the validate script; this is its one report per burst."""
+    if not rules.enabled("session_probe"):
+        return None
+    window = int(rules.probe_window.total_seconds())
+    return _finding(
+        rules, "session_probe", ip=ip, device=device,
+        wrong_secrets=rules.probe_wrong_secrets, window_seconds=window,
+        reason=f"{rules.probe_wrong_secrets} wrong secrets within {window} s were presented "
+               f"for this live session's id, the last from {ip or 'an unknown address'} "
+               f"({device or 'unknown device'}): someone is guessing its token",
+    )

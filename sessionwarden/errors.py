@@ -67,6 +67,16 @@ class SessionLimitExceeded(SessionWardenError):
         self.limit = limit
 
 
+class AccountLocked(SessionWardenError):
+    """The account is locked (`lock_user`, an incident control): no session is created for it
+    until `unlock_user`. Nothing was written. Tell the user to contact support, not that the
+    password was wrong."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__("this account is locked: no new session until it is unlocked")
+        self.user_id = user_id
+
+
 class InvalidAlertAction(SessionWardenError):
     """An alert action token is malformed, forged, expired or already used."""
 

@@ -56,6 +56,9 @@ class UserKeys:
     def tombstone(self, rand: str) -> str:  # string "<hash><flag><class><ms>|<reason>", PX
         return self.base + "x:" + rand
 
+    def probe(self, rand: str) -> str:  # string: wrong secrets counted for a session, PX
+        return self.base + "pr:" + rand
+
     @property
     def audit(self) -> str:  # list: this user's audit entries, newest first, capped, PX history
         return self.base + "a"
@@ -128,3 +131,17 @@ class KeySchema:
     @property
     def stats(self) -> str:  # hash: console totals ('live', per-minute ring 'l<n>', 'a<n>')
         return f"{self.prefix}:stats"
+
+    # -- incident controls (appended) -------------------------------------------------------
+
+    @property
+    def not_before(self) -> str:  # string: revoke_everyone's epoch (ms); no expiry
+        return f"{self.prefix}:nb"
+
+    @property
+    def everyone_purge(self) -> str:  # hash: the background clean-up's 'epoch' and 'cursor'
+        return f"{self.prefix}:nb:purge"
+
+    @property
+    def locked(self) -> str:  # zset: user id -> lock ms (the listings' view of the locks)
+        return f"{self.prefix}:locked"

@@ -41,6 +41,7 @@ from .core.consumer import (
     DeliveryState,
 )
 from .core.heartbeat import Heartbeat
+from .core.incident import PurgeResult
 from .core.sweep import SweepResult
 from .errors import (
     ManagerClosed,
@@ -56,6 +57,7 @@ from .models import (
     Device,
     Event,
     EventPage,
+    LockedUser,
     Session,
     SessionView,
     Totals,
@@ -280,8 +282,9 @@ class SessionManager(_Base):
         which the ``Sec-CH-UA*`` client hints refine the device's model, OS version and phone /
         tablet decision (Chrome's reduced user agent names no model); unusable values are
         ignored, an object without ``get`` is a ``TypeError``. Pass the same to
-        `validate_session`. `StoreUnavailable` when the reply
-        was lost: the session may exist; it is never created twice.
+        `validate_session`. `AccountLocked` while the account is locked (`lock_user`;
+        nothing written). `StoreUnavailable` when the reply was lost: the session may exist;
+        it is never created twice.
 
         ``policy``: how this session lives (a `SessionPolicy` or a preset name: ``"aal1"``,
         ``"aal2"``, ``"aal3"``), written into its record so every process judges it alike;
@@ -457,6 +460,46 @@ class SessionManager(_Base):
         """Users, live sessions, alerts in the last hour and per-minute sign-ins and alerts
         over the last hour (`Totals`), in one round trip."""
         return self._run(self.core.totals())
+
+    # -- incident controls (sessionwarden.core.incident) --
+
+    def lock_user(self, user_id: str, *, actor: str, reason: str | None = None) -> int:
+        """Lock an account (an incident control: a takeover in progress, an account under
+        investigation): every session ends at once, each tombstoned, reported and audited like
+        a revocation, and `create_session` raises `AccountLocked` until `unlock_user`; validate
+        also ends any session it still finds for a locked account. Returns how many sessions
+        ended. ``actor`` is required (who locked it); both are cleaned and bounded like a
+        revocation's. One script on the user's slot; the lock shows in `users_page`,
+        `recent_users`, `locked_users` and `lock_state`."""
+        return self._run(self.core.lock_user(user_id, actor=actor, reason=reason))
+
+    def unlock_user(self, user_id: str, *, actor: str, reason: str | None = None) -> bool:
+        """Lift `lock_user`: sign-ins are accepted again (ended sessions stay ended). Audited;
+        ``False`` and nothing written when the account was not locked."""
+        return self._run(self.core.unlock_user(user_id, actor=actor, reason=reason))
+
+    def lock_state(self, user_id: str) -> datetime | None:
+        """When the account was locked, or ``None`` when it is not locked."""
+        return self._run(self.core.lock_state(user_id))
+
+    def locked_users(self, *, limit: int = 100) -> list[LockedUser]:
+        """Locked accounts, most recently locked first (``limit`` 1-10000)."""
+        return self._run(self.core.locked_users(limit=limit))
+
+    def revoke_everyone(self, *, actor: str, reason: str | None = None) -> datetime:
+        """Sign out every session of every user (breach response): moves the global
+        not-before epoch to now and returns it. Every process's validate refuses each session
+        created at or before it within 0.5 s (this process at once), with no scan on the
+        request path and no extra round trip (the epoch is re-read inside validate's own
+        pipeline); `purge_everyone` (the daemon's sweep) then ends the sessions in the
+        background. Audited, and an ``everyone_revoked`` event."""
+        return self._run(self.core.revoke_everyone(actor=actor, reason=reason))
+
+    def purge_everyone(self, *, limit: int = 500) -> PurgeResult:
+        """One batch of the background clean-up after `revoke_everyone`: up to ``limit``
+        users (1-10000) have their sessions from before the epoch ended and unindexed;
+        ``PurgeResult(ended, users, done)``. Resumable from any process; call until ``done``."""
+        return self._run(self.core.purge_everyone(limit=limit))
 
     # -- the daemon's operations --
     # Consumer-group delivery of alerts, delivery records, dead letters, retention, the sweep
@@ -754,6 +797,27 @@ class AsyncSessionManager(_Base):
 
     async def totals(self) -> Totals:
         return await self._run(self.core.totals())
+
+    # -- incident controls --
+
+    async def lock_user(self, user_id: str, *, actor: str, reason: str | None = None) -> int:
+        return await self._run(self.core.lock_user(user_id, actor=actor, reason=reason))
+
+    async def unlock_user(self, user_id: str, *, actor: str,
+                          reason: str | None = None) -> bool:
+        return await self._run(self.core.unlock_user(user_id, actor=actor, reason=reason))
+
+    async def lock_state(self, user_id: str) -> datetime | None:
+        return await self._run(self.core.lock_state(user_id))
+
+    async def locked_users(self, *, limit: int = 100) -> list[LockedUser]:
+        return await self._run(self.core.locked_users(limit=limit))
+
+    async def revoke_everyone(self, *, actor: str, reason: str | None = None) -> datetime:
+        return await self._run(self.core.revoke_everyone(actor=actor, reason=reason))
+
+    async def purge_everyone(self, *, limit: int = 500) -> PurgeResult:
+        return await self._run(self.core.purge_everyone(limit=limit))
 
     # -- the daemon's operations --
 

@@ -176,8 +176,19 @@ class Device:
 
 @dataclass(frozen=True, slots=True)
 class UserSummary:
+    """``locked_at``: when the account was locked (`lock_user`), ``None`` when it is not."""
+
     user_id: str
     last_login_at: datetime | None
+    locked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LockedUser:
+    """A locked account (`locked_users`) and when it was locked."""
+
+    user_id: str
+    locked_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,13 +197,15 @@ class UserRow:
     user's session index (a session Redis expired counts until a script or the sweep prunes
     it: correct within one sweep interval); ``last_active_at``: the latest activity of those
     entries, else the last sign-in (``None`` when neither is known); ``alerts_24h``: the user's
-    alerts (findings of severity low or more) in the last 24 hours, at most 100."""
+    alerts (findings of severity low or more) in the last 24 hours, at most 100;
+    ``locked_at``: when the account was locked (`lock_user`), ``None`` when it is not."""
 
     user_id: str
     sessions: int
     devices: int
     last_active_at: datetime | None
     alerts_24h: int
+    locked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

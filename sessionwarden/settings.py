@@ -24,6 +24,7 @@ RULE_SEVERITIES: Mapping[str, str] = MappingProxyType(
         "revoked_token_used": "high",
         "device_mismatch": "high",
         "login_burst": "medium",
+        "session_probe": "medium",
     }
 )
 
@@ -57,6 +58,8 @@ class DetectionSettings:
     burst_logins: int = 10
     burst_window: timedelta = timedelta(minutes=10)
     bind_to_device: bool = False
+    probe_wrong_secrets: int = 10
+    probe_window: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
         merged = dict(RULE_SEVERITIES)
@@ -77,11 +80,13 @@ class DetectionSettings:
             raise ValueError("detection.impossible_travel_kmh: must be positive")
         if self.impossible_travel_min_km < 0:
             raise ValueError("detection.impossible_travel_min_km: must not be negative")
-        for name in ("shared_countries", "shared_devices", "burst_logins"):
+        for name in ("shared_countries", "shared_devices", "burst_logins",
+                     "probe_wrong_secrets"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 2:
                 raise ValueError(f"detection.{name}: must be an integer >= 2")
         _positive("detection.shared_window", self.shared_window)
         _positive("detection.burst_window", self.burst_window)
+        _positive("detection.probe_window", self.probe_window)
 
     def enabled(self, rule: str) -> bool:
         return rule not in self.disabled

@@ -38,9 +38,16 @@ class Clock:
         return self.now
 
 
-def core(inline: bool = True, clock: object = None, **settings: object) -> Core:
-    return Core(Settings(secret=SECRET, **settings), clock=clock or Clock(),  # type: ignore[arg-type]
-                inline_events=inline)
+def core(inline: bool = True, clock: object = None, *, epoch_known: bool = True,
+         **settings: object) -> Core:
+    """A core on a clock that moves only when told. ``epoch_known``: it has just read
+    revoke_everyone's not-before epoch (none set), so validate sends no epoch read until the
+    clock moves past the refresh interval (tests of that read pass ``False``)."""
+    c = Core(Settings(secret=SECRET, **settings), clock=clock or Clock(),  # type: ignore[arg-type]
+             inline_events=inline)
+    if epoch_known:
+        c._learn_not_before(None)
+    return c
 
 
 def tag(user_id: str) -> str:

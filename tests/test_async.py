@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from conftest import IP_US, IPHONE_SAFARI, MAC_CHROME, TEST_SECRET, Backend
+from test_round_trips import kind
 
 from sessionwarden import (
     AsyncSessionManager,
@@ -100,7 +101,7 @@ def test_async_validate_takes_the_read_and_judges_a_foreign_key_by_script(
         original = mgr._execute
 
         async def counting(request):
-            sent.append(type(request).__name__)
+            sent.append(kind(request).removesuffix("+epoch"))  # the epoch rides along
             return await original(request)
 
         mgr._execute = counting

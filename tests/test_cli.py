@@ -132,7 +132,7 @@ def test_sessions_json(mgr):
 
     assert result.code == 0 and result.err == ""
     doc = result.json
-    assert set(doc) == {"user_id", "count", "sessions"}
+    assert set(doc) == {"user_id", "count", "locked_at", "sessions"}
     assert doc["user_id"] == "alice" and doc["count"] == 1
     (view,) = doc["sessions"]
     assert set(view) == {
@@ -149,7 +149,7 @@ def test_sessions_json(mgr):
     assert result.out.isascii()
 
     empty = run(mgr, "sessions", "nobody", "--json").json
-    assert empty == {"user_id": "nobody", "count": 0, "sessions": []}
+    assert empty == {"user_id": "nobody", "count": 0, "locked_at": None, "sessions": []}
 
 
 # -- revoke ----------------------------------------------------------------------------------
@@ -271,7 +271,8 @@ def test_users_by_prefix(mgr):
     assert long_id in run(mgr, "users", "--prefix", "alx").out.splitlines()
 
     doc = run(mgr, "users", "--prefix", "ali", "--json").json
-    assert doc == {"order": "lexical", "prefix": "ali", "users": [{"user_id": "alice"}]}
+    assert doc == {"order": "lexical", "prefix": "ali",
+                   "users": [{"user_id": "alice", "locked_at": None}]}
 
     none = run(mgr, "users", "--prefix", "zed")
     assert (none.code, none.out) == (0, "no users starting with zed\n")
@@ -296,7 +297,7 @@ def test_users_recent_order(backend, clock):
     doc = run(mgr, "users", "--recent", "--json", "--limit", "2").json
     assert doc["order"] == "recent"
     assert [u["user_id"] for u in doc["users"]] == ["alice", "carol"]
-    assert all(set(u) == {"user_id", "last_login_at"} for u in doc["users"])
+    assert all(set(u) == {"user_id", "last_login_at", "locked_at"} for u in doc["users"])
 
 
 def test_users_prefix_and_recent_do_not_combine(mgr):
@@ -426,7 +427,7 @@ def test_hostile_user_ids_are_escaped(mgr, backend):
 
     doc = run(mgr, "users", "--json")
     assert doc.out.isascii()
-    assert doc.json["users"] == [{"user_id": hostile}]
+    assert doc.json["users"] == [{"user_id": hostile, "locked_at": None}]
 
 
 def test_hostile_event_is_escaped(mgr, backend):

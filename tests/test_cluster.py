@@ -36,6 +36,7 @@ from conftest import (
 from redis.cluster import RedisCluster
 
 from sessionwarden import (
+    AccountLocked,
     AsyncSessionManager,
     CreatedSession,
     Event,
@@ -340,6 +341,39 @@ def test_reauthenticate_and_rotate_across_nodes(client: RedisCluster, clock: Clo
         assert mgr.validate_session(rotated.token) is not None
     for kind in ("reauthenticated", "session_rotated", "revoked_token_used"):
         assert [e.user_id for e in events(mgr, kind)] == list(SPREAD), kind
+
+
+def test_incident_controls_across_nodes(client: RedisCluster, clock: Clock) -> None:
+    """Lock / unlock and sign out everyone on a cluster: the lock script on the user's master,
+    its listing entries, events and audit after it; the not-before epoch (on its own master)
+    read in validate's pipeline next to a script on another master; the purge over every
+    master."""
+    mgr = manager(client, clock)
+    made = {u: [login(mgr, u), login(mgr, u, IPHONE_SAFARI)] for u in SPREAD}
+    alice = SPREAD[0]
+    clock.advance(1)
+    assert mgr.lock_user(alice, actor="admin:zoe", reason="takeover") == 2
+    assert all(mgr.validate_session(c.token) is None for c in made[alice])
+    with pytest.raises(AccountLocked):
+        login(mgr, alice)
+    assert [u.user_id for u in mgr.locked_users()] == [alice]
+    assert mgr.audit_trail(user_id=alice)[0].kind == "account_locked"
+    assert events(mgr, "account_locked")[0].user_id == alice
+    assert mgr.unlock_user(alice, actor="admin:zoe", reason="ok")
+    assert mgr.locked_users() == []
+    other = manager(client, clock)  # a second process, which has read the epoch (none)
+    assert other.validate_session(made[SPREAD[1]][0].token) is not None
+    clock.advance(1)
+    mgr.revoke_everyone(actor="admin:zoe", reason="breach")
+    clock.advance(0.5)
+    for user in SPREAD[1:]:
+        assert all(other.validate_session(c.token) is None for c in made[user])
+    assert mgr.audit_trail()[0].kind == "everyone_revoked"
+    while not mgr.purge_everyone(limit=1).done:
+        pass
+    assert all(mgr.get_active_sessions(u) == [] for u in SPREAD)
+    clock.advance(0.001)
+    assert mgr.validate_session(login(mgr, alice).token) is not None
 
 
 def test_user_directory_prefix_and_recent_users(client: RedisCluster, clock: Clock) -> None:

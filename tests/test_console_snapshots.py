@@ -16,11 +16,13 @@ from sessionwarden_console.config import ConsoleConfig
 SIZES = [(80, 24), (120, 40)]
 
 
-def build(read_only: bool = False, down: bool = False):
+def build(read_only: bool = False, down: bool = False, locked: str | None = None):
     server = fakeredis.FakeServer()
     clock = Clock(FROZEN)
     writer = writer_manager(fakeredis.FakeRedis(server=server), clock)
     seed(writer, clock)
+    if locked is not None:
+        writer.lock_user(locked, actor="admin:zoe", reason="phished")
     if down:
         server.connected = False  # every command now fails as a connection error
     operator = operator_manager(fakeredis.FakeRedis(server=server), clock)
@@ -56,6 +58,11 @@ CASES = {
     "help": (dict(), steps("question_mark")),
     "command_line": (dict(), steps("colon")),
     "disconnected": (dict(down=True), steps()),
+    "users_locked": (dict(locked="bob"), steps()),
+    "lock_dialog": (dict(), steps("L")),
+    "unlock_dialog": (dict(locked="carol"), steps("L")),
+    "revoke_everyone_dialog": (dict(), steps(
+        "colon", *"revoke", "minus", *"everyone", "enter")),
 }
 
 

@@ -282,9 +282,11 @@ def test_operator_core_revokes_lists_reads_and_sweeps(operator):
     assert users == ["alice", "alfred"]
     assert requests == [Command(("ZRANGEBYLEX", "sw:users", "[al", "[al\U0010ffff",
                                  "LIMIT", 0, 50))]
-    recent, requests = drive(operator.recent_users(limit=2), [[[b"bob", float(NOW)]]])
-    assert [(u.user_id, u.last_login_at.timestamp()) for u in recent] == [("bob", NOW_S)]
-    assert requests == [Command(("ZREVRANGE", "sw:users:recent", 0, 1, "WITHSCORES"))]
+    recent, requests = drive(operator.recent_users(limit=2), [[[b"bob", float(NOW)]], [None]])
+    assert [(u.user_id, u.last_login_at.timestamp(), u.locked_at)
+            for u in recent] == [("bob", NOW_S, None)]
+    assert requests == [Command(("ZREVRANGE", "sw:users:recent", 0, 1, "WITHSCORES")),
+                        Command(("ZMSCORE", "sw:locked", "bob"))]
     events, requests = drive(operator.recent_events(5), [[
         (b"2-0", {b"type": b"login", b"user": b"bob", b"sid": b"", b"sev": b"info",
                   b"at": str(NOW).encode(), b"d": b"{}"})]])

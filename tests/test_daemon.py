@@ -311,6 +311,22 @@ def test_expired_sessions_leave_every_index_with_one_event_each(
     assert beat.state["last_sweep"]
 
 
+def test_the_sweep_ends_the_sessions_signed_out_by_revoke_everyone(
+        daemon: Daemon, real_backend: Backend) -> None:
+    mgr = real_backend.manager(settings())
+    raw = real_backend.raw()
+    made = [mgr.create_session(f"ev{i}", user_agent=MAC_CHROME, ip=IP_US) for i in range(12)]
+    time.sleep(0.002)
+    mgr.revoke_everyone(actor="admin", reason="breach")
+    daemon.start()
+    keys = mgr.core.keys
+    wait_for(lambda: all(raw.exists(keys.for_tag(c.session_id[:16]).session(
+        c.session_id[16:])) == 0 for c in made), timeout=10, what="the purge")
+    assert all(mgr.get_active_sessions(f"ev{i}") == [] for i in range(12))
+    revoked = [e for e in mgr.recent_events(1000) if e.type == "session_revoked"]
+    assert sorted(e.user_id for e in revoked) == sorted(f"ev{i}" for i in range(12))
+
+
 def test_two_daemons_sweep_without_double_events(daemon: Daemon,
                                                  real_backend: Backend) -> None:
     mgr = real_backend.manager(settings(idle_timeout=timedelta(seconds=1),

@@ -558,6 +558,13 @@ def _login_burst(mgr: SessionManager, clock: Clock) -> None:
         clock.advance(20)
 
 
+def _session_probe(mgr: SessionManager, clock: Clock) -> None:
+    created = login(mgr)
+    for n in range(10):  # probe_wrong_secrets wrong secrets for the live session's public id
+        mgr.validate_session(f"{created.session_id}.{str(n) * 43}", ip=IP_NL,
+                             user_agent=WINDOWS_EDGE)
+
+
 TRIGGERS: dict[str, Callable[[SessionManager, Clock], None]] = {
     "new_device": _new_device,
     "new_country": _new_country,
@@ -566,6 +573,7 @@ TRIGGERS: dict[str, Callable[[SessionManager, Clock], None]] = {
     "revoked_token_used": _revoked_token_used,
     "device_mismatch": _device_mismatch,
     "login_burst": _login_burst,
+    "session_probe": _session_probe,
 }
 
 

@@ -411,3 +411,29 @@ def test_require_fresh_refuses_bad_arguments(kw, error, match) -> None:
 def test_require_fresh_wants_a_session() -> None:
     with pytest.raises(TypeError, match=r"^session: "):
         require_fresh({"authenticated_ms": NOW})  # type: ignore[arg-type]
+
+
+# -- revoke_everyone's epoch ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("operation", ["reauthenticate", "rotate_session"])
+def test_reauthenticate_and_rotate_read_a_stale_epoch_in_their_pipeline_and_obey_it(operation):
+    c = core(epoch_known=False)
+    op = (c.reauthenticate(TOKEN, assurance="mfa") if operation == "reauthenticate"
+          else c.rotate_session(TOKEN))
+    # the epoch (signed out everyone after this session's creation) rides with the script
+    record_ = rec18(active=NOW, authenticated=NOW)
+    created_ms = NOW - 100_000
+    result, requests = drive(op, [[str(created_ms + 1).encode(), [b"ok", NOW, record_, []]]])
+    assert isinstance(requests[0], Batch) and len(requests[0].items) == 2
+    assert requests[0].items[0] == Command(("GET", "sw:nb"))
+    assert isinstance(requests[0].items[1], Eval)
+    assert result is None  # created before the epoch: dead, as validate judges it
+    # control: an epoch before the session's creation lets it through, and is now known
+    c = core(epoch_known=False)
+    op = (c.reauthenticate(TOKEN) if operation == "reauthenticate" else c.rotate_session(TOKEN))
+    result, _ = drive(op, [[str(created_ms - 1).encode(), [b"ok", NOW, record_, []]]])
+    assert result is not None
+    again = (c.reauthenticate(TOKEN) if operation == "reauthenticate"
+             else c.rotate_session(TOKEN))
+    assert isinstance(drive(again, [[b"ok", NOW, record_, []]])[1][0], Eval)  # fresh: no read

@@ -25,7 +25,8 @@ from .screens import (
     UserDetailScreen,
     UsersScreen,
 )
-from .screens.base import run_guarded
+from .screens.base import LiveScreen, run_guarded
+from .screens.confirm import revoke_everyone_dialog
 from .text import visible
 from .widgets import Banner, StatusBar
 
@@ -45,7 +46,7 @@ class ConsoleApp(App[None]):
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
-    mutating_keys = frozenset({"r", "R", "k"})
+    mutating_keys = frozenset({"r", "R", "k", "L"})
 
     def __init__(self, data: ConsoleData, config: ConsoleConfig | None = None, *,
                  read_only: bool = False, clock: Callable[[], float] = time.time,
@@ -218,6 +219,8 @@ class ConsoleApp(App[None]):
                 self.call_after_refresh(lambda: self._audit_user(rest))
         elif verb == "revoke" and rest:
             self.command_revoke(rest)
+        elif verb == "revoke-everyone" and not rest:
+            self.command_revoke_everyone()
         elif verb in ("q", "quit"):
             self.exit()
         else:
@@ -240,6 +243,20 @@ class ConsoleApp(App[None]):
             self.refuse("unknown session id: open the user (:user NAME) and press r")
             return
         self.open_user(owner, session_id, revoke=True)
+
+    def command_revoke_everyone(self) -> None:
+        """`:revoke-everyone`: sign out every session of every user, once the word
+        ``everyone`` is typed back; audited as the console operator."""
+        if self.read_only:
+            self.refuse("read-only console: signing out everyone is disabled")
+            return
+
+        def confirmed(reason: str | None) -> None:
+            screen = self.screen
+            if reason is not None and isinstance(screen, LiveScreen):
+                screen.act("act:revoke_everyone", self.data.revoke_everyone, reason)
+
+        self.push_screen(revoke_everyone_dialog(), confirmed)
 
     def get_system_commands(self, screen: Any) -> Any:
         yield from super().get_system_commands(screen)

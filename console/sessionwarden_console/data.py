@@ -213,6 +213,15 @@ class ConsoleData:
         return self.manager.revoke_all_sessions(user_id, actor=self.actor,
                                                 reason=reason or None)
 
+    def lock(self, user_id: str, reason: str) -> int:
+        return self.manager.lock_user(user_id, actor=self.actor, reason=reason or None)
+
+    def unlock(self, user_id: str, reason: str) -> bool:
+        return self.manager.unlock_user(user_id, actor=self.actor, reason=reason or None)
+
+    def revoke_everyone(self, reason: str) -> datetime:
+        return self.manager.revoke_everyone(actor=self.actor, reason=reason or None)
+
     def acknowledge(self, event: Event) -> str:
         return self.manager.record_audit(
             "alert_acknowledged", actor=self.actor, user_id=event.user_id or None,

@@ -16,6 +16,7 @@ from .consumer import ConsumerOps
 from .directory import DirectoryOps
 from .events import EventOps
 from .heartbeat import HeartbeatOps
+from .incident import IncidentOps
 from .lease import LeaseOps
 from .memo import bounded_put
 from .reauth import ReauthOps
@@ -35,8 +36,8 @@ __all__ = [
 ]
 
 
-class Core(ValidateOps, ReauthOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps,
+class Core(IncidentOps, ReauthOps, ValidateOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps,
            ConsumerOps, HeartbeatOps, LeaseOps):  # daemon support
     """All operations over one `Settings`: sessions (create, revoke, list), validate,
-    re-authentication and rotation, alert links, the directory, the event stream and the
-    expiry sweep."""
+    re-authentication and rotation, alert links, the directory, the event stream, the expiry
+    sweep and the incident controls."""

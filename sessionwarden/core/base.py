@@ -103,6 +103,9 @@ class CoreBase:
         # plus the session's touch interval): a routing hint only (see validate_probe), never
         # a judge of validity; bounded, the longest remembered goes.
         self._activity: dict[str, int] = {}
+        # revoke_everyone's not-before epoch as this process last read it (ms, 0 = none): a
+        # session created at or before it is dead (see core/validate.py and core/incident.py)
+        self._not_before = 0
         self._presenters: dict[object, Presenter] = {}
 
     @property

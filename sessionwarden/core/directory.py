@@ -30,11 +30,16 @@ class DirectoryOps(CoreBase):
         return [text(m) for m in reply]
 
     def recent_users(self, *, limit: int = 50) -> Op[list[UserSummary]]:
-        """Users by most recent sign-in, newest first."""
+        """Users by most recent sign-in, newest first, each with its lock (a second round
+        trip, to the locked-users index, when there are users)."""
         limit = bounded_limit(limit)
         reply = yield Command(("ZREVRANGE", self.keys.recent_users, 0, limit - 1, "WITHSCORES"))
-        return [UserSummary(text(m), from_ms(int(float(score))))
-                for m, score in score_pairs(reply)]
+        found = [(text(m), int(float(score))) for m, score in score_pairs(reply)]
+        locks = (yield Command(("ZMSCORE", self.keys.locked, *(m for m, _ in found)))
+                 ) if found else []
+        return [UserSummary(m, from_ms(score),
+                            from_ms(int(float(lock))) if lock is not None else None)
+                for (m, score), lock in zip(found, locks, strict=True)]
 
     def known_devices(self, user_id: str) -> Op[list[Device]]:
         """The user's devices, most recently seen first (corrupt records skipped and logged)."""
@@ -160,6 +165,7 @@ def _user_row(user_id: str, record: Any, alerts: int, recent_ms: int | None) -> 
               else pairs(record or []))
     sessions = devices = 0
     last = recent_ms or 0
+    lock = text(fields.get("lk") or "")
     for name, value in fields.items():
         if name.startswith("s:"):
             sessions += 1
@@ -169,4 +175,5 @@ def _user_row(user_id: str, record: Any, alerts: int, recent_ms: int | None) -> 
                 continue
         elif name.startswith("d:"):
             devices += 1
-    return UserRow(user_id, sessions, devices, from_ms(last) if last else None, alerts)
+    return UserRow(user_id, sessions, devices, from_ms(last) if last else None, alerts,
+                   from_ms(int(lock)) if lock.isdigit() else None)

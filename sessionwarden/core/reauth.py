@@ -1,5 +1,7 @@
 """Re-authentication (step-up) and token rotation: each one script on the session's slot, one
-round trip, its event written by the script (on a Cluster, right after it)."""
+round trip, its event written by the script (on a Cluster, right after it). A session that
+`revoke_everyone`'s not-before epoch ended is refused as validate refuses it: the epoch, when
+this process's copy is due a refresh, is read in the same pipeline."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from ..codec import (
 )
 from ..models import CreatedSession, Session
 from ..policy import assurance_rank
-from ..protocol import Batch, Op, ScriptError
+from ..protocol import Batch, Eval, Op, ScriptError
 from ..scripts.calls import (
     ReauthenticateArgs,
     ReauthenticateKeys,
@@ -23,10 +25,11 @@ from ..scripts.calls import (
     call,
 )
 from ..tokens import ParsedToken, new_token, parse_token
-from .base import CoreBase, log
+from .base import log
+from .validate import ValidateOps
 
 
-class ReauthOps(CoreBase):
+class ReauthOps(ValidateOps):
     def reauthenticate(self, token: object, *, assurance: str = "password"
                        ) -> Op[Session | None]:
         """Record a fresh proof of identity of strength ``assurance`` on the live session of
@@ -37,19 +40,15 @@ class ReauthOps(CoreBase):
         if parsed is None:
             return None
         uk = self.keys.for_tag(parsed.tag)
-        try:
-            reply = RecordReply.of((yield call(
-                "reauthenticate",
-                ReauthenticateKeys(uk.session(parsed.rand), uk.record, self._stream(),
-                                   self._stats()),
-                ReauthenticateArgs(rand=parsed.rand, token_hash=parsed.secret_hash,
-                                   now=self._now_arg(), assurance=assurance_digit(rank),
-                                   details=details_json({"assurance": assurance}),
-                                   stream_maxlen=self.settings.event_stream_maxlen))))
-        except ScriptError as exc:
-            log.warning("session %s skipped: %r", parsed.session_id, str(exc))
-            return None
-        return (yield from self._after(parsed, reply))
+        reply = yield from self._run_script(parsed, call(
+            "reauthenticate",
+            ReauthenticateKeys(uk.session(parsed.rand), uk.record, self._stream(),
+                               self._stats()),
+            ReauthenticateArgs(rand=parsed.rand, token_hash=parsed.secret_hash,
+                               now=self._now_arg(), assurance=assurance_digit(rank),
+                               details=details_json({"assurance": assurance}),
+                               stream_maxlen=self.settings.event_stream_maxlen)))
+        return None if reply is None else (yield from self._after(parsed, reply))
 
     def rotate_session(self, token: object) -> Op[CreatedSession | None]:
         """A new token for the live session of ``token`` (same session id, record, devices,
@@ -61,19 +60,15 @@ class ReauthOps(CoreBase):
             return None
         uk = self.keys.for_tag(parsed.tag)
         new, new_hash = new_token(parsed.session_id)
-        try:
-            reply = RecordReply.of((yield call(
-                "rotate",
-                RotateKeys(uk.session(parsed.rand), uk.record, uk.tombstone(parsed.rand),
-                           self._stream(), self._stats()),
-                RotateArgs(rand=parsed.rand, token_hash=parsed.secret_hash, new_hash=new_hash,
-                           now=self._now_arg(), tombstone_ms=self.settings.tombstone_ms,
-                           details=details_json({"reason": "token rotated"}),
-                           stream_maxlen=self.settings.event_stream_maxlen))))
-        except ScriptError as exc:
-            log.warning("session %s skipped: %r", parsed.session_id, str(exc))
-            return None
-        session = yield from self._after(parsed, reply)
+        reply = yield from self._run_script(parsed, call(
+            "rotate",
+            RotateKeys(uk.session(parsed.rand), uk.record, uk.tombstone(parsed.rand),
+                       self._stream(), self._stats()),
+            RotateArgs(rand=parsed.rand, token_hash=parsed.secret_hash, new_hash=new_hash,
+                       now=self._now_arg(), tombstone_ms=self.settings.tombstone_ms,
+                       details=details_json({"reason": "token rotated"}),
+                       stream_maxlen=self.settings.event_stream_maxlen)))
+        session = None if reply is None else (yield from self._after(parsed, reply))
         if session is None:
             return None
         return CreatedSession(session_id=parsed.session_id, token=new, session=session)
@@ -83,6 +78,22 @@ class ReauthOps(CoreBase):
         Only a process with the deployment's secret issues and validates tokens."""
         self._fingerprint_key(operation)  # SecretRequired on an operator core
         return parse_token(token)
+
+    def _run_script(self, parsed: ParsedToken, request: Eval) -> Op[RecordReply | None]:
+        """The script's reply (``None`` for a script error, logged), with revoke_everyone's
+        epoch read in the same pipeline when this process's copy is due a refresh."""
+        try:
+            if self._not_before_stale():
+                epoch, raw = yield Batch((self._not_before_read, request))
+                self._learn_not_before(epoch)
+                if isinstance(raw, Exception):  # a script error stays in place in a pipeline
+                    raise ScriptError(str(raw))
+            else:
+                raw = yield request
+        except ScriptError as exc:
+            log.warning("session %s skipped: %r", parsed.session_id, str(exc))
+            return None
+        return RecordReply.of(raw)
 
     def _after(self, parsed: ParsedToken, reply: RecordReply) -> Op[Session | None]:
         """The session of an 'ok' reply (``None`` otherwise), after appending the events the
@@ -98,6 +109,10 @@ class ReauthOps(CoreBase):
             session = session_from_record(parsed.session_id, fields)
         except CorruptRecord as exc:
             log.warning("session skipped: %r", str(exc))
+            return None
+        if session.created_ms <= self._not_before:
+            # signed out by revoke_everyone: dead for validate (which ends it) and for this
+            self._remember(parsed.session_id, None)
             return None
         self._remember(parsed.session_id, session.last_active_ms,
                        record_touch_ms(fields, self.settings.touch_ms))

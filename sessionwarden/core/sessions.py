@@ -19,7 +19,7 @@ from ..codec import (
 )
 from ..detection import LiveSession, LoginFacts, PreviousLogin, evaluate_login
 from ..devices import fingerprint, legacy_fingerprint, parse_user_agent
-from ..errors import SessionLimitExceeded, SessionWardenError
+from ..errors import AccountLocked, SessionLimitExceeded, SessionWardenError
 from ..keys import split_session_id
 from ..models import CreatedSession, Session, SessionView, from_ms
 from ..policy import ASSURANCE, SessionPolicy, assurance_rank
@@ -182,6 +182,8 @@ class SessionOps(AuditOps):
         except ScriptError as exc:
             raise SessionWardenError(f"cannot create a session for this user: {exc}") from None
         now = self._observe(reply.now)
+        if reply.status == "locked":
+            raise AccountLocked(user_id)
         if reply.status == "denied":
             if returned := self._returned_events(reply.events):
                 yield Batch(tuple(returned))
@@ -215,7 +217,11 @@ class SessionOps(AuditOps):
             commands.extend(self._finding_event(finding, user_id, session_id, now))
         if commands:
             yield Batch(tuple(commands))
-        self._remember(session_id, now, chosen.touch_ms if chosen else None)
+        epoch = self._not_before
+        if now > epoch:  # (a create racing revoke_everyone is left to the script)
+            self._remember(session_id, now, chosen.touch_ms if chosen else None)
+            if self._not_before != epoch:  # moved by another thread meanwhile
+                self._remember(session_id, None)
         session = Session(
             session_id=session_id, user_id=user_id, created_ms=now, last_active_ms=now,
             expires_ms=expiry, absolute_expires_ms=now + args.absolute_ms, ip=ip,

@@ -12,8 +12,9 @@ from typing import Any, NamedTuple
 
 from ..client_hints import HeadersLike
 from ..codec import CorruptRecord, record_touch_ms, session_from_record, split_session_record
-from ..detection import device_mismatch_finding, revoked_token_finding
+from ..detection import device_mismatch_finding, revoked_token_finding, session_probe_finding
 from ..devices import DeviceInfo
+from ..errors import StoreRefused
 from ..models import Session
 from ..protocol import Batch, Command, Eval, Op, ScriptError
 from ..sanitize import require_ip
@@ -23,6 +24,11 @@ from .base import CoreBase, log
 from .memo import bounded_put
 
 MAX_DECODED = 10_000  # session records validate's read path keeps decoded (~0.6 KB each)
+#: How long a process trusts the not-before epoch (revoke_everyone) it last read, in seconds.
+#: The validate that finds it older sends the epoch's GET in its own pipeline (no extra round
+#: trip) and judges by the fresh value, so every process refuses within this interval.
+NOT_BEFORE_REFRESH = 0.5
+_REFRESH_MS = int(NOT_BEFORE_REFRESH * 1000)
 
 SLOW = object()  # validate_read's answer when the script must decide
 
@@ -48,7 +54,7 @@ class ValidateProbe(NamedTuple):
     ip: str | None
     info: DeviceInfo | None
     class_key: str | None
-    read: Command | None
+    read: Command | Batch | None  # a Batch: the not-before epoch's GET, then the read
     now_ms: int  # the probe's estimate of the server's clock
     legacy_class_key: str | None = None  # the presenter's class key as version 1 made it
     activity: bool = True  # the validate counts as user activity (touch=True): a touch may be due
@@ -58,6 +64,42 @@ class ValidateOps(CoreBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._decoded: dict[str, _Decoded] = {}
+        # when the epoch (`_not_before`) was last read (the probe's clock, ms; -inf: never,
+        # so a new process reads it before trusting it)
+        self._not_before_at = float("-inf")
+        self._not_before_read = Command(("GET", self.keys.not_before))
+        rules = self.settings.detection
+        self._probe_threshold = (rules.probe_wrong_secrets if rules.enabled("session_probe")
+                                 else 0)
+        self._probe_window_ms = int(rules.probe_window.total_seconds() * 1000)
+
+    def _not_before_stale(self, now_ms: float | None = None) -> bool:
+        """The epoch read is older than the refresh interval (or the clock went back)."""
+        now = self._server_now_ms() if now_ms is None else now_ms
+        return not 0 <= now - self._not_before_at < _REFRESH_MS
+
+    def _learn_not_before(self, raw: Any) -> bool:
+        """Take the epoch read in validate's pipeline; ``True`` when it moved. A value that is
+        not a number (a foreign write) fails closed: `StoreRefused`, and it is read again by
+        the next validate."""
+        try:
+            value = 0 if raw is None else int(raw)
+        except (TypeError, ValueError):
+            raise StoreRefused(f"{self.keys.not_before} holds {raw!r}, not an epoch in ms",
+                               "SWEPOCH") from None
+        self._not_before_at = self._server_now_ms()
+        return self._move_not_before(value)
+
+    def _move_not_before(self, epoch: int) -> bool:
+        """Adopt ``epoch``; when it moves, forget every session this process remembers, so
+        the read path (which does not look at the epoch) never serves one the new epoch ended:
+        each goes to the script once, which judges it by the epoch."""
+        if epoch == self._not_before:
+            return False
+        self._not_before = epoch
+        self._activity.clear()
+        self._decoded.clear()
+        return True
 
     def validate_probe(self, token: object, *, ip: str | None = None,
                        user_agent: str | None = None,
@@ -83,13 +125,21 @@ class ValidateOps(CoreBase):
         # its touch interval ago (the record can only be more recent, so no touch is due) or,
         # with touch=False, saw the session at all (no touch is ever due); a session it has
         # not seen, or one due a touch, goes to the script: one round trip either way.
+        # A secret that is not the one this process last saw for the session goes to the
+        # script too, which counts it (probing of a known session id) and answers it exactly as
+        # an unknown id: same route, same reply (or, for a token rotated out of the session,
+        # reports it as revoked_token_used).
         if touch is not True and touch is not False:
             raise TypeError(f"touch: expected a bool, got {type(touch).__name__}")
-        read = None
+        read: Command | Batch | None = None
         now = self._server_now_ms()
         due = self._activity.get(parsed.session_id)
         if due is not None and (now < due or not touch):
-            read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
+            known = self._decoded.get(parsed.session_id)
+            if known is None or hmac.compare_digest(known.token_hash, parsed.secret_hash):
+                read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
+                if not 0 <= now - self._not_before_at < _REFRESH_MS:  # _not_before_stale
+                    read = Batch((self._not_before_read, read))
         return ValidateProbe(parsed, ip, info, class_key, read, now, legacy, touch)
 
     def validate_script(self, probe: ValidateProbe) -> Op[Session | None]:
@@ -98,27 +148,44 @@ class ValidateOps(CoreBase):
         parsed, ip, info, class_key = probe.parsed, probe.ip, probe.info, probe.class_key
         rules = s.detection
         uk = self.keys.for_tag(parsed.tag)
+        request = call(
+            "validate", ValidateKeys(uk.session(parsed.rand), uk.record,
+                                     uk.tombstone(parsed.rand), uk.probe(parsed.rand),
+                                     self._stream(), self._stats()),
+            ValidateArgs(rand=parsed.rand, token_hash=parsed.secret_hash,
+                         now=self._now_arg(), touch_ms=s.touch_ms,
+                         class_key=class_key or "",
+                         legacy_class_key=probe.legacy_class_key or "",
+                         mismatch_rule=self._mismatch_rule,
+                         tombstone_ms=s.tombstone_ms, bind_details=self._bind_details,
+                         stream_maxlen=s.event_stream_maxlen, not_before=self._not_before,
+                         probe_threshold=self._probe_threshold,
+                         probe_window_ms=self._probe_window_ms,
+                         activity="1" if probe.activity else "0"))
+        epoch: Any = SLOW  # (not read in this call)
         try:
-            reply = ValidateReply.of((yield call(
-                "validate", ValidateKeys(uk.session(parsed.rand), uk.record,
-                                         uk.tombstone(parsed.rand), self._stream(),
-                                         self._stats()),
-                ValidateArgs(rand=parsed.rand, token_hash=parsed.secret_hash,
-                             now=self._now_arg(), touch_ms=s.touch_ms,
-                             class_key=class_key or "",
-                             legacy_class_key=probe.legacy_class_key or "",
-                             mismatch_rule=self._mismatch_rule,
-                             tombstone_ms=s.tombstone_ms, bind_details=self._bind_details,
-                             stream_maxlen=s.event_stream_maxlen,
-                             activity="1" if probe.activity else "0"))))
+            if self._not_before_stale():  # the epoch's GET rides in the same round trip
+                epoch, raw = yield Batch((self._not_before_read, request))
+                if isinstance(raw, Exception):  # a script error stays in place in a pipeline
+                    self._learn_not_before(epoch)
+                    raise ScriptError(str(raw))
+            else:
+                raw = yield request
         except ScriptError as exc:
             log.warning("session %s skipped: %r", parsed.session_id, str(exc))
             return None
+        reply = ValidateReply.of(raw)
         status, now = reply.status, self._observe(reply.now)
+        if epoch is not SLOW:  # learnt on the server's clock the reply just gave
+            self._learn_not_before(epoch)
         if status == "none":
             self._remember(parsed.session_id, None)
+            if reply.probed and (finding := session_probe_finding(
+                    rules, ip=ip, device=info.label if info else None)):
+                yield Batch(tuple(self._finding_event(finding, reply.user_id,
+                                                      parsed.session_id, now)))
             return None
-        if status == "expired":
+        if status in ("expired", "ended"):
             self._remember(parsed.session_id, None)
             if returned := self._returned_events(reply.events):
                 yield Batch(tuple(returned))
@@ -145,11 +212,19 @@ class ValidateOps(CoreBase):
             session = session_from_record(parsed.session_id, fields)
         except CorruptRecord as exc:
             log.warning("session skipped: %r", str(exc))
+        epoch_now = self._not_before
+        if session is not None and session.created_ms <= epoch_now:
+            # the epoch read in this very pipeline is newer than the one the script was given:
+            # judged by it (the next validate, or the purge, ends the session)
+            self._remember(parsed.session_id, None)
+            return None
         if status == "mismatch_revoked" or session is None:
             self._remember(parsed.session_id, None)
         else:  # the session's touch interval parses: session_from_record checked it
             self._remember(parsed.session_id, session.last_active_ms,
                            record_touch_ms(fields, s.touch_ms))
+        if self._not_before != epoch_now:  # another thread moved it meanwhile: not for the read
+            self._remember(parsed.session_id, None)
         if status in ("mismatch", "mismatch_revoked"):
             revoked = status == "mismatch_revoked"
             label = info.label if info else "Unknown/Unknown"
@@ -165,10 +240,18 @@ class ValidateOps(CoreBase):
 
     def validate_read(self, probe: ValidateProbe, raw: Any) -> Session | object | None:
         """The session from the reply to ``probe.read``, or `SLOW` when the script must decide
-        (missing, a wrong secret — perhaps a token rotated out of this session, which the
-        script reports —, due a touch, dead or dying by its own fields, corrupt, or presented
-        by a new kind of device)."""
+        (missing, a wrong secret — counted as probing by the script, or a token rotated out of
+        this session, which it reports —, due a touch, dead or dying by its own fields, a new
+        not-before epoch read with it, corrupt, or presented by a new kind of device). The read
+        path never serves a session created before the epoch: a moved epoch empties the memos
+        that route to it (`_move_not_before`)."""
         parsed, class_key = probe.parsed, probe.class_key
+        if probe.read.__class__ is Batch:  # the not-before epoch was read with the record
+            if raw is None:
+                return SLOW  # the pipeline met a foreign key: the script judges
+            if self._learn_not_before(raw[0]):
+                return SLOW  # a new epoch: the script judges this session by it
+            raw = raw[1]
         if raw is None:
             return SLOW  # revoked (tombstone), expired, or never existed
         # A record is decoded once per change: the same bytes decode to the same session, and
@@ -186,7 +269,7 @@ class ValidateOps(CoreBase):
                 return SLOW  # the script reports it
             bounded_put(self._decoded, parsed.session_id, decoded, MAX_DECODED)
         if not hmac.compare_digest(decoded.token_hash, parsed.secret_hash):
-            return SLOW  # a wrong secret: the script reports a token rotated out of it
+            return SLOW  # a wrong secret: the script reports a rotated-out token, counts others
         now = probe.now_ms
         if now >= decoded.expiry_ms or (probe.activity
                                          and now - decoded.active_ms >= decoded.touch_ms):

@@ -224,6 +224,7 @@ local function audit(kind, user, sid, now, actor, reason, details)
   else
     AUDIT.out[#AUDIT.out + 1] = fields
   end
+  if not AUDIT.user then return end  -- an entry about no one user (revoke_everyone)
   redis.call('LPUSH', AUDIT.user, cjson.encode({id, kind, actor, user, sid, reason, int(now),
     details}))
   redis.call('LTRIM', AUDIT.user, 0, USER_AUDIT_KEPT - 1)
@@ -233,6 +234,59 @@ end
 -- The tag of a user's keys ('<p>:{<tag>}:...'): session ids are '<tag><rand>'.
 local function tag_of(key)
   return string.match(key, '{([^}]*)}')
+end
+
+-- End the sessions of a user's index that `ends(rand, record)` picks (record nil when corrupt),
+-- each tombstoned with `tomb_reason`, and prune the members already dead. Returns the rands
+-- ended and the rands found expired; the caller reports both (`report_ended`).
+local function end_sessions(record, base, indexed, now, tomb_reason, tomb_ms, ends)
+  local ended, expired = {}, {}
+  for _, entry in ipairs(indexed) do
+    local m = entry[1]
+    local key = base .. 's:' .. m
+    local live, r = alive(key, now)
+    if not live then
+      redis.call('HDEL', record, 's:' .. m)
+      expired[#expired + 1] = m
+    elseif ends(m, r) then
+      bury(base .. 'x:' .. m, r, now, tomb_reason, tomb_ms)
+      redis.call('DEL', key)
+      redis.call('HDEL', record, 's:' .. m)
+      ended[#ended + 1] = m
+    end
+  end
+  return ended, expired
+end
+
+-- Report what end_sessions did: session_expired per expired member, session_revoked (with
+-- `details`) per ended one and, when `actor` is given, an audit entry per ended one.
+local function report_ended(user, tag, ended, expired, now, details, actor, reason)
+  for _, m in ipairs(expired) do emit('session_expired', user, tag .. m, now, EXPIRED) end
+  for _, m in ipairs(ended) do
+    emit('session_revoked', user, tag .. m, now, details)
+    if actor then audit('session_revoked', user, tag .. m, now, actor, reason, details) end
+  end
+end
+
+-- Probing of a known session id: a wrong secret presented for a session that exists. Counted
+-- per session in `key`, "<count>|<window end ms>" (the window starts at the first wrong
+-- secret); when the count reaches `threshold` the burst is reported once (returns 1) and the
+-- key becomes "x|<quiet until ms>", pushed a window ahead by every further wrong secret, so a
+-- sustained run is one report and a new burst after a quiet window is another. Judged by `now`
+-- (the caller's clock in tests), with PX as well so the key never outlives its window.
+-- threshold 0 = rule off. Bounded: one short key per probed session.
+local function count_probe(key, now, threshold, window_ms)
+  if threshold <= 0 then return 0 end
+  local n, ends = string.match(redis.call('GET', key) or '', '^(%w+)|(%d+)$')
+  ends = tonumber(ends)
+  if not ends or now >= ends then n, ends = nil, now + window_ms end
+  local count = n ~= 'x' and (tonumber(n) or 0) + 1
+  if count and count < threshold then
+    redis.call('SET', key, int(count) .. '|' .. int(ends), 'PX', ends - now)
+    return 0
+  end
+  redis.call('SET', key, 'x|' .. int(now + window_ms), 'PX', window_ms)
+  return count and 1 or 0
 end
 
 -- The reply to a token whose hash is in the session's tombstone, or nil when it is not

@@ -81,8 +81,8 @@ class CreateArgs(NamedTuple):
 
 
 class CreateReply(NamedTuple):
-    """``status`` 'ok' or 'denied' (the limit with on_limit='deny': only ``now`` and
-    ``events`` are meaningful then)."""
+    """``status`` 'ok', 'denied' (the limit with on_limit='deny') or 'locked' (the account is
+    locked); only ``now`` and ``events`` are meaningful for the last two."""
 
     status: str
     now: int
@@ -100,7 +100,7 @@ class CreateReply(NamedTuple):
     @classmethod
     def of(cls, reply: Any) -> CreateReply:
         status, now = _text(reply[0]), int(reply[1])
-        if status == "denied":
+        if status in ("denied", "locked"):
             return cls(status, now, events=reply[2])
         flat = [_text(v) for v in reply[9]]
         live = tuple((flat[i], flat[i + 1], flat[i + 2], int(float(flat[i + 3])))
@@ -117,6 +117,7 @@ class ValidateKeys(NamedTuple):
     session: str
     record: str
     tombstone: str
+    probe: str
     events: str | None = None
     stats: str | None = None
 
@@ -132,13 +133,18 @@ class ValidateArgs(NamedTuple):
     tombstone_ms: int
     bind_details: str
     stream_maxlen: int
+    not_before: int
+    probe_threshold: int
+    probe_window_ms: int
     activity: str  # '1': user activity (touch when due); '0': not (touch=False)
 
 
 class ValidateReply(NamedTuple):
     """``status``: 'ok' | 'mismatch' | 'mismatch_revoked' (``record`` as it now stands),
-    'revoked' (``tombstone`` "<ms>|<reason>", ``user_id``, ``same_device``), 'expired' or
-    'none'. ``events``: what the caller appends (on a Cluster)."""
+    'revoked' (``tombstone`` "<ms>|<reason>", ``user_id``, ``same_device``), 'expired',
+    'ended' (revoke_everyone's epoch or a locked account) or 'none' (``probed``: this wrong
+    secret completed a burst of them, ``user_id`` then set). ``events``: what the caller
+    appends (on a Cluster)."""
 
     status: str
     now: int
@@ -147,6 +153,7 @@ class ValidateReply(NamedTuple):
     user_id: str = ""
     same_device: bool = False
     events: Any = ()
+    probed: bool = False
 
     @classmethod
     def of(cls, reply: Any) -> ValidateReply:
@@ -156,6 +163,8 @@ class ValidateReply(NamedTuple):
         if status == "revoked":
             return cls(status, now, tombstone=_text(reply[2]), user_id=_text(reply[3]),
                        same_device=bool(int(reply[4])), events=reply[5])
+        if len(reply) > 4 and int(reply[3]):
+            return cls(status, now, user_id=_text(reply[4]), events=reply[2], probed=True)
         return cls(status, now, events=reply[2])
 
 
@@ -178,9 +187,12 @@ class ReauthenticateArgs(NamedTuple):
     stream_maxlen: int
 
 
-#: rotate.lua takes validate's keys: the session, its user record, its tombstone (the stream
-#: and the stats hash with a standalone server).
-RotateKeys = ValidateKeys
+class RotateKeys(NamedTuple):
+    session: str
+    record: str
+    tombstone: str
+    events: str | None = None
+    stats: str | None = None
 
 
 class RotateArgs(NamedTuple):
@@ -402,6 +414,102 @@ class TallyArgs(NamedTuple):
     alerts: int
 
 
+# -- incident controls: lock, unlock, revoke_everyone, purge_everyone -------------------------
+
+
+class LockKeys(NamedTuple):
+    record: str
+    user_audit: str
+    events: str | None = None
+    audit: str | None = None
+    stats: str | None = None
+    directory: str | None = None
+    locked: str | None = None
+
+
+class LockArgs(NamedTuple):
+    base: str
+    now: str
+    tombstone_ms: int
+    user_id: str
+    actor: str
+    reason: str
+    stream_maxlen: int
+    audit_ttl_ms: int
+    details: str
+
+
+class LockReply(NamedTuple):
+    """``ended`` sessions; ``already``: the account was locked before; ``since``: lock ms."""
+
+    ended: int
+    already: bool
+    since: int
+    events: Any
+    audit: Any
+
+    @classmethod
+    def of(cls, reply: Any) -> LockReply:
+        return cls(int(reply[0]), bool(int(reply[1])), int(reply[2]), reply[3], reply[4])
+
+
+class UnlockKeys(NamedTuple):
+    record: str
+    user_audit: str
+    events: str | None = None
+    audit: str | None = None
+    locked: str | None = None
+
+
+class UnlockArgs(NamedTuple):
+    now: str
+    user_id: str
+    actor: str
+    reason: str
+    stream_maxlen: int
+    audit_ttl_ms: int
+    history_ms: int
+    details: str
+
+
+class RevokeEveryoneKeys(NamedTuple):
+    not_before: str
+    events: str | None = None
+    audit: str | None = None
+
+
+class RevokeEveryoneArgs(NamedTuple):
+    now: str
+    actor: str
+    reason: str
+    stream_maxlen: int
+    details: str
+
+
+class PurgeEveryoneKeys(NamedTuple):
+    record: str
+    events: str | None = None
+    stats: str | None = None
+
+
+class PurgeEveryoneArgs(NamedTuple):
+    base: str
+    now: str
+    not_before: int
+    tombstone_ms: int
+    stream_maxlen: int
+    details: str
+
+
+class PurgeEveryoneReply(NamedTuple):
+    ended: int
+    events: Any
+
+    @classmethod
+    def of(cls, reply: Any) -> PurgeEveryoneReply:
+        return cls(int(reply[0]), reply[1])
+
+
 #: script name -> (keys record, args record), for the contract test.
 CONTRACTS: dict[str, tuple[type[tuple[Any, ...]], type[tuple[Any, ...]]]] = {
     "create": (CreateKeys, CreateArgs),
@@ -418,4 +526,8 @@ CONTRACTS: dict[str, tuple[type[tuple[Any, ...]], type[tuple[Any, ...]]]] = {
     "trim_alerts": (TrimAlertsKeys, TrimAlertsArgs),
     "lease": (LeaseKeys, LeaseArgs),
     "tally": (TallyKeys, TallyArgs),
+    "lock": (LockKeys, LockArgs),
+    "unlock": (UnlockKeys, UnlockArgs),
+    "revoke_everyone": (RevokeEveryoneKeys, RevokeEveryoneArgs),
+    "purge_everyone": (PurgeEveryoneKeys, PurgeEveryoneArgs),
 }

@@ -19,7 +19,8 @@
 --   the sign-in's proof ('' = password).
 -- Returns {'ok', now, expiry, known device, devices before, country known, countries before,
 --          previous login, logins in window, live{}, burst started (1|0), events{}}
---      or {'denied', now, events{}} when the limit is reached with on_limit = 'deny'.
+--      or {'denied', now, events{}} when the limit is reached with on_limit = 'deny',
+--      or {'locked', now, events{}} when the account is locked (nothing written).
 --      live = flat {rand, country, fingerprint, last active, ...} of the sessions now live.
 
 local K = named(KEYS, 'record', 'events', 'expiry_index', 'directory', 'recent_users', 'stats')
@@ -47,6 +48,8 @@ local rec, indexed = read_user(K.record)
 if rec.id and rec.id ~= user then
   return redis.error_reply('SWCOLLISION two user ids share a key tag')
 end
+-- A locked account (lock.lua) takes no new session until it is unlocked.
+if rec.lk then return {'locked', now, EVENTS.out} end
 local countries_before = tonumber(rec.nc or '0') or 0
 local previous = rec.ll and (rec.ll .. '|' .. (rec.li or '')) or ''
 local country_known = (country ~= '' and rec[country_field]) and 1 or 0

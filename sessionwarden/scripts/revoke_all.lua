@@ -18,28 +18,16 @@ if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 audit_to(K.user_audit, A.audit_ttl_ms, K.audit)
 local tag = tag_of(K.record)
 local _, indexed = read_user(K.record)
-local revoked, expired, kept = {}, {}, 0
-for _, entry in ipairs(indexed) do
-  local m = entry[1]
-  local key = base .. 's:' .. m
-  local live, r = alive(key, now)
-  if not live then
-    redis.call('HDEL', K.record, 's:' .. m)
-    expired[#expired + 1] = m
-  elseif m == A.keep_rand and r and r.h == A.keep_hash then
-    kept = 1
-  else
-    bury(base .. 'x:' .. m, r, now, A.tombstone_reason, tomb_ms)
-    redis.call('DEL', key)
-    redis.call('HDEL', K.record, 's:' .. m)
-    revoked[#revoked + 1] = m
-  end
-end
-for _, m in ipairs(expired) do emit('session_expired', A.user_id, tag .. m, now, EXPIRED) end
+local kept = 0
+local revoked, expired = end_sessions(K.record, base, indexed, now, A.tombstone_reason, tomb_ms,
+  function(m, r)
+    if m == A.keep_rand and r and r.h == A.keep_hash then
+      kept = 1
+      return false
+    end
+    return true
+  end)
 local details = cjson.encode({actor = A.actor, reason = A.reason ~= '' and A.reason or cjson.null,
   all = true, kept_current = kept == 1})
-for _, m in ipairs(revoked) do
-  emit('session_revoked', A.user_id, tag .. m, now, details)
-  audit('session_revoked', A.user_id, tag .. m, now, A.actor, A.reason, details)
-end
+report_ended(A.user_id, tag, revoked, expired, now, details, A.actor, A.reason)
 return {#revoked, EVENTS.out, AUDIT.out}

@@ -4,15 +4,19 @@
 -- outlives the absolute lifetime the session was created with.
 --
 -- KEYS (ValidateKeys in calls.py): the session, the user record (its 's:<rand>' field is the
---   index entry), the tombstone, with a standalone server the event stream (see events_to).
+--   index entry), the tombstone, the probe counter (see count_probe in _lib.lua), with a
+--   standalone server the event stream (see events_to).
 --   Last, with a standalone server, the stats hash (live sessions, sign-ins per minute:
 --   see tally in _lib.lua).
 -- ARGV (ValidateArgs): now '' = server time; touch_ms the caller's touch interval, for a
 --   record without its own (field 13); class_key of the presenting user agent ('' = not
 --   given) and legacy_class_key, the same as version 1 of the class key made it (a session or
---   tombstone written before that change holds it: the same kind of device); mismatch_rule 'off' | 'alert' | 'bind' (alert and revoke); bind_details: the
---   revocation event's details under 'bind' (JSON); activity '1' = this validate is user
---   activity (touch when due), '0' = it is not (validate_session(touch=False): no touch).
+--   tombstone written before that change holds it: the same kind of device); mismatch_rule
+--   'off' | 'alert' | 'bind' (alert and revoke); bind_details: the revocation event's details
+--   under 'bind' (JSON); not_before: revoke_everyone's epoch (ms, '0' = none) as the caller
+--   last read it; probe_threshold (0 = rule off), probe_window_ms; activity '1' = this
+--   validate is user activity (touch when due), '0' = it is not (validate_session(touch=False):
+--   no touch).
 -- Every reply ends with the events left for the caller to append (none with a stream key).
 -- Returns {status, now, record} with status 'ok' | 'mismatch' (first use from another kind of
 --          device) | 'mismatch_revoked' (bind to device: the session is now revoked), and the
@@ -21,11 +25,15 @@
 --         token of a revoked or evicted session, or one rotated out of a live session (reason
 --         'rotated'), is presented again (once per kind: same / other),
 --      or {'expired', now, events{}} when this call found the session dead by its fields,
---      or {'none', now, events{}} for anything else (unknown session, wrong secret).
+--      or {'ended', now, events{}} when this call ended the session (revoke_everyone's epoch
+--         or a locked account),
+--      or {'none', now, events{}, probe reported (1|0), user id when reported} for anything
+--         else (unknown session, wrong secret: counted per session, see count_probe).
 
-local K = named(KEYS, 'session', 'record', 'tombstone', 'events', 'stats')
+local K = named(KEYS, 'session', 'record', 'tombstone', 'probe', 'events', 'stats')
 local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'legacy_class_key',
-  'mismatch_rule', 'tombstone_ms', 'bind_details', 'stream_maxlen', 'activity')
+  'mismatch_rule', 'tombstone_ms', 'bind_details', 'stream_maxlen', 'not_before',
+  'probe_threshold', 'probe_window_ms', 'activity')
 local rand, hash = A.rand, A.token_hash
 local now = now_ms(A.now)
 local presented, mismatch_rule = A.class_key, A.mismatch_rule
@@ -49,7 +57,12 @@ if r and r.h ~= hash then
   -- reported as a revoked token presented again.
   local rotated = tombstone_reply(K.tombstone, hash, same_kind, K.record, now)
   if rotated then return rotated end
-  return {'none', now, EVENTS.out}
+  -- A wrong secret for a session that exists: counted (count_probe), answered as an unknown id.
+  -- Any check that recognises a legitimate old secret (a rotated-out token) returns before
+  -- this block, so such a token is never counted as probing.
+  local probed = count_probe(K.probe, now, tonumber(A.probe_threshold),
+    tonumber(A.probe_window_ms))
+  return {'none', now, EVENTS.out, probed, probed == 1 and r[12] or ''}
 end
 local a, deadline, idle = r and from_b36(r[2]), r and from_b36(r[3]), r and from_b36(r[4])
 if not (a and deadline and idle) then
@@ -62,6 +75,20 @@ if now >= deadline or now - a >= idle then
     return {'expired', now, EVENTS.out}
   end
   return {'none', now, EVENTS.out}
+end
+
+-- Incident controls: a session created at or before the not-before epoch (revoke_everyone,
+-- passed by the caller, who refreshes it), or of a locked account (defence in depth: the lock
+-- ended every session), is ended on sight, tombstoned so a replay is revoked_token_used.
+local ended = (from_b36(r[1]) or 0) <= tonumber(A.not_before) and 'everyone'
+  or (redis.call('HEXISTS', K.record, 'lk') == 1 and 'locked')
+if ended then
+  bury(K.tombstone, r, now, ended, tonumber(A.tombstone_ms))
+  redis.call('DEL', K.session)
+  redis.call('HDEL', K.record, 's:' .. rand)
+  emit('session_revoked', r[12], tag_of(K.session) .. rand, now,
+    cjson.encode({actor = 'sessionwarden', reason = ended}))
+  return {'ended', now, EVENTS.out}
 end
 
 local status, changed = 'ok', false

@@ -19,7 +19,8 @@ from ..widgets import Banner, StatusBar
 if TYPE_CHECKING:
     from ..app import ConsoleApp
 
-MUTATING = frozenset({"revoke", "revoke_all", "acknowledge"})
+MUTATING = frozenset({"revoke", "revoke_all", "acknowledge", "lock"})
+READ_ONLY_REFUSAL = "read-only console: revoking, locking and acknowledging are disabled"
 
 
 def run_guarded(target: Any, what: str, fn: Callable[..., Any], *args: Any) -> None:
@@ -74,7 +75,16 @@ class LiveScreen(Screen[None]):
         """Redraw with fresh data (the UI thread)."""
 
     def acted(self, what: str, payload: Any) -> None:
-        """A mutating action's result."""
+        """A mutating action's result (the app-wide ones are said here; screens add theirs)."""
+        if what == "act:revoke_everyone":
+            self.console.notify("signed out everyone: every earlier session is refused; the "
+                                "daemon's sweep ends them", severity="warning")
+        elif what == "act:lock":
+            self.console.notify(f"account locked: {payload} session"
+                                f"{'s' if payload != 1 else ''} ended")
+        elif what == "act:unlock":
+            self.console.notify("account unlocked" if payload else "the account was not locked")
+        self.reload()
 
     def on_fetched(self, message: Fetched) -> None:
         message.stop()
@@ -122,7 +132,7 @@ class LiveScreen(Screen[None]):
     def on_key(self, event: Any) -> None:
         if self.console.read_only and event.key in self.console.mutating_keys:
             event.stop()
-            self.console.refuse("read-only console: revoking and acknowledging are disabled")
+            self.console.refuse(READ_ONLY_REFUSAL)
 
 
 def blink_inputs(screen: Screen[Any]) -> None:

@@ -1,5 +1,5 @@
 """The `:` command line (k9s style): `:user NAME`, `:revoke SESSION_ID`, `:alerts high`,
-`:users`, `:audit [USER]`, `:q`."""
+`:users`, `:audit [USER]`, `:revoke-everyone`, `:q`."""
 
 from __future__ import annotations
 

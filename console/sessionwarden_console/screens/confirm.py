@@ -1,5 +1,6 @@
-"""Confirmations of the two revocations: the session shown with a reason field (enter
-confirms, escape cancels), and revoke-all, which acts only once the user id is typed."""
+"""Confirmations of the mutating actions: a revocation shows the session with a reason field
+(enter confirms, escape cancels); revoke-all, lock / unlock (the user id) and sign out
+everyone (the word ``everyone``) act only once the expected text is typed back."""
 
 from __future__ import annotations
 
@@ -52,25 +53,30 @@ class RevokeDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class RevokeAllDialog(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="revoke_all.cancel")]
+class TypedConfirmDialog(ModalScreen[str | None]):
+    """A confirmation that acts only once ``expected`` is typed back exactly (a user id, the
+    word ``everyone``), with a reason for the audit trail; dismissed with the reason, or
+    ``None`` on escape."""
 
-    def __init__(self, user_id: str, count: int) -> None:
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
+
+    def __init__(self, title: Text, expected: str, *, prompt: str, placeholder: str,
+                 verb: str) -> None:
         super().__init__()
-        self.user_id = user_id
-        self.count = count
+        self.title_text = title
+        self.expected = expected
+        self.prompt = prompt
+        self.placeholder = placeholder
+        self.verb = verb
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(Text.assemble(("Revoke ALL sessions of ", "bold"),
-                                       safe(self.user_id, "bold", 60),
-                                       (f"? ({self.count} live)", "bold")),
-                         classes="dialog-title")
-            yield Static("Type the user id to confirm:")
-            yield Input(placeholder="user id", id="confirm-user")
+            yield Static(self.title_text, classes="dialog-title")
+            yield Static(self.prompt)
+            yield Input(placeholder=self.placeholder, id="confirm-user")
             yield Input(placeholder="reason (recorded in the audit trail)", id="reason",
                         max_length=200)
-            yield Static(id="revoke-all-hint")
+            yield Static(id="confirm-hint")
 
     def on_mount(self) -> None:
         blink_inputs(self)
@@ -78,14 +84,15 @@ class RevokeAllDialog(ModalScreen[str | None]):
         self.hint()
 
     def hint(self, wrong: bool = False) -> None:
-        text = Text("the typed id does not match · " if wrong else "", style="bold")
-        text.append("enter: revoke all · escape: cancel", style="dim")
-        self.query_one("#revoke-all-hint", Static).update(text)
+        text = Text(f"the typed {self.placeholder} does not match · " if wrong else "",
+                    style="bold")
+        text.append(f"enter: {self.verb} · escape: cancel", style="dim")
+        self.query_one("#confirm-hint", Static).update(text)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         typed = self.query_one("#confirm-user", Input).value
-        if typed != self.user_id:
+        if typed != self.expected:
             self.hint(wrong=True)
             self.query_one("#confirm-user", Input).focus()
             return
@@ -96,3 +103,42 @@ class RevokeAllDialog(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class RevokeAllDialog(TypedConfirmDialog):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="revoke_all.cancel")]
+
+    def __init__(self, user_id: str, count: int) -> None:
+        super().__init__(Text.assemble(("Revoke ALL sessions of ", "bold"),
+                                       safe(user_id, "bold", 60),
+                                       (f"? ({count} live)", "bold")),
+                         user_id, prompt="Type the user id to confirm:",
+                         placeholder="user id", verb="revoke all")
+        self.user_id = user_id
+        self.count = count
+
+
+def lock_dialog(user_id: str, locked: bool, sessions: int) -> TypedConfirmDialog:
+    """Lock (ends every session, refuses sign-ins) or unlock the account, once its id is
+    typed back."""
+    if locked:
+        title = Text.assemble(("Unlock the account ", "bold"), safe(user_id, "bold", 60),
+                              ("? (sign-ins accepted again)", "bold"))
+    else:
+        title = Text.assemble(("LOCK the account ", "bold"), safe(user_id, "bold", 60),
+                              (f"? (ends {sessions} live session{'s' if sessions != 1 else ''}"
+                               ", refuses sign-ins until unlocked)", "bold"))
+    return TypedConfirmDialog(title, user_id, prompt="Type the user id to confirm:",
+                              placeholder="user id", verb="unlock" if locked else "lock")
+
+
+EVERYONE = "everyone"
+
+
+def revoke_everyone_dialog() -> TypedConfirmDialog:
+    """Sign out every session of every user, once the word is typed back."""
+    return TypedConfirmDialog(
+        Text("Sign out EVERYONE? Every session of every user ends (breach response).",
+             style="bold"),
+        EVERYONE, prompt=f"Type the word {EVERYONE} to confirm:", placeholder="the word",
+        verb="sign out everyone")

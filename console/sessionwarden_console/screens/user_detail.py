@@ -274,6 +274,9 @@ class UserDetailScreen(LiveScreen):
         if what == "act:revoke":
             self.console.notify("session revoked" if payload else "that session had already "
                                 "ended", severity="information" if payload else "warning")
-        else:
+        elif what == "act:revoke_all":
             self.console.notify(f"{payload} session{'s' if payload != 1 else ''} revoked")
+        else:
+            super().acted(what, payload)
+            return
         self.reload()

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, Static
 
 from ..text import ago, safe
 from .base import LiveScreen, selected_key, sync_rows
+from .confirm import lock_dialog
 
 
 class UsersScreen(LiveScreen):
@@ -20,6 +21,7 @@ class UsersScreen(LiveScreen):
         Binding("enter", "open", "Open", id="users.open", show=True),
         Binding("m", "more", "More", id="users.more"),
         Binding("escape", "clear", "Clear", id="users.clear", show=False),
+        Binding("L", "lock", "Lock/unlock", id="users.lock", show=False),
     ]
 
     def __init__(self) -> None:
@@ -64,7 +66,8 @@ class UsersScreen(LiveScreen):
         now = self.console.clock()
         table = self.query_one("#users", DataTable)
         sync_rows(table, ((row.user_id, (
-            safe(row.user_id, limit=30),
+            Text.assemble(("LOCKED ", "bold reverse"), safe(row.user_id, limit=23))
+            if row.locked_at else safe(row.user_id, limit=30),
             Text(str(row.sessions), justify="right"),
             Text(str(row.devices), justify="right"),
             Text(ago(row.last_active_at, now)),
@@ -121,6 +124,26 @@ class UsersScreen(LiveScreen):
         key = selected_key(self.query_one("#users", DataTable))
         if key is not None:
             self.console.open_user(key)
+
+    def action_lock(self) -> None:
+        """Lock the selected user's account (or unlock it when locked), once its id is typed
+        back; through the core's API, audited as the console operator."""
+        key = selected_key(self.query_one("#users", DataTable))
+        row = next((r for r in self.rows if r.user_id == key), None)
+        if row is None:
+            self.console.refuse("no user selected")
+            return
+        locked = row.locked_at is not None
+        data = self.console.data
+
+        def confirmed(reason: str | None) -> None:
+            if reason is not None:
+                if locked:
+                    self.act("act:unlock", data.unlock, row.user_id, reason)
+                else:
+                    self.act("act:lock", data.lock, row.user_id, reason)
+
+        self.app.push_screen(lock_dialog(row.user_id, locked, row.sessions), confirmed)
 
     def action_more(self) -> None:
         if self.cursor:

@@ -311,6 +311,11 @@ class Daemon:
                 self.metrics.count("expired", n=result.expired)
                 if not result.still_due or time.monotonic() - started > interval:
                     break
+            # after revoke_everyone: end the signed-out sessions, a batch of users at a time,
+            # within the same time budget (the walk resumes at the next sweep where it stopped)
+            while not self.stop.is_set() and time.monotonic() - started <= interval:
+                if self.mgr.purge_everyone(limit=d.sweep_batch).done:
+                    break
             self.metrics.observe(time.monotonic() - started)
             self.last_sweep = datetime.now(UTC).isoformat()
             self._redis_ok()

@@ -136,6 +136,7 @@ class RouteSettings:
     revoked_token_used: tuple[str, ...] | None = None
     device_mismatch: tuple[str, ...] | None = None
     login_burst: tuple[str, ...] | None = None
+    session_probe: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
