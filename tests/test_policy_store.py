@@ -416,3 +416,23 @@ def test_after_revoke_everyone_reauthenticate_and_rotate_refuse_the_old_sessions
     later = mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)  # control
     assert mgr.reauthenticate(later.token) is not None
     assert mgr.rotate_session(later.token) is not None
+
+
+def test_a_rotated_out_token_is_never_counted_as_probing(backend: Backend, clock: Clock) -> None:
+    """The tombstone check comes before the probing counter: an app's own old token, presented
+    again and again (a tab that kept the old cookie), is revoked_token_used, not session_probe;
+    a guessed secret for the same session id is what the counter counts."""
+    from sessionwarden import DetectionSettings
+
+    mgr = backend.manager(settings(detection=DetectionSettings(probe_wrong_secrets=3)),
+                          clock=clock)
+    created = mgr.create_session("alice", user_agent=MAC_CHROME, ip=IP_US)
+    assert mgr.rotate_session(created.token) is not None
+    for _ in range(6):
+        assert mgr.validate_session(created.token, user_agent=MAC_CHROME) is None
+    assert events(mgr, "session_probe") == []
+    assert len(events(mgr, "revoked_token_used")) == 1
+    for i in range(3):  # control: wrong secrets that were never issued are counted
+        guess = created.session_id + "." + chr(ord("A") + i) * 43
+        assert mgr.validate_session(guess) is None
+    assert len(events(mgr, "session_probe")) == 1
