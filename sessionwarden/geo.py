@@ -48,8 +48,10 @@ __all__ = [
     "classify_network",
     "country_name",
     "haversine_km",
+    "mmdb_get",
     "normalize_city_hint",
     "normalize_country_hint",
+    "open_mmdb",
     "place_label",
 ]
 
@@ -338,6 +340,35 @@ def _mmdb_fields(record: Any) -> tuple[str | None, str | None, float | None, flo
     return country, city, lat, lon
 
 
+def open_mmdb(path: str, setting: str) -> Any:
+    """A MaxMind ``.mmdb`` reader for ``path``; ``ValueError`` naming ``setting`` when the file
+    is missing or unreadable or ``maxminddb`` (the ``[geoip]`` extra) is not installed: a
+    misconfigured operator setting fails loudly, not silently degrading."""
+    try:
+        import maxminddb
+    except ImportError as exc:  # optional dependency: sessionwarden[geoip]
+        raise ValueError(
+            f"{setting}: {path!r} given but the maxminddb package is not installed "
+            "(pip install 'sessionwarden[geoip]')"
+        ) from exc
+    try:
+        return maxminddb.open_database(path, maxminddb.MODE_AUTO)
+    except (OSError, ValueError, RuntimeError) as exc:
+        # InvalidDatabaseError is a RuntimeError; a missing file an OSError.
+        raise ValueError(f"{setting}: cannot open GeoIP database {path!r}: {exc}") from exc
+
+
+def mmdb_get(reader: Any, ip: str) -> Any:
+    """The record of ``ip`` in ``reader`` (None without a reader or a record)."""
+    if reader is None:
+        return None
+    try:
+        return reader.get(ip)
+    except ValueError:
+        # e.g. an IPv6 address against an IPv4-only database
+        return None
+
+
 class GeoResolver:
     """Resolves IP addresses to a Place, offline.
 
@@ -358,20 +389,7 @@ class GeoResolver:
         self._closed = False
         self._mmdb_path = None if mmdb_path is None else os.fspath(mmdb_path)
         if self._mmdb_path is not None:
-            try:
-                import maxminddb
-            except ImportError as exc:  # optional dependency: sessionwarden[geoip]
-                raise ValueError(
-                    f"mmdb_path: {self._mmdb_path!r} given but the maxminddb package is not "
-                    "installed (pip install 'sessionwarden[geoip]')"
-                ) from exc
-            try:
-                self._reader = maxminddb.open_database(self._mmdb_path, maxminddb.MODE_AUTO)
-            except (OSError, ValueError, RuntimeError) as exc:
-                # InvalidDatabaseError is a RuntimeError; a missing file an OSError.
-                raise ValueError(
-                    f"mmdb_path: cannot open GeoIP database {self._mmdb_path!r}: {exc}"
-                ) from exc
+            self._reader = open_mmdb(self._mmdb_path, "mmdb_path")
 
     @property
     def mmdb_path(self) -> str | None:
@@ -391,13 +409,7 @@ class GeoResolver:
             reader.close()
 
     def _mmdb_lookup(self, ip: str) -> Any:
-        if self._reader is None:
-            return None
-        try:
-            return self._reader.get(ip)
-        except ValueError:
-            # e.g. an IPv6 address against an IPv4-only database
-            return None
+        return mmdb_get(self._reader, ip)
 
     def locate(
         self, ip: str, *, country_hint: str | None = None, city_hint: str | None = None

@@ -298,8 +298,8 @@ class SessionManager(_Base):
 
     def validate_session(self, token: object, *, ip: str | None = None,
                          user_agent: str | None = None,
-                         client_hints: HeadersLike | None = None,
-                         touch: bool = True) -> Session | None:
+                         client_hints: HeadersLike | None = None, country: str | None = None,
+                         city: str | None = None, touch: bool = True) -> Session | None:
         """The live session of ``token`` (touching it at most once per touch interval), or
         ``None`` for any token that is not valid, of any type or shape. ``ValueError`` for a
         malformed ``ip``; a user agent is cleaned and bounded; ``client_hints`` as for
@@ -307,13 +307,21 @@ class SessionManager(_Base):
         alike; parsed once per distinct value, not per request). One round trip. Store trouble
         of any kind raises `StoreUnavailable` (or a subclass) and nothing else: fail closed.
 
+        ``country`` / ``city``: the same optional hints as `create_session` (a trusted CDN's
+        header), used only for the place check: a live token presented from another country
+        than its session's is reported once per session and place (familiar places and
+        declared known networks excluded; see docs/detection.md). ``user_agent=""`` (the
+        request had none) on a session created with one is reported once, as weak evidence;
+        ``None`` means "not given" and checks nothing.
+
         ``touch=False``: this request is not user activity (background polling, a health
         check: NIST SP 800-63B resets the inactivity timer on user activity only), so the idle
         timer, the last activity and the record's expiry are left as they are."""
         self._enter()
         try:
             probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
-                                             client_hints=client_hints, touch=touch)
+                                             client_hints=client_hints, country=country,
+                                             city=city, touch=touch)
             if probe is None:
                 return None
             if probe.read is not None:
@@ -703,11 +711,14 @@ class AsyncSessionManager(_Base):
     async def validate_session(self, token: object, *, ip: str | None = None,
                                user_agent: str | None = None,
                                client_hints: HeadersLike | None = None,
+                               country: str | None = None,
+                               city: str | None = None,
                                touch: bool = True) -> Session | None:
         self._enter()
         try:
             probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
-                                             client_hints=client_hints, touch=touch)
+                                             client_hints=client_hints, country=country,
+                                             city=city, touch=touch)
             if probe is None:
                 return None
             if probe.read is not None:

@@ -5,6 +5,7 @@ Every duration is a `timedelta`; every error names the field it is about.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -25,6 +26,23 @@ RULE_SEVERITIES: Mapping[str, str] = MappingProxyType(
         "device_mismatch": "high",
         "login_burst": "medium",
         "session_probe": "medium",
+    }
+)
+
+#: Weights of the signals a sign-in (or a validation) is assessed on: the assessment's score is
+#: the sum of the weights of the signals present (docs/detection.md, "Assessment").
+SIGNAL_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {
+        "new_device": 2.5,  # first sign-in from this kind of device
+        "new_country": 2.0,  # first sign-in from this country
+        "unfamiliar_country": 0.5,  # seen before, not yet familiar
+        "impossible_travel": 1.0,  # from the previous sign-in faster than a plane
+        "device_elsewhere": 2.5,  # the same kind of device (or session) in use elsewhere
+        "unfamiliar_network": 0.5,  # a network the account's known devices have not used
+        "hosting_network": 0.5,  # a hosting or VPN network (ASN database)
+        "login_burst": 3.5,
+        "shared_account": 3.5,
+        "no_user_agent": 1.0,  # a live token presented without a User-Agent
     }
 )
 
@@ -50,18 +68,42 @@ class DetectionSettings:
 
     severities: Mapping[str, str] = field(default_factory=lambda: dict(RULE_SEVERITIES))
     disabled: frozenset[str] = frozenset()
-    impossible_travel_kmh: float = 900.0
+    impossible_travel_kmh: float = 1500.0
+    session_travel_kmh: float = 900.0
     impossible_travel_min_km: float = 500.0
     shared_countries: int = 3
     shared_devices: int = 4
     shared_window: timedelta = timedelta(minutes=30)
+    shared_countries_window: timedelta = timedelta(hours=6)
     burst_logins: int = 10
     burst_window: timedelta = timedelta(minutes=10)
     bind_to_device: bool = False
     probe_wrong_secrets: int = 10
     probe_window: timedelta = timedelta(minutes=10)
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(SIGNAL_WEIGHTS))
+    low_at: float = 1.0
+    medium_at: float = 3.5
+    high_at: float = 5.5
+    critical_at: float = 9.0
+    familiar_logins: int = 2
+    learning_period: timedelta = timedelta(days=14)
+    known_networks: tuple[str, ...] = ()
+    hosting_asns: frozenset[int] = frozenset()
+    hosting_words: tuple[str, ...] = ("hosting", "vpn", "cloud", "datacenter", "data center",
+                                      "server", "vps", "colo")
+    elsewhere_window: timedelta = timedelta(hours=2)
+    incident_window: timedelta = timedelta(hours=24)
+    shared_known_for: timedelta = timedelta(days=30)
+    #: the rules whose severity the operator set to another value than the default in
+    #: ``severities`` (a sign-in rule then takes it instead of the assessed one)
+    pinned: frozenset[str] = field(init=False, default=frozenset())
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
+        init=False, default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "pinned", frozenset(
+            rule for rule, severity in dict(self.severities).items()
+            if RULE_SEVERITIES.get(rule, severity) != severity))
         merged = dict(RULE_SEVERITIES)
         for rule, severity in dict(self.severities).items():
             if rule not in RULE_SEVERITIES:
@@ -78,6 +120,8 @@ class DetectionSettings:
         object.__setattr__(self, "disabled", frozenset(self.disabled))
         if not self.impossible_travel_kmh > 0:
             raise ValueError("detection.impossible_travel_kmh: must be positive")
+        if not self.session_travel_kmh > 0:
+            raise ValueError("detection.session_travel_kmh: must be positive")
         if self.impossible_travel_min_km < 0:
             raise ValueError("detection.impossible_travel_min_km: must not be negative")
         for name in ("shared_countries", "shared_devices", "burst_logins",
@@ -87,6 +131,51 @@ class DetectionSettings:
         _positive("detection.shared_window", self.shared_window)
         _positive("detection.burst_window", self.burst_window)
         _positive("detection.probe_window", self.probe_window)
+        weights = dict(SIGNAL_WEIGHTS)
+        for signal, weight in dict(self.weights).items():
+            if signal not in SIGNAL_WEIGHTS:
+                raise ValueError(f"detection.weights: unknown signal {signal!r}")
+            if (not isinstance(weight, int | float) or isinstance(weight, bool)
+                    or not 0 <= weight <= 100):
+                raise ValueError(f"detection.weights[{signal!r}]: must be a number from 0 "
+                                 f"to 100, got {weight!r}")
+            weights[signal] = float(weight)
+        object.__setattr__(self, "weights", MappingProxyType(weights))
+        cuts = [self.low_at, self.medium_at, self.high_at, self.critical_at]
+        if not all(isinstance(c, int | float) and c > 0 for c in cuts) or cuts != sorted(cuts):
+            raise ValueError("detection.low_at/medium_at/high_at/critical_at: positive "
+                             f"numbers in increasing order, got {cuts}")
+        if not isinstance(self.familiar_logins, int) or self.familiar_logins < 1:
+            raise ValueError("detection.familiar_logins: must be an integer >= 1")
+        for name in ("learning_period", "elsewhere_window", "incident_window",
+                     "shared_countries_window",
+                     "shared_known_for"):
+            _positive(f"detection.{name}", getattr(self, name))
+        networks = []
+        for cidr in self.known_networks:
+            try:
+                networks.append(ipaddress.ip_network(cidr, strict=False))
+            except (TypeError, ValueError):
+                raise ValueError(f"detection.known_networks: {cidr!r} is not a CIDR "
+                                 "(e.g. 198.51.100.0/24)") from None
+        object.__setattr__(self, "known_networks", tuple(self.known_networks))
+        object.__setattr__(self, "networks", tuple(networks))
+        if not all(isinstance(a, int) and not isinstance(a, bool) and a > 0
+                   for a in self.hosting_asns):
+            raise ValueError("detection.hosting_asns: positive integers (AS numbers)")
+        object.__setattr__(self, "hosting_asns", frozenset(self.hosting_asns))
+        words = tuple(w.lower() for w in self.hosting_words if isinstance(w, str) and w)
+        if len(words) != len(self.hosting_words):
+            raise ValueError("detection.hosting_words: non-empty strings")
+        object.__setattr__(self, "hosting_words", words)
+
+    def severity_of(self, score: float) -> str:
+        """The severity of an assessment's score ('info' below ``low_at``)."""
+        for severity, cut in (("critical", self.critical_at), ("high", self.high_at),
+                              ("medium", self.medium_at), ("low", self.low_at)):
+            if score >= cut:
+                return severity
+        return "info"
 
     def enabled(self, rule: str) -> bool:
         return rule not in self.disabled
@@ -141,6 +230,7 @@ class Settings:
     secret: str | bytes | None = field(default=None, repr=False)  # bytes or None once built
     production: bool = False
     mmdb_path: str | None = None
+    asn_mmdb_path: str | None = None
     alert_action_ttl: timedelta = timedelta(days=3)
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     # Millisecond views the scripts take, computed once (validate reads them on every call).

@@ -504,7 +504,8 @@ def test_example_config_documents_every_key_with_its_default(tmp_path):
 
 def test_every_settings_field_is_a_key():
     """Introspected: a field added to Settings / RedisSettings / DetectionSettings appears."""
-    keys = {k.rsplit(".", 1)[0] if k.startswith("detection.severities.") else k
+    keys = {k.rsplit(".", 1)[0]
+            if k.startswith(("detection.severities.", "detection.weights.")) else k
             for k in _leaf_keys()}
     expected = {f"redis.{f.name}" for f in dataclasses.fields(RedisSettings) if f.init}
     expected |= {f"sessions.{f.name}" for f in dataclasses.fields(Settings)

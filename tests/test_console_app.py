@@ -491,7 +491,11 @@ def test_notify_sends_one_desktop_notification_per_high_alert(world, tmp_path,
             writer.create_session("bob", user_agent=MAC_CHROME, ip=IP_JP)  # impossible_travel
             await until(pilot, lambda: any(e.type == "impossible_travel" and e.user_id == "bob"
                                            for e in app.feed_events))
-            assert sent(1) == ["high: impossible_travel|user bob"]
+            delivered = [e for e in app.feed_events if e.user_id == "bob"
+                         and e.type in ("impossible_travel", "new_country", "new_device")
+                         and e.details.get("notify")]
+            assert len(delivered) == 1  # one request, one incident: one notification
+            assert sent(1) == [f"high: {delivered[0].type}|user bob"]
             await settle(pilot)  # two more polls: the same alert is not notified again
         time.sleep(0.3)  # a second notification's thread would have run by now
         assert len(calls.read_text().splitlines()) == 1  # one, not one per poll

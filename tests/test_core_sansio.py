@@ -72,7 +72,7 @@ def ok_reply(now: int = NOW, expiry: int | None = None, *, known_device: int = 0
     """create.lua's 'ok' reply (no previous located login, no live sessions besides the new
     one left out, no burst)."""
     return [b"ok", now, now + idle if expiry is None else expiry, known_device, devices_before,
-            country_known, countries_before, b"", 1, [], 0, events or []]
+            country_known, countries_before, b"", 1, [], 0, [], events or []]
 
 
 def sign_in(c: Core, user: str = "alice", **kw: object):  # -> generator
@@ -116,7 +116,8 @@ def test_create_sends_one_create_eval_with_keys_and_args_built_from_the_inputs(o
         lat=f"{lat:.4f}", lon=f"{lon:.4f}", email="a@example.com", burst_window_ms=180_000,
         max_devices=50, burst_threshold=4, login_details=args.login_details,
         evicted_details=args.evicted_details, stream_maxlen=500, retention_ms=2 * DAY,
-        recent_users_kept=77,
+        recent_users_kept=77, net_key="200148604860", max_networks=12,
+        learning_ms=14 * DAY,
         # no policy: the record's policy fields stay empty (the Settings' windows, as before)
         touch_ms="", assurance="", extension_ms="", max_lifetime_ms="", policy="",
     )
@@ -205,19 +206,22 @@ def test_create_denied_inline_sends_nothing_after_the_script():
          "new_device", "low", {"device": "Mac/Chrome", "browser": "Chrome 119",
                                "os": "macOS 10", "known_devices": 2}),
         (dict(known_device=1, devices_before=1, country_known=0, countries_before=2),
-         "new_country", "medium", {"country": "DE", "ip": "203.0.113.7", "known_countries": 2}),
+         # a known device in a new country: a trip, low on its own
+         "new_country", "low", {"country": "DE", "ip": "203.0.113.7", "known_countries": 2}),
     ],
 )
 def test_create_appends_the_finding_the_reply_calls_for(facts, finding, severity, details):
     c = core()
     created, requests = drive(sign_in(c, country="DE"), [ok_reply(**facts), ["id"]])
     assert len(requests) == 2 and isinstance(requests[1], Batch)
-    (event,) = requests[1].items  # exactly one finding: the other rule stays quiet
+    # exactly one finding (the other rule stays quiet), then the incident written back
+    event, incident = requests[1].items
+    assert incident.args[:3] == ("HSET", base("alice") + "u", "ic")
     fields = xadd_fields(event)
     # an alert (low or more): the same script pushes it on the user's own alert list (capped,
     # expiring with the history) and counts it in the totals
     assert event.keys == ("sw:events", "sw:alerts{sw:events}", base("alice") + "al", "sw:stats")
-    assert event.args[7:] == (100, 180 * DAY)
+    assert event.args[7:] == (100, 180 * DAY, 1)  # delivered: it opens the incident
     assert {k: v for k, v in fields.items() if k != "d"} == {
         "type": finding, "user": "alice", "sid": created.session_id, "sev": severity,
         "at": str(NOW)}

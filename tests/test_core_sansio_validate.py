@@ -247,10 +247,11 @@ def test_script_expired_is_none_and_appends_returned_events_on_a_cluster(inline)
 def test_script_revoked_reports_the_reuse_for_the_user_of_the_reply(same, severity):
     c = core()
     reply = [b"revoked", NOW, f"{NOW - 10 * 60_000}|password_change".encode(), b"alice-owner",
-             same, []]
+             same, [b"ic", b""], []]
     result, requests = validate(c, TOKEN, [reply, b"id"], ip=IP, user_agent=MAC_CHROME)
     assert result is None and len(requests) == 2
-    (finding,) = requests[1].items
+    finding, incident = requests[1].items  # the event, then the user's incident written back
+    assert incident.args[:3] == ("HSET", base("alice-owner") + "u", "ic")
     fields = xadd_fields(finding)
     # an alert: the script also pushes it on the owner's alert list (the slot the session id
     # names) and counts it
@@ -270,7 +271,7 @@ def test_script_revoked_reports_the_reuse_for_the_user_of_the_reply(same, severi
 
 @pytest.mark.parametrize("tombstone", [b"garbage|evicted", b"", b"|x", b"12a|x"])
 def test_script_revoked_with_a_corrupt_tombstone_is_none_and_logged(tombstone, caplog):
-    reply = [b"revoked", NOW, tombstone, b"alice", 0, []]
+    reply = [b"revoked", NOW, tombstone, b"alice", 0, [], []]
     result, requests = validate(core(), TOKEN, [reply], ip=IP, user_agent=MAC_CHROME)
     assert result is None and len(requests) == 1  # nothing appended, nothing raised
     assert "corrupt tombstone" in caplog.text
@@ -283,7 +284,7 @@ def test_script_mismatch_reports_and_returns_the_session():
                                  user_agent=IPHONE_SAFARI)
     assert isinstance(session, Session) and session.session_id == SID
     assert requests[0] == script_request(c, {"user_agent": IPHONE_SAFARI})
-    (event,) = requests[1].items
+    event, _incident = requests[1].items
     assert event.keys[2:] == (base("alice") + "al", "sw:stats")  # the user's list, the totals
     fields = xadd_fields(event)
     assert (fields["type"], fields["user"], fields["sid"], fields["sev"]) == (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import signal
@@ -216,12 +217,18 @@ def daemon(tmp_path: Path, real_backend: Backend) -> Iterator[Daemon]:
     made.close()
 
 
+_BURSTS = itertools.count()
+
+
 def alert_burst(mgr: Any, users: int, *, email: bool = True) -> None:
-    for i in range(users):
-        user = f"user{i}"
-        kw = {"email": f"{user}@example.com"} if email else {}
-        mgr.create_session(user, user_agent=MAC_CHROME, ip=IP_US, **kw)
-        mgr.create_session(user, user_agent=IPHONE_SAFARI, ip=IP_NL, **kw)
+    """Two alerts per ``users``: two accounts (never used before in this process) each opening
+    an incident with a new device in a new country (one incident, one alert: the incident's
+    other findings are events, not alerts)."""
+    for _ in range(users):
+        for user in (f"user{next(_BURSTS)}", f"user{next(_BURSTS)}"):
+            kw = {"email": f"{user}@example.com"} if email else {}
+            mgr.create_session(user, user_agent=MAC_CHROME, ip=IP_US, **kw)
+            mgr.create_session(user, user_agent=IPHONE_SAFARI, ip=IP_NL, **kw)
 
 
 def alert_ids(mgr: Any) -> list[str]:
@@ -248,6 +255,8 @@ def test_every_sink_gets_each_alert_escaped_signed_and_with_a_working_link(
     mgr.create_session(hostile, user_agent=MAC_CHROME, ip=IP_US, email="eve@example.com",
                        city="Lyon\u202e")
     mgr.create_session(hostile, user_agent=IPHONE_SAFARI, ip=IP_NL, email="eve@example.com")
+    # the incident opened above escalates (a third country at once): its second alert
+    mgr.create_session(hostile, user_agent=WINDOWS_EDGE, ip=IP_JP, email="eve@example.com")
     ids = alert_ids(mgr)
     assert len(ids) >= 2
     wait_for(lambda: len(hook.calls) >= len(ids) and len(box.messages) >= 2
@@ -347,8 +356,10 @@ def test_two_daemons_sweep_without_double_events(daemon: Daemon,
 
 
 def emailable(mgr: Any) -> list[Any]:
-    return [e for e in mgr.recent_events(1000)
-            if e.type in ("new_device", "new_country", "impossible_travel")]
+    """The delivered sign-in alerts (an incident's opening or escalation) the email sink
+    sends to the account owner."""
+    return [e for e in mgr.recent_events(1000) if e.details.get("notify")
+            and e.type in ("new_device", "new_country", "impossible_travel")]
 
 
 def test_kill_9_during_delivery_then_restart_delivers_every_alert_once_per_sink(
@@ -708,7 +719,8 @@ def test_metrics_over_http_move_as_alerts_flow_and_sessions_expire(
     expired = [e for e in mgr.recent_events(1000) if e.type == "session_expired"]
     # every session expired, each reported once; the sweep counts those it found, and the
     # email sink's listing of the user's sessions (for the message) may prune some first
-    assert len(expired) == len({e.session_id for e in expired}) == 2 * 6
+    # (alert_burst: two accounts of two sign-ins each per unit)
+    assert len(expired) == len({e.session_id for e in expired}) == 4 * 6
     assert 1 <= m["sessionwarden_sessions_expired_total"] <= len(expired)
     assert m["sessionwarden_sweep_seconds_count"] >= 1
     assert m["sessionwarden_sweep_seconds_sum"] > 0

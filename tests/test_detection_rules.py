@@ -153,7 +153,9 @@ def test_new_country_fires_on_a_second_country(mgr: SessionManager, clock: Clock
     clock.advance(2 * DAY)
     second = login(mgr, ip=IP_NL)
     event = only(mgr, "new_country")
-    assert event.severity == "medium"
+    # a known device's first sign-in in a new country: a trip, low (new_device would add to it)
+    assert event.severity == "low"
+    assert event.details["signals"] == ["new_country", "unfamiliar_network"]
     assert event.session_id == second.session_id
     assert event.details["country"] == "NL"
     assert event.details["ip"] == IP_NL
@@ -214,7 +216,7 @@ def test_impossible_travel_us_to_japan_in_30_minutes(mgr: SessionManager, clock:
     assert d["speed_kmh"] == pytest.approx(d["distance_km"] / 0.5, rel=0.01)
     assert d["speed_kmh"] > 15_000
     assert_sentence(d["reason"], "Japan (JP)", "United States (US)", "30 min",
-                    f"{d['distance_km']:,} km", "km/h", "limit 900 km/h")
+                    f"{d['distance_km']:,} km", "km/h", "limit 1,500 km/h")
 
 
 def test_impossible_travel_same_instant(mgr: SessionManager) -> None:
@@ -223,7 +225,7 @@ def test_impossible_travel_same_instant(mgr: SessionManager) -> None:
     event = only(mgr, "impossible_travel")
     assert event.details["speed_kmh"] is None  # no meaningful speed over under a minute
     assert_sentence(event.details["reason"], "Japan (JP)", "United States (US)",
-                    "limit 900 km/h")
+                    "limit 1,500 km/h")
 
 
 def test_impossible_travel_quiet_for_the_same_trip_20_hours_later(
@@ -288,7 +290,8 @@ def test_shared_account_live_sessions_in_three_countries_fire_once(
     clock.advance(MINUTE)
     third = login(mgr, ip=IP_JP)
     event = only(mgr, "shared_account")
-    assert event.severity == "medium"
+    assert event.severity in ("high", "critical")  # with a new country and impossible travel
+    assert "shared_account" in event.details["signals"]
     assert event.session_id == third.session_id
     assert event.details["countries"] == ["JP", "NL", "US"]
     assert_sentence(event.details["reason"], "3 countries", "JP, NL, US")
@@ -445,7 +448,7 @@ def test_device_mismatch_reported_once_per_new_device(mgr: SessionManager, clock
     for ua in (IPHONE_SAFARI, IPHONE_SAFARI, IPHONE_SAFARI, MAC_CHROME, WINDOWS_EDGE,
                WINDOWS_EDGE):
         clock.advance(2 * MINUTE)
-        mgr.validate_session(created.token, ip=IP_NL, user_agent=ua)
+        mgr.validate_session(created.token, ip=IP_US, user_agent=ua)  # the session's place
     assert [e.details["device"] for e in findings(mgr, "device_mismatch")] == [
         "iPhone/Safari", "Windows/Edge"]
 
@@ -536,9 +539,9 @@ def _impossible_travel(mgr: SessionManager, clock: Clock) -> None:
 
 
 def _shared_account(mgr: SessionManager, clock: Clock) -> None:
-    for ip in (IP_US, IP_NL, IP_JP):
+    for ip in (IP_US, IP_NL, IP_JP):  # sessions in use within shared_countries_window
         login(mgr, ip=ip)
-        clock.advance(DAY)
+        clock.advance(HOUR)
 
 
 def _revoked_token_used(mgr: SessionManager, clock: Clock) -> None:
@@ -588,7 +591,11 @@ def test_trigger_fires_with_default_settings(
     mgr = make(backend, clock)
     TRIGGERS[rule](mgr, clock)
     event = only(mgr, rule)
-    assert event.severity == RULE_SEVERITIES[rule]
+    if rule in ("revoked_token_used", "device_mismatch", "session_probe"):  # validation
+        assert event.severity == RULE_SEVERITIES[rule]
+    else:  # a sign-in's events carry its assessment: the severity of its score
+        assert event.severity == DetectionSettings().severity_of(event.details["score"])
+        assert event.severity != "info" and event.details["signals"]
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -613,8 +620,6 @@ def test_custom_severity_is_respected(backend: Backend, clock: Clock, rule: str)
     mgr = make(backend, clock, detection=DetectionSettings(severities={rule: custom}))
     TRIGGERS[rule](mgr, clock)
     assert only(mgr, rule).severity == custom
-    others = [e for e in findings(mgr) if e.type != rule]
-    assert all(e.severity == RULE_SEVERITIES[e.type] for e in others)
 
 
 def test_custom_windows_are_respected(backend: Backend, clock: Clock) -> None:
@@ -663,7 +668,7 @@ def test_device_mismatch_alternating_devices_reported_once_each(
     for _ in range(3):
         for ua in (WINDOWS_EDGE, ANDROID_CHROME):
             clock.advance(MINUTE)
-            assert mgr.validate_session(created.token, ip=IP_NL, user_agent=ua) is not None
+            assert mgr.validate_session(created.token, ip=IP_US, user_agent=ua) is not None
     assert [e.details["device"] for e in findings(mgr, "device_mismatch")] == [
         "Windows/Edge", "Android/Chrome"]
 

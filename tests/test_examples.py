@@ -19,7 +19,8 @@ def test_quickstart_demo_tells_the_incident(redis_server: str) -> None:
     out = done.stdout
     assert "Windows/Edge — Netherlands" in out
     assert "[  high] impossible_travel" in out
-    assert "[medium] new_country: first sign-in from Netherlands (NL)" in out
+    # one assessment: a new device in a new country, far away: every finding of it is high
+    assert "[  high] new_country: first sign-in from Netherlands (NL)" in out
     assert "revoked 2 session(s); left:" in out
     assert "validate_session(attacker token) -> None" in out
     assert "[  high] revoked_token_used" in out

@@ -125,7 +125,10 @@ class ConsoleApp(App[None]):
         if self.notify_desktop and not history:  # alerts arriving while the console runs
             floor = SEVERITY_RANK[self.config.notify_min_severity]
             for event in new:
-                if SEVERITY_RANK.get(event.severity, 0) >= floor:
+                # one per incident: its opening and escalations (a finding that only joins an
+                # open incident carries notify false; events of older versions have none)
+                if (SEVERITY_RANK.get(event.severity, 0) >= floor
+                        and event.details.get("notify", True) is not False):
                     desktop_notify(f"{event.severity}: {event.type}",
                                    f"user {visible(event.user_id, 60)}")
 

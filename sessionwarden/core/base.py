@@ -25,7 +25,9 @@ from ..devices import (
 )
 from ..errors import SecretRequired
 from ..geo import GeoResolver
+from ..incidents import join_incident, parse_incident
 from ..keys import KeySchema, UserKeys, split_session_id
+from ..networks import NetworkResolver
 from ..protocol import Command, Eval
 from ..sanitize import clean_text, require_user_id
 from ..scripts.calls import FindingArgs, FindingKeys, TallyArgs, TallyKeys, call
@@ -94,11 +96,13 @@ class CoreBase:
         self._action_key = (hmac.new(secret, b"sessionwarden/alert-action",
                                      hashlib.sha256).digest() if secret else None)
         self.geo = GeoResolver(settings.mmdb_path)
+        self.networks = NetworkResolver(settings.asn_mmdb_path)
         self._class_keys: dict[DeviceInfo, tuple[str, str]] = {}
         self._skew_ms = 0
         rules = settings.detection
         self._mismatch_rule = ("off" if not rules.enabled("device_mismatch")
                                else "bind" if rules.bind_to_device else "alert")
+        self._place_check = rules.enabled("device_mismatch")
         # session id -> when a touch falls due (ms: the last activity this process has seen
         # plus the session's touch interval): a routing hint only (see validate_probe), never
         # a judge of validity; bounded, the longest remembered goes.
@@ -216,8 +220,37 @@ class CoreBase:
         oldest = max(now_ms - int(retention.total_seconds() * 1000), 0)
         return [Command(("XTRIM", self.keys.events, "MINID", "~", f"{oldest}-0"))]
 
+    def _incident_events(self, findings: list[Finding], user_id: str, session_id: str | None,
+                         at_ms: int, incident_raw: str | None) -> list[Command | Eval]:
+        """The events of one request's findings, joined to the user's incident (an
+        ``incident`` id on each; delivered to the alert stream only when the incident opens
+        or escalates), and the incident written back to the user record (``ic``; with a
+        shared_account finding also ``sk``, the account known shared until). Same round trip
+        as the events."""
+        if not findings:
+            return []
+        rules = self.settings.detection
+        incident = parse_incident(incident_raw)
+        commands: list[Command | Eval] = []
+        record = self.keys.for_user(user_id).record
+        for finding in findings:
+            incident, deliver = join_incident(incident, finding.severity, at_ms, rules)
+            details = {**finding.details, "incident": incident.id, "notify": deliver}
+            if not deliver:  # the alert that was delivered lists the why; this one its reason
+                details.pop("why", None)
+            commands += self._finding_event(
+                Finding(finding.type, finding.severity, details, finding.suspect), user_id,
+                finding.suspect or session_id, at_ms, deliver=deliver)
+        assert incident is not None
+        fields = ["ic", incident.encode()]
+        if any(f.type == "shared_account" for f in findings):
+            until = at_ms // 1000 + int(rules.shared_known_for.total_seconds())
+            fields += ["sk", str(until)]
+        commands.append(Command(("HSET", record, *fields)))
+        return commands
+
     def _finding_event(self, finding: Finding, user_id: str, session_id: str | None,
-                       at_ms: int) -> list[Command | Eval]:
+                       at_ms: int, *, deliver: bool = True) -> list[Command | Eval]:
         """The finding's event, in one script (`finding.lua`) that also puts it in the
         uncapped alert stream when a daemon consumes alerts (no event flood can trim an alert
         before the daemon has delivered it); and when it is an alert (severity low or more)
@@ -230,7 +263,7 @@ class CoreBase:
         args = FindingArgs(stream_maxlen=self.settings.event_stream_maxlen, type=type_,
                            user=user, sid=sid, sev=sev, at=at, d=d,
                            user_alerts_kept=USER_ALERTS_KEPT,
-                           user_alerts_ttl_ms=self.settings.history_ms)
+                           user_alerts_ttl_ms=self.settings.history_ms, deliver=int(deliver))
         if finding.severity not in ALERT_SEVERITIES:
             return [call("finding", FindingKeys(self.keys.events, self.keys.alerts), args)]
         parts = split_session_id(session_id) if session_id else None

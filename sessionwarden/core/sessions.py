@@ -17,7 +17,7 @@ from ..codec import (
     split_description,
     text,
 )
-from ..detection import LiveSession, LoginFacts, PreviousLogin, evaluate_login
+from ..detection import Familiarity, LiveSession, LoginFacts, PreviousLogin, evaluate_login
 from ..devices import fingerprint, legacy_fingerprint, parse_user_agent
 from ..errors import AccountLocked, SessionLimitExceeded, SessionWardenError
 from ..keys import split_session_id
@@ -39,11 +39,13 @@ from ..scripts.calls import (
     RevokeKeys,
     call,
 )
+from ..settings import SEVERITIES, DetectionSettings
 from ..tokens import new_rand, new_token, parse_token
 from .audit import AuditOps
 from .base import SYSTEM_ACTOR, log
 
 MAX_DEVICES_PER_USER = 50
+MAX_NETWORKS_PER_USER = 12  # familiar networks kept in the user record ('w:<net>')
 
 
 def _coordinate(value: float | None) -> str:
@@ -63,6 +65,45 @@ def _previous_login(raw: str) -> PreviousLogin | None:
         return None
     return PreviousLogin(int(parts[0]), _float_or_none(parts[1]), _float_or_none(parts[2]),
                          parts[3] or None, parts[4])
+
+
+def _unlearn(record: str, profile: dict[str, str], country: str, net_key: str,
+             now_ms: int) -> list[Command | Eval]:
+    """A sign-in that raised an alert (medium or above) does not make its place familiar:
+    the country's and the network's counts go back to what they were before it (a new
+    country stays known, with no familiar sign-in; a new network goes), so an attacker cannot
+    learn a place in. Same round trip as the events."""
+    back: list[str] = []
+    if country:
+        back += [f"c:{country}", profile.get(f"c:{country}", f"{now_ms}|0")]
+    if net_key and f"w:{net_key}" in profile:
+        back += [f"w:{net_key}", profile[f"w:{net_key}"]]
+    out: list[Command | Eval] = [Command(("HSET", record, *back))] if back else []
+    if net_key and f"w:{net_key}" not in profile:
+        out.append(Command(("HDEL", record, f"w:{net_key}")))
+    return out
+
+
+def familiarity(profile: dict[str, str], net_key: str, now_ms: int,
+                rules: DetectionSettings) -> Familiarity:
+    """The account's familiar places from the user record's fields as create read them
+    ('c:<country>' = "<first ms>|<count>", 'w:<net>' = "<count>|<last s>", 'fs', 'sk')."""
+    countries: dict[str, int] = {}
+    for key, value in profile.items():
+        if key.startswith("c:") and len(key) == 4:
+            _, _, count = value.partition("|")
+            countries[key[2:]] = int(count) if count.isdigit() else 1
+    network = profile.get("w:" + net_key) if net_key else None
+    count, _, _ = (network or "").partition("|")
+    first = profile.get("fs", "")
+    learning = (not first.isdigit()
+                or now_ms // 1000 - int(first) < rules.learning_period.total_seconds())
+    shared = profile.get("sk", "")
+    device = profile.get("d", "").split("|")  # "<first s>|<last s>|<country>|<ip>"
+    last_seen = ((int(device[1]) * 1000, device[2] or None)
+                 if len(device) >= 3 and device[1].isdigit() else None)
+    return Familiarity(countries, int(count) if count.isdigit() else (0 if net_key else None),
+                       learning, shared.isdigit() and int(shared) > now_ms // 1000, last_seen)
 
 
 def session_policy(policy: object) -> SessionPolicy | None:
@@ -120,6 +161,7 @@ class SessionOps(AuditOps):
             raise TypeError(f"device_id: expected str, got {type(device_id).__name__}")
         device_id = clean_text(device_id, MAX_DEVICE_ID_LENGTH)
         place = self.geo.locate(ip, country_hint=country, city_hint=city)
+        net = self.networks.describe(ip, place.network, s.detection)
         hints = self._hint_values(client_hints) if client_hints is not None else None
         info = parse_user_agent(ua, hints_from_values(hints) if hints is not None else None)
         fp = fingerprint(fp_key, info, device_id)
@@ -164,8 +206,13 @@ class SessionOps(AuditOps):
             class_key=class_key,
             description=encode_description(info.label, info.browser, info.os,
                                            info.device_class),
-            ip=ip, country=place.country or "", network=place.network, city=place.city or "",
-            lat=_coordinate(place.lat), lon=_coordinate(place.lon), email=mail,
+            # a session on a declared known network has no country: it is everywhere
+            ip=ip, country="" if net.neutral else place.country or "", network=place.network,
+            city=place.city or "",
+            # a sign-in on a declared known network says nothing about where the user is:
+            # it leaves the last located sign-in for the travel rule
+            lat="" if net.neutral else _coordinate(place.lat),
+            lon="" if net.neutral else _coordinate(place.lon), email=mail,
             burst_window_ms=int(s.detection.burst_window.total_seconds() * 1000),
             max_devices=MAX_DEVICES_PER_USER,
             burst_threshold=(s.detection.burst_logins
@@ -174,7 +221,9 @@ class SessionOps(AuditOps):
             evicted_details=details_json(evicted_details),
             stream_maxlen=s.event_stream_maxlen,
             retention_ms=int(retention.total_seconds() * 1000) if retention is not None else "",
-            recent_users_kept=s.recent_users_kept,
+            recent_users_kept=s.recent_users_kept, net_key=net.key,
+            max_networks=MAX_NETWORKS_PER_USER,
+            learning_ms=int(s.detection.learning_period.total_seconds() * 1000),
             **policy_args(chosen)._asdict(), assurance=assurance_digit(rank),
         )
         try:
@@ -200,6 +249,7 @@ class SessionOps(AuditOps):
             live=tuple(LiveSession(uk.tag + rand_, country_ or None,
                                    fp if fp_ == legacy_fp else fp_, active)
                        for rand_, country_, fp_, active in reply.live),
+            familiarity=familiarity(reply.profile, net.key, now, s.detection), network=net,
         )
         commands: list[Command | Eval] = [*self._returned_events(reply.events)]
         if not self._inline:
@@ -213,8 +263,12 @@ class SessionOps(AuditOps):
                          -s.recent_users_kept - 1)),
                 *self._retention_commands(now),
             ]
-        for finding in evaluate_login(facts, s.detection):
-            commands.extend(self._finding_event(finding, user_id, session_id, now))
+        found = evaluate_login(facts, s.detection)
+        commands += self._incident_events(found, user_id, session_id, now,
+                                          reply.profile.get("ic"))
+        if any(SEVERITIES.index(f.severity) >= SEVERITIES.index("medium") for f in found):
+            commands += _unlearn(uk.record, reply.profile, "" if net.neutral else
+                                 place.country or "", net.key, now)
         if commands:
             yield Batch(tuple(commands))
         epoch = self._not_before
@@ -225,7 +279,7 @@ class SessionOps(AuditOps):
         session = Session(
             session_id=session_id, user_id=user_id, created_ms=now, last_active_ms=now,
             expires_ms=expiry, absolute_expires_ms=now + args.absolute_ms, ip=ip,
-            country=place.country,
+            country=None if net.neutral else place.country,
             network=place.network, city=place.city, fingerprint=fp, authenticated_ms=now,
             assurance=ASSURANCE[rank], policy=chosen.name if chosen else None,
         )

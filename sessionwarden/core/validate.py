@@ -12,7 +12,12 @@ from typing import Any, NamedTuple
 
 from ..client_hints import HeadersLike
 from ..codec import CorruptRecord, record_touch_ms, session_from_record, split_session_record
-from ..detection import device_mismatch_finding, revoked_token_finding, session_probe_finding
+from ..detection import (
+    device_mismatch_finding,
+    place_finding,
+    revoked_token_finding,
+    session_probe_finding,
+)
 from ..devices import DeviceInfo
 from ..errors import StoreRefused
 from ..models import Session
@@ -57,6 +62,8 @@ class ValidateProbe(NamedTuple):
     read: Command | Batch | None  # a Batch: the not-before epoch's GET, then the read
     now_ms: int  # the probe's estimate of the server's clock
     legacy_class_key: str | None = None  # the presenter's class key as version 1 made it
+    country: str | None = None  # the caller's country hint (a CDN header)
+    no_ua: bool = False  # an empty User-Agent was given (None = not given: no check)
     activity: bool = True  # the validate counts as user activity (touch=True): a touch may be due
 
 
@@ -72,6 +79,7 @@ class ValidateOps(CoreBase):
         self._probe_threshold = (rules.probe_wrong_secrets if rules.enabled("session_probe")
                                  else 0)
         self._probe_window_ms = int(rules.probe_window.total_seconds() * 1000)
+        self._places: dict[tuple[str, str | None], tuple[str | None, bool]] = {}
 
     def _not_before_stale(self, now_ms: float | None = None) -> bool:
         """The epoch read is older than the refresh interval (or the clock went back)."""
@@ -101,10 +109,21 @@ class ValidateOps(CoreBase):
         self._decoded.clear()
         return True
 
+    def _presented_place(self, ip: str, hint: str | None) -> tuple[str | None, bool]:
+        """(country, hosting network) of a presenting address for the place check; no
+        country on a declared known network (location-neutral). Memoised, bounded."""
+        found = self._places.get((ip, hint))
+        if found is None:
+            place = self.geo.locate(ip, country_hint=hint)
+            net = self.networks.describe(ip, place.network, self.settings.detection)
+            found = (None if net.neutral else place.country, net.hosting)
+            bounded_put(self._places, (ip, hint), found, 4096)
+        return found
+
     def validate_probe(self, token: object, *, ip: str | None = None,
                        user_agent: str | None = None,
-                       client_hints: HeadersLike | None = None,
-                       touch: bool = True) -> ValidateProbe | None:
+                       client_hints: HeadersLike | None = None, country: str | None = None,
+                       city: str | None = None, touch: bool = True) -> ValidateProbe | None:
         """Check validate's input and choose its route; ``None`` for a token that cannot be
         valid (any type or shape), decided before anything else is looked at — no user-agent
         parsing, no HMAC, no I/O — so unauthenticated junk costs next to nothing. Raises
@@ -121,26 +140,48 @@ class ValidateOps(CoreBase):
         info = class_key = legacy = None
         if user_agent is not None or client_hints is not None:
             info, class_key, legacy = self._presenter(user_agent, client_hints)
+        # city: accepted like create's, for the same callers; the place check is by country
+        del city
         # The read is sent only when this process saw the session's last activity less than
         # its touch interval ago (the record can only be more recent, so no touch is due) or,
         # with touch=False, saw the session at all (no touch is ever due); a session it has
         # not seen, or one due a touch, goes to the script: one round trip either way.
-        # A secret that is not the one this process last saw for the session goes to the
-        # script too, which counts it (probing of a known session id) and answers it exactly as
-        # an unknown id: same route, same reply (or, for a token rotated out of the session,
-        # reports it as revoked_token_used).
+        # A place check due by the record this process last decoded goes straight to the
+        # script too: the read would only send it there. A secret that is not the one this
+        # process last saw for the session goes to the script too, which counts it (probing of
+        # a known session id) and answers it exactly as an unknown id: same route, same reply
+        # (or, for a token rotated out of the session, reports it as revoked_token_used).
         if touch is not True and touch is not False:
             raise TypeError(f"touch: expected a bool, got {type(touch).__name__}")
         read: Command | Batch | None = None
         now = self._server_now_ms()
+        # an empty User-Agent (client hints alone do not name the browser); None: not given
+        no_ua = self._place_check and user_agent is not None and (
+            info is None or (client_hints is not None and not str(user_agent).strip()))
         due = self._activity.get(parsed.session_id)
         if due is not None and (now < due or not touch):
             known = self._decoded.get(parsed.session_id)
-            if known is None or hmac.compare_digest(known.token_hash, parsed.secret_hash):
+            if known is None or (hmac.compare_digest(known.token_hash, parsed.secret_hash) and (
+                    (ip == known.session.ip and not no_ua)
+                    or not self._place_due(known, ip, country, no_ua))):
                 read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
                 if not 0 <= now - self._not_before_at < _REFRESH_MS:  # _not_before_stale
                     read = Batch((self._not_before_read, read))
-        return ValidateProbe(parsed, ip, info, class_key, read, now, legacy, touch)
+        return ValidateProbe(parsed, ip, info, class_key, read, now, legacy, country, no_ua,
+                             touch)
+
+    def _place_due(self, decoded: _Decoded, ip: str | None, hint: str | None,
+                   no_ua: bool) -> bool:
+        """Whether the place check has something to mark on this session: an address that
+        is not the session's own (no lookup otherwise) in another country not yet reported
+        for it, or an empty user agent not yet reported."""
+        session = decoded.session
+        if ip is not None and ip != session.ip and self._place_check:
+            place = self._presented_place(ip, hint)[0]
+            if (place and session.country and place != session.country
+                    and b"@" + place.encode() not in decoded.reported):
+                return True
+        return no_ua and bool(decoded.class_key) and b"@-" not in decoded.reported
 
     def validate_script(self, probe: ValidateProbe) -> Op[Session | None]:
         """Validate by the atomic script: touch, tombstone, expiry, mismatch, corruption."""
@@ -148,6 +189,8 @@ class ValidateOps(CoreBase):
         parsed, ip, info, class_key = probe.parsed, probe.ip, probe.info, probe.class_key
         rules = s.detection
         uk = self.keys.for_tag(parsed.tag)
+        place, hosting = (self._presented_place(ip, probe.country)
+                          if ip is not None and self._place_check else (None, False))
         request = call(
             "validate", ValidateKeys(uk.session(parsed.rand), uk.record,
                                      uk.tombstone(parsed.rand), uk.probe(parsed.rand),
@@ -160,8 +203,8 @@ class ValidateOps(CoreBase):
                          tombstone_ms=s.tombstone_ms, bind_details=self._bind_details,
                          stream_maxlen=s.event_stream_maxlen, not_before=self._not_before,
                          probe_threshold=self._probe_threshold,
-                         probe_window_ms=self._probe_window_ms,
-                         activity="1" if probe.activity else "0"))
+                         probe_window_ms=self._probe_window_ms, place=place or "",
+                         no_ua=int(probe.no_ua), activity="1" if probe.activity else "0"))
         epoch: Any = SLOW  # (not read in this call)
         try:
             if self._not_before_stale():  # the epoch's GET rides in the same round trip
@@ -199,10 +242,11 @@ class ValidateOps(CoreBase):
             finding = revoked_token_finding(
                 rules, reason=reason, revoked_ms=int(revoked_ms), at_ms=now, ip=ip,
                 device=info.label if info else None, same_device=reply.same_device,
+                no_user_agent=probe.no_ua,
             )
             if finding:
-                yield Batch(tuple(self._finding_event(finding, reply.user_id,
-                                                      parsed.session_id, now)))
+                yield Batch(tuple(self._incident_events(
+                    [finding], reply.user_id, parsed.session_id, now, reply.facts.get("ic"))))
             return None
         # The script parsed this record (it refuses one it cannot), so it splits here too.
         fields = split_session_record(reply.record)[1]
@@ -230,12 +274,31 @@ class ValidateOps(CoreBase):
             label = info.label if info else "Unknown/Unknown"
             commands: list[Command | Eval] = [
                 *self._returned_events(reply.events)]  # the revocation, under 'bind'
-            commands.extend(self._finding_event(
-                device_mismatch_finding(rules, device=label, ip=ip, revoked=revoked),
-                user_id, parsed.session_id, now))
+            finding = device_mismatch_finding(rules, device=label, ip=ip, revoked=revoked)
+            if revoked:
+                commands.extend(self._finding_event(finding, user_id, parsed.session_id, now))
+            else:
+                commands += self._incident_events([finding], user_id, parsed.session_id, now,
+                                                  reply.facts.get("ic"))
             yield Batch(tuple(commands))
             if revoked:
                 return None
+        elif status == "moved" and session is not None:
+            self._decoded.pop(parsed.session_id, None)  # the read decodes the new marks
+            facts = reply.facts
+            count = facts.get("c", "").partition("|")[2]
+            first = facts.get("fs", "")
+            moved = place_finding(
+                rules, session_country=session.country, place=place,
+                place_logins=(int(count) if count.isdigit() else int(bool(facts.get("c")))),
+                learning=not first.isdigit() or now // 1000 - int(first)
+                < rules.learning_period.total_seconds(),
+                last_active_ms=int(facts.get("a") or now), at_ms=now, ip=ip,
+                no_user_agent=probe.no_ua, hosting=hosting,
+                device=info.label if info else None, last_place=facts.get("lp") or None)
+            if moved is not None:
+                yield Batch(tuple(self._incident_events([moved], user_id, parsed.session_id,
+                                                        now, facts.get("ic"))))
         return session
 
     def validate_read(self, probe: ValidateProbe, raw: Any) -> Session | object | None:
@@ -283,4 +346,8 @@ class ValidateOps(CoreBase):
                                                    or presented not in decoded.reported) and (
                     (probe.legacy_class_key or "").encode() != decoded.class_key):
                 return SLOW
-        return decoded.session
+        session = decoded.session
+        if ((probe.ip is not None and probe.ip != session.ip) or probe.no_ua) and (
+                self._place_due(decoded, probe.ip, probe.country, probe.no_ua)):
+            return SLOW  # the script marks it (a record this process had not decoded yet)
+        return session

@@ -294,15 +294,20 @@ end
 -- while the session lives on, of the token rotate.lua replaced. One report per kind of
 -- presenter: the kind of device the token belonged to ('1': same_kind(the tombstone's class
 -- key) is true), or another ('2'); a token already reported for its kind is answered 'none'.
-local function tombstone_reply(tomb_key, hash, same_kind, user_key, now)
+-- A presenter with an empty user agent (first_level: the request had none) is at the first
+-- level: it may be the user's own client that omits the header, and must not use up the
+-- report a thief's device would get. (No user agent given at all: another kind, as before.)
+-- The reply carries the user's open incident ('ic') for the detection rules.
+local function tombstone_reply(tomb_key, hash, same_kind, first_level, user_key, now)
   local t = redis.call('GET', tomb_key)
   if not (t and string.sub(t, 1, 32) == hash) then return nil end
   local same = same_kind(string.sub(t, 34, 41))
-  local level = same and '1' or '2'
+  local level = (same or first_level) and '1' or '2'
   if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
   redis.call('SET', tomb_key, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
-  return {'revoked', now, string.sub(t, 42), redis.call('HGET', user_key, 'id') or '',
-    same and 1 or 0, EVENTS.out}
+  local f = redis.call('HMGET', user_key, 'id', 'ic')
+  return {'revoked', now, string.sub(t, 42), f[1] or '', same and 1 or 0,
+    {'ic', f[2] or ''}, EVENTS.out}
 end
 
 -- The record of a live session presented with its current token, for the scripts that act on

@@ -32,6 +32,11 @@ def _text(value: Any) -> str:
 # -- create -----------------------------------------------------------------------------------
 
 
+def _pairs(flat: Any) -> dict[str, str]:
+    values = [_text(v) for v in flat or ()]
+    return dict(zip(values[::2], values[1::2], strict=False))
+
+
 class CreateKeys(NamedTuple):
     record: str
     events: str | None = None
@@ -73,6 +78,9 @@ class CreateArgs(NamedTuple):
     stream_maxlen: int
     retention_ms: int | str
     recent_users_kept: int
+    net_key: str
+    max_networks: int
+    learning_ms: int
     touch_ms: int | str  # '' = no policy (this and the next four)
     assurance: str
     extension_ms: int | str
@@ -95,6 +103,7 @@ class CreateReply(NamedTuple):
     logins_in_window: int = 0
     live: tuple[tuple[str, str, str, int], ...] = ()  # (rand, country, fingerprint, active ms)
     burst_started: bool = False
+    profile: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
     events: Any = ()
 
     @classmethod
@@ -107,7 +116,7 @@ class CreateReply(NamedTuple):
                      for i in range(0, len(flat) - 3, 4))
         return cls(status, now, int(reply[2]), bool(int(reply[3])), int(reply[4]),
                    bool(int(reply[5])), int(reply[6]), _text(reply[7]), int(reply[8]), live,
-                   bool(int(reply[10])), reply[11])
+                   bool(int(reply[10])), _pairs(reply[11]), reply[12])
 
 
 # -- validate ---------------------------------------------------------------------------------
@@ -136,7 +145,9 @@ class ValidateArgs(NamedTuple):
     not_before: int
     probe_threshold: int
     probe_window_ms: int
-    activity: str  # '1': user activity (touch when due); '0': not (touch=False)
+    place: str = ""
+    no_ua: int = 0
+    activity: str = "1"  # '1': user activity (touch when due); '0': not (touch=False)
 
 
 class ValidateReply(NamedTuple):
@@ -152,17 +163,22 @@ class ValidateReply(NamedTuple):
     tombstone: str = ""
     user_id: str = ""
     same_device: bool = False
+    facts: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
     events: Any = ()
     probed: bool = False
 
     @classmethod
     def of(cls, reply: Any) -> ValidateReply:
         status, now = _text(reply[0]), int(reply[1])
-        if status in ("ok", "mismatch", "mismatch_revoked"):
+        if status in ("ok", "mismatch", "mismatch_revoked", "moved"):
+            if len(reply) == 5:
+                return cls(status, now, record=reply[2], facts=_pairs(reply[3]),
+                           events=reply[4])
             return cls(status, now, record=reply[2], events=reply[3])
         if status == "revoked":
             return cls(status, now, tombstone=_text(reply[2]), user_id=_text(reply[3]),
-                       same_device=bool(int(reply[4])), events=reply[5])
+                       same_device=bool(int(reply[4])), facts=_pairs(reply[5]),
+                       events=reply[6])
         if len(reply) > 4 and int(reply[3]):
             return cls(status, now, user_id=_text(reply[4]), events=reply[2], probed=True)
         return cls(status, now, events=reply[2])
@@ -363,6 +379,7 @@ class FindingArgs(NamedTuple):
     d: str
     user_alerts_kept: int
     user_alerts_ttl_ms: int
+    deliver: int = 1
 
 
 class GroupEnsureKeys(NamedTuple):

@@ -13,12 +13,16 @@
 --   than K sign-ins in the window is a burst; 0 = rule off); login/evicted details are JSON;
 --   retention_ms '' = none; legacy_fingerprint: the device's fingerprint as version 1 made it,
 --   reduced_kind: '<label>\31<class>' for Chrome's reduced user agent, else '' (a known device
---   recorded under the one, or of the other kind, is this one: see "moves" below);
+--   recorded under the one, or of the other kind, is this one: see "moves" below).
+--   net_key: the sign-in's network for familiarity ('' = none: see networks.py).
 --   touch_ms, extension_ms, max_lifetime_ms, policy: the session's policy ('' = none: the
 --   caller's touch interval, no extension on re-authentication); assurance: the rank digit of
 --   the sign-in's proof ('' = password).
 -- Returns {'ok', now, expiry, known device, devices before, country known, countries before,
---          previous login, logins in window, live{}, burst started (1|0), events{}}
+--          previous login, logins in window, live{}, burst started (1|0), profile{}, events{}}
+--      profile = flat {field, value, ...} of what familiarity and incidents need, as stored
+--      before this sign-in: every 'c:<country>', this network's 'w:<net>', 'ic', 'sk', 'fs',
+--      and 'd' = this device's 'd:<fp>' when it is known (its last sign-in's time and place).
 --      or {'denied', now, events{}} when the limit is reached with on_limit = 'deny',
 --      or {'locked', now, events{}} when the account is locked (nothing written).
 --      live = flat {rand, country, fingerprint, last active, ...} of the sessions now live.
@@ -29,8 +33,8 @@ local A = named(ARGV, 'base', 'rand', 'user_id', 'token_hash', 'now', 'idle_ms',
   'reduced_kind', 'class_key',
   'description', 'ip', 'country', 'network', 'city', 'lat', 'lon', 'email', 'burst_window_ms',
   'max_devices', 'burst_threshold', 'login_details', 'evicted_details', 'stream_maxlen',
-  'retention_ms', 'recent_users_kept', 'touch_ms', 'assurance', 'extension_ms',
-  'max_lifetime_ms', 'policy')
+  'retention_ms', 'recent_users_kept', 'net_key', 'max_networks', 'learning_ms', 'touch_ms',
+  'assurance', 'extension_ms', 'max_lifetime_ms', 'policy')
 local base, rand, user, hash = A.base, A.rand, A.user_id, A.token_hash
 local now = now_ms(A.now)
 local idle, absolute = tonumber(A.idle_ms), tonumber(A.absolute_ms)
@@ -181,7 +185,6 @@ if A.lat ~= '' then
 end
 if A.email ~= '' then update[#update + 1] = 'em'; update[#update + 1] = A.email end
 if country ~= '' and country_known == 0 then
-  update[#update + 1] = country_field; update[#update + 1] = int(now)
   update[#update + 1] = 'nc'; update[#update + 1] = int(countries_before + 1)
 end
 local logins, burst = 0, 0
@@ -209,6 +212,48 @@ if threshold > 0 then
     update[#update + 1] = 'bq'; update[#update + 1] = int(now + window)
   end
 end
+-- Familiarity (detection.py): 'c:<country>' = "<first ms>|<sign-ins from known devices>"
+-- (an older record holds only "<first ms>"), 'w:<net>' = "<sign-ins from known devices>|<last
+-- s>", the networks bounded to max_networks (the least recently seen goes), 'fs' = the
+-- account's first sign-in (s, for the learning period). 'ic' (the open incident) and 'sk'
+-- (known shared account until) are written by the caller after the rules ran.
+local profile = {}
+for k, v in pairs(rec) do
+  if string.sub(k, 1, 2) == 'c:' then profile[#profile + 1] = k; profile[#profile + 1] = v end
+end
+for _, f in ipairs({'ic', 'sk', 'fs'}) do
+  if rec[f] then profile[#profile + 1] = f; profile[#profile + 1] = rec[f] end
+end
+if known_device then profile[#profile + 1] = 'd'; profile[#profile + 1] = known_device end
+-- a place counts when a known device signs in there, or any device while the account is new
+local learning = not rec.fs or now_s - (tonumber(rec.fs) or 0) < tonumber(A.learning_ms) / 1000
+local seen_here = (known_device or devices_before == 0 or learning) and 1 or 0
+if country ~= '' then
+  local first_ms, count = string.match(rec[country_field] or '', '^(%d+)|?(%d*)$')
+  update[#update + 1] = country_field
+  update[#update + 1] = (first_ms or int(now)) .. '|'
+    .. int(math.min((tonumber(count) or (first_ms and 1 or 0)) + seen_here, 999))
+end
+if A.net_key ~= '' then
+  local net_field = 'w:' .. A.net_key
+  local was = rec[net_field]
+  if was then profile[#profile + 1] = net_field; profile[#profile + 1] = was end
+  update[#update + 1] = net_field
+  update[#update + 1] = int(math.min((tonumber(string.match(was or '', '^(%d+)|')) or 0)
+    + seen_here, 999)) .. '|' .. int(now_s)
+  if not was then
+    local nets, oldest, oldest_seen = 0, nil, nil
+    for k, v in pairs(rec) do
+      if string.sub(k, 1, 2) == 'w:' then
+        nets = nets + 1
+        local last = tonumber(string.match(v, '|(%d+)$')) or 0
+        if not oldest_seen or last < oldest_seen then oldest, oldest_seen = k, last end
+      end
+    end
+    if nets + 1 > tonumber(A.max_networks) and oldest then drop[#drop + 1] = oldest end
+  end
+end
+if not rec.fs then update[#update + 1] = 'fs'; update[#update + 1] = int(now_s) end
 if #drop > 0 then redis.call('HDEL', K.record, unpack(drop)) end
 redis.call('HSET', K.record, unpack(update))
 redis.call('PEXPIRE', K.record, history_ms)
@@ -241,4 +286,4 @@ if K.events then
 end
 
 return {'ok', now, expiry, known_device and 1 or 0, devices_before, country_known,
-  countries_before, previous, logins, flat, burst, EVENTS.out}
+  countries_before, previous, logins, flat, burst, profile, EVENTS.out}

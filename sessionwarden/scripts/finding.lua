@@ -14,16 +14,18 @@
 -- KEYS (FindingKeys in calls.py): the event stream, the alert stream, [the user's alert list,
 --   the stats hash].
 -- ARGV (FindingArgs): the stream cap, the entry's fields (as codec.event_fields), then how many
---   entries the user's list keeps and its lifetime (ms).
+--   entries the user's list keeps and its lifetime (ms), and deliver '1' | '0': whether the
+--   finding goes to the alert stream (it opens or escalates its incident, see incidents.py;
+--   a finding that only joins an open incident is an event, not another alert).
 -- Returns the event's id in the event stream.
 
 local K = named(KEYS, 'events', 'alerts', 'user_alerts', 'stats')
 local A = named(ARGV, 'stream_maxlen', 'type', 'user', 'sid', 'sev', 'at', 'd',
-  'user_alerts_kept', 'user_alerts_ttl_ms')
+  'user_alerts_kept', 'user_alerts_ttl_ms', 'deliver')
 local fields = {'type', A.type, 'user', A.user, 'sid', A.sid, 'sev', A.sev, 'at', A.at,
   'd', A.d}
 local id = redis.call('XADD', K.events, 'MAXLEN', '~', A.stream_maxlen, '*', unpack(fields))
-if redis.call('EXISTS', K.alerts) == 1 then
+if A.deliver == '1' and redis.call('EXISTS', K.alerts) == 1 then
   redis.call('XADD', K.alerts, '*', 'eid', id, unpack(fields))
 end
 if K.user_alerts then

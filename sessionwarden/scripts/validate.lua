@@ -29,11 +29,18 @@
 --         or a locked account),
 --      or {'none', now, events{}, probe reported (1|0), user id when reported} for anything
 --         else (unknown session, wrong secret: counted per session, see count_probe).
+--      or {'none', now, events{}} for anything else (unknown session, wrong secret).
+-- place: the presenting address's country when it is not the session's own ('' = no check);
+-- no_ua '1': the request carried an empty User-Agent. Either is reported once per session
+-- (and place): status 'moved', and 'mismatch' / 'moved' / 'revoked' replies carry, before
+-- the events, the flat {field, value} facts the assessment needs (the user record's 'ic',
+-- 'fs' and 'c:<place>', the session's activity 'a' before this call, 'lp' = the last other
+-- place the session was presented from before, '' = none).
 
 local K = named(KEYS, 'session', 'record', 'tombstone', 'probe', 'events', 'stats')
 local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'legacy_class_key',
   'mismatch_rule', 'tombstone_ms', 'bind_details', 'stream_maxlen', 'not_before',
-  'probe_threshold', 'probe_window_ms', 'activity')
+  'probe_threshold', 'probe_window_ms', 'place', 'no_ua', 'activity')
 local rand, hash = A.rand, A.token_hash
 local now = now_ms(A.now)
 local presented, mismatch_rule = A.class_key, A.mismatch_rule
@@ -46,7 +53,7 @@ local v = redis.pcall('GET', K.session)
 
 if not v then
   -- a revoked or evicted session's token presented again (tombstone_reply in _lib.lua)
-  local buried = tombstone_reply(K.tombstone, hash, same_kind, K.record, now)
+  local buried = tombstone_reply(K.tombstone, hash, same_kind, A.no_ua == '1', K.record, now)
   if buried then return buried end
   return {'none', now, EVENTS.out}
 end
@@ -55,7 +62,7 @@ local r = read_session(v)
 if r and r.h ~= hash then
   -- A token rotated out of this live session (rotate.lua keeps its hash in the tombstone):
   -- reported as a revoked token presented again.
-  local rotated = tombstone_reply(K.tombstone, hash, same_kind, K.record, now)
+  local rotated = tombstone_reply(K.tombstone, hash, same_kind, A.no_ua == '1', K.record, now)
   if rotated then return rotated end
   -- A wrong secret for a session that exists: counted (count_probe), answered as an unknown id.
   -- Any check that recognises a legitimate old secret (a rotated-out token) returns before
@@ -110,6 +117,26 @@ if mismatch_rule ~= 'off' and presented ~= '' and r[10] ~= '' and not same_kind(
   end
 end
 
+-- The place check (detection: a live token presented elsewhere), once per session and place.
+local function mark(m)
+  if string.find(r[11], m, 1, true) or #r[11] >= 90 then return false end
+  r[11] = r[11] .. m .. ','
+  changed = true
+  return true
+end
+local facts = nil
+local last_place = ''  -- the last other place this session was presented from
+for p in string.gmatch(r[11], '@(%u%u),') do last_place = p end
+if status == 'ok' and ((A.place ~= '' and r[6] ~= '' and A.place ~= r[6]
+      and mark('@' .. A.place))
+    or (A.no_ua == '1' and r[10] ~= '' and mark('@-'))) then
+  status = 'moved'
+end
+if status ~= 'ok' then
+  local f = redis.call('HMGET', K.record, 'ic', 'fs', 'c:' .. (A.place ~= '' and A.place or '-'))
+  facts = {'ic', f[1] or '', 'fs', f[2] or '', 'c', f[3] or '', 'a', int(a), 'lp', last_place}
+end
+
 -- The session's own touch interval (a session without a policy: the caller's); a validate
 -- that is not user activity (activity '0': polling, health checks) never touches.
 local touch = r[13] ~= '' and from_b36(r[13]) or tonumber(A.touch_ms)
@@ -122,10 +149,12 @@ if A.activity == '1' and now - a >= touch then
     -- the user record was gone (deleted by hand): never leave a record without an expiry
     redis.call('PEXPIRE', K.record, deadline - now)
   end
+  if facts then return {status, now, v, facts, EVENTS.out} end
   return {status, now, v, EVENTS.out}
 end
 if changed then
   v = write_session(r)
   redis.call('SET', K.session, v, 'KEEPTTL')
 end
+if facts then return {status, now, v, facts, EVENTS.out} end
 return {status, now, v, EVENTS.out}
