@@ -26,7 +26,7 @@ from ..scripts.calls import (
 )
 from ..tokens import ParsedToken, new_token, parse_token
 from .base import log
-from .validate import ValidateOps
+from .validate import SLOW, ValidateOps
 
 
 class ReauthOps(ValidateOps):
@@ -83,16 +83,12 @@ class ReauthOps(ValidateOps):
         """The script's reply (``None`` for a script error, logged), with revoke_everyone's
         epoch read in the same pipeline when this process's copy is due a refresh."""
         try:
-            if self._not_before_stale():
-                epoch, raw = yield Batch((self._not_before_read, request))
-                self._learn_not_before(epoch)
-                if isinstance(raw, Exception):  # a script error stays in place in a pipeline
-                    raise ScriptError(str(raw))
-            else:
-                raw = yield request
+            epoch, raw = yield from self._with_epoch(request)
         except ScriptError as exc:
             log.warning("session %s skipped: %r", parsed.session_id, str(exc))
             return None
+        if epoch is not SLOW:
+            self._learn_not_before(epoch)
         return RecordReply.of(raw)
 
     def _after(self, parsed: ParsedToken, reply: RecordReply) -> Op[Session | None]:

@@ -183,6 +183,19 @@ class ValidateOps(CoreBase):
                 return True
         return no_ua and bool(decoded.class_key) and b"@-" not in decoded.reported
 
+    def _with_epoch(self, request: Eval) -> Op[tuple[Any, Any]]:
+        """Send ``request`` with revoke_everyone's epoch read in the same pipeline when this
+        process's copy is due a refresh (no extra round trip): ``(the epoch as read, or SLOW
+        when it was not read, the request's reply)``. A script error is raised as
+        `ScriptError`, the epoch learnt first."""
+        if not self._not_before_stale():
+            return SLOW, (yield request)
+        epoch, raw = yield Batch((self._not_before_read, request))
+        if isinstance(raw, Exception):  # a script error stays in place in a pipeline
+            self._learn_not_before(epoch)
+            raise ScriptError(str(raw))
+        return epoch, raw
+
     def validate_script(self, probe: ValidateProbe) -> Op[Session | None]:
         """Validate by the atomic script: touch, tombstone, expiry, mismatch, corruption."""
         s = self.settings
@@ -205,15 +218,8 @@ class ValidateOps(CoreBase):
                          probe_threshold=self._probe_threshold,
                          probe_window_ms=self._probe_window_ms, place=place or "",
                          no_ua=int(probe.no_ua), activity="1" if probe.activity else "0"))
-        epoch: Any = SLOW  # (not read in this call)
         try:
-            if self._not_before_stale():  # the epoch's GET rides in the same round trip
-                epoch, raw = yield Batch((self._not_before_read, request))
-                if isinstance(raw, Exception):  # a script error stays in place in a pipeline
-                    self._learn_not_before(epoch)
-                    raise ScriptError(str(raw))
-            else:
-                raw = yield request
+            epoch, raw = yield from self._with_epoch(request)
         except ScriptError as exc:
             log.warning("session %s skipped: %r", parsed.session_id, str(exc))
             return None
