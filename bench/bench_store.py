@@ -107,8 +107,8 @@ FULL = Profile(
     rounds=7,
     n={"get": 5000, "validate": 5000, "validate_epoch_every": 5000, "validate_touch": 5000,
        "validate_ua": 5000, "validate_hints": 5000, "validate_junk": 2000, "create": 1500,
-       "create_naive": 1500,
-       "create_evict": 1000, "list": 2000, "revoke": 1000},
+       "create_naive": 1500, "create_evict": 1000, "list": 2000, "revoke": 1000,
+       "validate_poll": 5000, "reauthenticate": 2000, "rotate": 2000},
     validate_sessions=2000, list_users=200, evict_users=500, rt_ops=300,
     memory=((5000, 4), (20000, 1)),
 )
@@ -116,8 +116,8 @@ QUICK = Profile(
     rounds=3,
     n={"get": 1500, "validate": 1500, "validate_epoch_every": 1500, "validate_touch": 1000,
        "validate_ua": 1000, "validate_hints": 1000, "validate_junk": 500, "create": 400,
-       "create_naive": 400,
-       "create_evict": 300, "list": 500, "revoke": 300},
+       "create_naive": 400, "create_evict": 300, "list": 500, "revoke": 300,
+       "validate_poll": 1500, "reauthenticate": 500, "rotate": 500},
     validate_sessions=500, list_users=50, evict_users=100, rt_ops=100,
     memory=((500, 4), (2000, 1)),
 )
@@ -300,6 +300,8 @@ class Workload:
     evict_users: list[str] = field(default_factory=list)
     create_plan: list[tuple[str, str, str]] = field(default_factory=list)
     user_home: dict[str, tuple[str, str]] = field(default_factory=dict)
+    step_tokens: list[str] = field(default_factory=list)  # aal2 sessions to re-authenticate
+    rotate_tokens: list[str] = field(default_factory=list)  # current token of each slot
     revoke_counter: int = 0
     junk_counter: int = 0
     evict_calls: int = 0
@@ -358,6 +360,13 @@ class Workload:
             pipe.set(key, value)
         pipe.execute()
         self.make_validate_pool()
+        # Sessions to re-authenticate (an aal2 policy: each call may extend the deadline) and
+        # to rotate (each call replaces its slot's token), a quarter of the validate pool each.
+        for i in range(max(1, p.validate_sessions // 4)):
+            user, ua, ip = self.login_args(f"step{i}")
+            self.step_tokens.append(self.mgr.create_session(
+                user, user_agent=ua, ip=ip, policy="aal2", assurance="mfa").token)
+            self.rotate_tokens.append(self.create(self.login_args(f"rot{i}")).token)
         for i in range(p.list_users):
             for _ in range(5):
                 self.create(self.login_args(f"list{i}"))
@@ -395,11 +404,15 @@ class Workload:
 
         if op == "get":
             return cycle(self.get_keys)
-        if (op in ("validate", "validate_ua", "validate_hints")
+        if (op in ("validate", "validate_ua", "validate_hints", "validate_poll")
                 and time.monotonic() - self.pool_made_at > 40):
             self.make_validate_pool()
-        if op in ("validate", "validate_touch", "validate_epoch_every"):
+        if op in ("validate", "validate_touch", "validate_epoch_every", "validate_poll"):
             return cycle(self.tokens)
+        if op == "reauthenticate":
+            return cycle(self.step_tokens)
+        if op == "rotate":
+            return cycle(list(range(len(self.rotate_tokens))))
         if op == "validate_ua":
             return cycle(self.token_ua_ip)
         if op == "validate_hints":
@@ -438,6 +451,13 @@ class Workload:
         self.revoke_counter += (n + 3) // 4 + 1
         return out
 
+    def rotate_at(self, slot: int) -> Any:
+        """Rotate the token of one slot of the rotation pool (the new token replaces it)."""
+        rotated = self.mgr.rotate_session(self.rotate_tokens[slot])
+        if rotated is not None:
+            self.rotate_tokens[slot] = rotated.token
+        return rotated
+
     def op(self, name: str) -> Callable[[Any], Any]:
         mgr = self.mgr
         if name == "get":
@@ -461,6 +481,12 @@ class Workload:
             return mgr.get_active_sessions
         if name == "revoke":
             return lambda a: mgr.revoke_session(a[0], a[1])
+        if name == "validate_poll":
+            return lambda t: mgr.validate_session(t, touch=False)
+        if name == "reauthenticate":
+            return lambda t: mgr.reauthenticate(t, assurance="mfa")
+        if name == "rotate":
+            return self.rotate_at
         raise ValueError(name)
 
     def check(self, name: str, result: Any) -> None:
@@ -478,13 +504,17 @@ class Workload:
             "create_evict": lambda r: r.token,
             "list": lambda r: len(r) == 5,
             "revoke": lambda r: r is True,
+            "validate_poll": lambda r: r is not None,
+            "reauthenticate": lambda r: r is not None and r.assurance == "mfa",
+            "rotate": lambda r: r is not None and r.token,
         }[name](result)
         if not ok:
             raise AssertionError(f"{name}: unexpected result {result!r}")
 
 
 OPS = ("validate", "validate_epoch_every", "validate_touch", "validate_ua", "validate_hints",
-       "validate_junk", "create", "create_naive", "create_evict", "list", "revoke")
+       "validate_junk", "validate_poll", "create", "create_naive", "create_evict", "list",
+       "revoke", "reauthenticate", "rotate")
 LABELS = {
     "get": "GET 300 B (baseline)",
     "validate": "validate_session(token)",
@@ -498,6 +528,9 @@ LABELS = {
     "create_evict": "create_session at limit (evicts)",
     "list": "get_active_sessions (5 live)",
     "revoke": "revoke_session",
+    "validate_poll": "validate(token, touch=False)",
+    "reauthenticate": "reauthenticate (aal2 session)",
+    "rotate": "rotate_session",
 }
 
 
@@ -705,6 +738,15 @@ def memory(w: Workload, users: int, per_user: int, say: Callable[[str], None]) -
         client.delete(*alert_lists[start:start + 1000])
     without_history = used_memory(client)
     per_session_state = (without_history - base) / n
+    # A session with a policy (aal2) and a stronger proof carries its policy fields filled:
+    # its record, measured apart (after the totals, so they are not changed by it).
+    policy_keys = []
+    for i in range(min(200, users)):
+        user, ua, ip = w.login_args(f"m{i}")
+        made = mgr.create_session(user, user_agent=ua, ip=ip, policy="aal2", assurance="mfa")
+        tag, rand = split_session_id(made.session_id)  # type: ignore[misc]
+        policy_keys.append(keys.for_tag(tag).session(rand))
+    policy_session_bytes = statistics.fmean(memory_usage(client, k) for k in policy_keys)
     say(f"  memory {users} users x {per_user}: {per_session:.0f} B/session "
         f"({per_session_state:.0f} B without the users' alert lists; "
         f"{n} sessions made in {created_s:.1f} s)")
@@ -718,6 +760,7 @@ def memory(w: Workload, users: int, per_user: int, say: Callable[[str], None]) -
         "event_stream_bytes": stream_bytes, "event_stream_entries": stream_len,
         "event_stream_bytes_per_session": round(stream_bytes / n, 1),
         "memory_usage_per_key": {"session_record": round(session_bytes, 1),
+                                 "session_record_with_policy": round(policy_session_bytes, 1),
                                  **{f"user_{k}": round(v, 1) for k, v in per_user_key.items()},
                                  **globals_},
         "keyspace_overhead": {k: int(v) for k, v in db.items()},
@@ -827,6 +870,10 @@ def fmt_targets(tp: dict[str, Any], rt: dict[str, Any],
     vt = rt["validate_touch"]
     row("validate round trips, touch due", _rt_text(vt), "exactly 1",
         vt["round_trips_min"] == vt["round_trips_max"] == t["validate_round_trips"])
+    for name in ("validate_poll", "reauthenticate", "rotate"):
+        if name in rt:  # (older versions: no such operation)
+            row(f"{LABELS[name]} round trips", _rt_text(rt[name]), "exactly 1",
+                rt[name]["round_trips_min"] == rt[name]["round_trips_max"] == 1)
     naive = tp["create_naive"]
     row("create throughput vs the naive design's", f"{c['ratio_vs_get']:.2f}x GET vs "
         f"{naive['ratio_vs_get']:.2f}x", ">= the naive design's",
@@ -906,7 +953,7 @@ def print_report(result: dict[str, Any]) -> None:
     print("touch writes (HSET) per validate: "
           + ", ".join(f"{name} {tp[name]['hset_calls_per_op']:.3f}"
                       for name in ("validate", "validate_touch", "validate_ua",
-                                   "validate_hints")))
+                                   "validate_hints", "validate_poll")))
     junk, get = tp["validate_junk"], tp["get"]
     print(f"unauthenticated junk (no valid token shape, a novel 512-character user agent): "
           f"{junk['p50_us']:.1f} us per call at p50 ({junk['client_cpu_us_per_op']:.1f} us CPU), "

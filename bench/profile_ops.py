@@ -321,9 +321,9 @@ def lua_ladder(client: Any, v_args: tuple[Any, ...], n: int, get: Callable[[int]
     # validate.lua's reading of the record: its parts, then live? (hash, expiry) touch due?
     parse = read + (
         "local r = read_session(v)\n"
-        "local a, deadline = tonumber(r[2]), tonumber(r[3])\n"
-        "local live = r.h == ARGV[2] and now < deadline and now - a < tonumber(ARGV[4])\n"
-        "local due = now - a >= tonumber(ARGV[5])\n")
+        "local a, deadline, idle = from_b36(r[2]), from_b36(r[3]), from_b36(r[4])\n"
+        "local live = r.h == ARGV[2] and now < deadline and now - a < idle\n"
+        "local due = now - a >= (r[13] ~= '' and from_b36(r[13]) or tonumber(ARGV[4]))\n")
     n_keys, n_args = v_args[0], len(v_args) - 1 - v_args[0]
     lua_steps = {
         "no-op script, no arguments": ("return 1", (0,)),
@@ -332,7 +332,7 @@ def lua_ladder(client: Any, v_args: tuple[Any, ...], n: int, get: Callable[[int]
         "+ _lib.lua's definitions (prepended to every script)": (lib + "\nreturn 1", v_args),
         "+ now_ms (TIME)": (now + "return 1", v_args),
         "+ GET of the session record": (read + "return 1", v_args),
-        "+ read_session (split into 11 fields) and the checks (hash, expiry, touch due)": (
+        "+ read_session (split into its fields) and the checks (hash, expiry, touch due)": (
             parse + "return 1", v_args),
         "+ return {status, now, record}": (
             parse + "return {live and (due and 'touch' or 'ok') or 'none', now, v}", v_args),

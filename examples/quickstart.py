@@ -20,11 +20,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import redis
 
-from sessionwarden import SessionManager, Settings
+from sessionwarden import SessionManager, Settings, require_fresh
 
 LAPTOP = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
           "(KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36")
@@ -124,6 +125,21 @@ def main() -> None:
         print(f"   validate_session(attacker token) -> {result}")
         latest = mgr.recent_events(1)[0]
         print(f"   [{latest.severity:>6}] {latest.type}: {latest.details['reason']}")
+
+        print("\n6. Alice changes her email: a sensitive action, so the app asks for a fresh "
+              "second factor first (sudo mode):")
+        session = mgr.validate_session(laptop.token, ip="8.8.8.8", user_agent=LAPTOP)
+        assert session is not None
+        decision = require_fresh(session, within=timedelta(minutes=10), assurance="mfa")
+        print(f"   require_fresh(session, assurance='mfa') -> ok={decision.ok} "
+              f"({decision.reason}: signed in with {decision.assurance})")
+        mgr.reauthenticate(laptop.token, assurance="mfa")  # she entered her one-time code
+        rotated = mgr.rotate_session(laptop.token)  # a new cookie after the step-up
+        assert rotated is not None
+        decision = require_fresh(rotated.session, assurance="mfa")
+        print(f"   after reauthenticate + rotate_session: ok={decision.ok} ({decision.reason}); "
+              f"same session {rotated.session_id == laptop.session_id}, old token "
+              f"-> {mgr.validate_session(laptop.token, user_agent=LAPTOP)}")
 
         if os.environ.get("REDIS_URL"):
             print("\nThe data stays in this Redis; look at it with the CLI:")

@@ -30,9 +30,13 @@ from .models import (
     SessionView,
     UserSummary,
 )
+from .policy import ASSURANCE, PRESETS, SessionPolicy
 from .settings import DetectionSettings, Settings
+from .stepup import FreshDecision, require_fresh
 
 __all__ = [
+    "ASSURANCE",
+    "PRESETS",
     "AccountLocked",
     "AsyncSessionManager",
     "AuditEntry",
@@ -40,6 +44,7 @@ __all__ = [
     "DetectionSettings",
     "Device",
     "Event",
+    "FreshDecision",
     "InvalidAlertAction",
     "LockedUser",
     "ManagerClosed",
@@ -49,6 +54,7 @@ __all__ = [
     "Session",
     "SessionLimitExceeded",
     "SessionManager",
+    "SessionPolicy",
     "SessionView",
     "SessionWardenError",
     "Settings",
@@ -56,4 +62,5 @@ __all__ = [
     "StoreRefused",
     "StoreUnavailable",
     "UserSummary",
+    "require_fresh",
 ]

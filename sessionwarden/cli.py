@@ -63,7 +63,7 @@ from .display import shown
 from .durations import parse_duration
 from .errors import SessionWardenError, StoreUnavailable
 from .manager import SessionManager
-from .models import Event, ago
+from .models import Event, SessionView, ago
 from .sanitize import MAX_USER_ID_BYTES
 
 PROG = "sessionwarden"
@@ -133,6 +133,12 @@ def _json(document: Any, *, lines: bool = False) -> str:
 
 def _when(moment: datetime | None) -> str:
     return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _proof(view: SessionView, now: datetime) -> str:
+    """The last proof of identity: its strength and how long ago ("mfa 5 min ago")."""
+    when = ago(view.authenticated_at, now) if view.authenticated_at is not None else "-"
+    return f"{view.assurance} {when}"
 
 
 def _stamp(moment: datetime) -> str:
@@ -304,7 +310,8 @@ def build_parser(stdout: IO[str], stderr: IO[str]) -> argparse.ArgumentParser:
     sessions = command(
         "sessions", "list a user's live sessions",
         "List the live sessions of USER, most recently active first: session id, device,\n"
-        "browser, OS, IP, place, last activity (relative) and expiry (UTC), then a count.\n"
+        "browser, OS, IP, place, last activity (relative), the last proof of identity\n"
+        "(its assurance and age: \"mfa 5 min ago\") and expiry (UTC), then a count.\n"
         "A user without live sessions (or unknown to SessionWarden) prints\n"
         "\"no live sessions for USER\" and exits 0. Overlong values read from Redis (other than\n"
         f"the session id) are cut to {MAX_CELL} columns in the table, never in --json.\n\n"
@@ -510,9 +517,10 @@ class _Run:
             return 0
         now = datetime.now(UTC)
         rows = [(v.session_id, v.device, v.browser, v.os, v.ip, v.place,
-                 ago(v.last_active_at, now), _when(v.expires_at)) for v in views]
+                 ago(v.last_active_at, now), _proof(v, now), _when(v.expires_at))
+                for v in views]
         headers = ("SESSION ID", "DEVICE", "BROWSER", "OS", "IP", "PLACE", "LAST ACTIVE",
-                   "EXPIRES")
+                   "AUTHENTICATED", "EXPIRES")
         for line in _table(headers, rows):
             self.say(line)
         self.say(f"{len(views)} live session{'s' if len(views) != 1 else ''}")

@@ -15,6 +15,7 @@ from typing import Any
 
 from .geo import place_label
 from .models import AuditEntry, Device, Event, Session, SessionView, ago, from_ms
+from .policy import ASSURANCE
 from .sanitize import clean_text
 
 log = logging.getLogger("sessionwarden")
@@ -40,10 +41,20 @@ def pairs(flat: list[Any]) -> dict[str, Any]:
 # ``deadline`` and ``idle`` are the absolute deadline and idle window the session was created
 # with: its liveness is judged by them alone, never by a reader's settings. The four times are
 # milliseconds in base 36 (`b36`): 8 characters where decimal takes 13.
+# The last six fields carry the session's policy and its last proof of identity, each empty
+# for "as before policies existed", so a session without a policy pays ~6 bytes for them:
+# ``touch`` the touch interval (ms, b36; '' = the caller's), ``authenticated`` the last proof
+# (ms, b36; '' = created), ``assurance`` its strength (the rank in `policy.ASSURANCE` as one
+# digit; '' = 0, password), ``extension`` and ``max_lifetime`` what a re-authentication may do
+# to the deadline (ms, b36; '' = nothing), ``policy`` the policy's name ('' = none). A record
+# of the 12 fields before them reads as if they were all empty.
 SESSION_FIELDS = ("created", "active", "deadline", "idle", "ip", "country", "network", "city",
-                  "fingerprint", "class_key", "reported", "user_id")
+                  "fingerprint", "class_key", "reported", "user_id", "touch", "authenticated",
+                  "assurance", "extension", "max_lifetime", "policy")
+LEGACY_FIELDS = 12
+_POLICY_PAD = [b""] * (len(SESSION_FIELDS) - LEGACY_FIELDS)
 _SEP = b"\x1f"
-_MIN_RECORD = 32 + len(SESSION_FIELDS) - 1
+_MIN_RECORD = 32 + LEGACY_FIELDS - 1
 
 
 # What no stored field may hold: the separator \x1f (it would split the record, so that the
@@ -111,9 +122,30 @@ def split_session_record(raw: Any) -> tuple[bytes, list[bytes]]:
     if not isinstance(raw, bytes) or len(raw) < _MIN_RECORD:
         raise CorruptRecord("session record: too short or not a string")
     fields = raw[32:].split(_SEP)
-    if len(fields) != len(SESSION_FIELDS):
+    if len(fields) == LEGACY_FIELDS:
+        fields += _POLICY_PAD
+    elif len(fields) != len(SESSION_FIELDS):
         raise CorruptRecord(f"session record: {len(fields)} fields, not {len(SESSION_FIELDS)}")
     return raw[:32], fields
+
+
+def record_touch_ms(fields: list[bytes], default: int) -> int:
+    """The touch interval of a split record: its own, else (a session without a policy)
+    ``default``, the caller's."""
+    return from_b36(fields[12]) if fields[12] else default
+
+
+def assurance_digit(rank: int) -> str:
+    """The record's ``assurance`` field for a rank of `policy.ASSURANCE` ('' for 0)."""
+    return str(rank) if rank else ""
+
+
+def _assurance(raw: bytes) -> str:
+    if not raw:
+        return ASSURANCE[0]
+    if len(raw) != 1 or not raw.isdigit() or int(raw) >= len(ASSURANCE):
+        raise ValueError("not an assurance rank")
+    return ASSURANCE[int(raw)]
 
 
 def session_from_record(session_id: str, fields: list[bytes]) -> Session:
@@ -124,10 +156,15 @@ def session_from_record(session_id: str, fields: list[bytes]) -> Session:
     try:
         created, active, deadline, idle = (from_b36(fields[0]), from_b36(fields[1]),
                                            from_b36(fields[2]), from_b36(fields[3]))
+        for policy_time in (fields[12], fields[15], fields[16]):  # '' = none; else a time
+            if policy_time:
+                from_b36(policy_time)
         return Session(session_id, fields[11].decode(), created, active,
                        min(active + idle, deadline), deadline, fields[4].decode(),
                        fields[5].decode() or None, fields[6].decode() or "public",
-                       fields[7].decode() or None, fields[8].decode())
+                       fields[7].decode() or None, fields[8].decode(),
+                       from_b36(fields[13]) if fields[13] else created,
+                       _assurance(fields[14]), fields[17].decode() or None)
     except (ValueError, OverflowError, OSError) as exc:  # bad digits or UTF-8, absurd times
         raise CorruptRecord(f"session {session_id}: {type(exc).__name__}") from None
 
@@ -202,6 +239,9 @@ def session_view(
         current=current,
         label=f"{label} — {place} — Active {ago(session.last_active_at, now)}",
         fingerprint=session.fingerprint,
+        authenticated_at=session.authenticated_at,
+        assurance=session.assurance,
+        policy=session.policy,
     )
 
 

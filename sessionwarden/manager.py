@@ -64,6 +64,7 @@ from .models import (
     UserPage,
     UserSummary,
 )
+from .policy import SessionPolicy
 from .protocol import Batch, Command, Eval, Op, Request, ScriptError
 from .scripts import SCRIPTS
 from .scripts.calls import TrimAlertsReply
@@ -270,7 +271,9 @@ class SessionManager(_Base):
     def create_session(self, user_id: str, *, user_agent: str | None, ip: str,
                        country: str | None = None, city: str | None = None,
                        device_id: str | None = None, email: str | None = None,
-                       client_hints: HeadersLike | None = None) -> CreatedSession:
+                       client_hints: HeadersLike | None = None,
+                       policy: SessionPolicy | str | None = None,
+                       assurance: str = "password") -> CreatedSession:
         """Start a session. Raises ``ValueError`` for a bad ``user_id``/``ip``/``email``
         (nothing written) and `SessionLimitExceeded` with ``on_limit="deny"``. Text arguments
         (user agent, city, device id) are cleaned and bounded; an invalid country hint is
@@ -281,15 +284,22 @@ class SessionManager(_Base):
         ignored, an object without ``get`` is a ``TypeError``. Pass the same to
         `validate_session`. `AccountLocked` while the account is locked (`lock_user`;
         nothing written). `StoreUnavailable` when the reply was lost: the session may exist;
-        it is never created twice."""
+        it is never created twice.
+
+        ``policy``: how this session lives (a `SessionPolicy` or a preset name: ``"aal1"``,
+        ``"aal2"``, ``"aal3"``), written into its record so every process judges it alike;
+        ``None``: the idle timeout, lifetime and touch interval of this manager's `Settings`.
+        ``assurance``: how the user proved who they are at this sign-in (``"password"``,
+        ``"mfa"``, ``"phishing_resistant"``), for `require_fresh`; ``ValueError`` otherwise."""
         return self._run(self.core.create_session(
             user_id, user_agent=user_agent, ip=ip, country=country, city=city,
-            device_id=device_id, email=email, client_hints=client_hints))
+            device_id=device_id, email=email, client_hints=client_hints, policy=policy,
+            assurance=assurance))
 
     def validate_session(self, token: object, *, ip: str | None = None,
                          user_agent: str | None = None,
                          client_hints: HeadersLike | None = None, country: str | None = None,
-                         city: str | None = None) -> Session | None:
+                         city: str | None = None, touch: bool = True) -> Session | None:
         """The live session of ``token`` (touching it at most once per touch interval), or
         ``None`` for any token that is not valid, of any type or shape. ``ValueError`` for a
         malformed ``ip``; a user agent is cleaned and bounded; ``client_hints`` as for
@@ -302,12 +312,16 @@ class SessionManager(_Base):
         than its session's is reported once per session and place (familiar places and
         declared known networks excluded; see docs/detection.md). ``user_agent=""`` (the
         request had none) on a session created with one is reported once, as weak evidence;
-        ``None`` means "not given" and checks nothing."""
+        ``None`` means "not given" and checks nothing.
+
+        ``touch=False``: this request is not user activity (background polling, a health
+        check: NIST SP 800-63B resets the inactivity timer on user activity only), so the idle
+        timer, the last activity and the record's expiry are left as they are."""
         self._enter()
         try:
             probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
                                              client_hints=client_hints, country=country,
-                                             city=city)
+                                             city=city, touch=touch)
             if probe is None:
                 return None
             if probe.read is not None:
@@ -323,6 +337,29 @@ class SessionManager(_Base):
             return self._drive(self.core.validate_script(probe))
         finally:
             self._leave()
+
+    def reauthenticate(self, token: object, *, assurance: str = "password") -> Session | None:
+        """Record that the user of ``token`` just proved who they are again, with strength
+        ``assurance`` (``"password"``, ``"mfa"``, ``"phishing_resistant"``; ``ValueError``
+        otherwise, nothing sent): the session's ``authenticated_at`` becomes now and its
+        ``assurance`` this one (the latest proof, even when weaker), the idle timer restarts,
+        and when the session's policy has a ``reauth_extension`` its deadline moves to at least
+        now + that extension, never past sign-in + ``max_lifetime``. One script, one round
+        trip, a ``reauthenticated`` event. Returns the session as it now is, or ``None`` (and
+        nothing recorded) for any token that is not valid. Follow it with `rotate_session`
+        (ASVS: a new token on re-authentication)."""
+        return self._run(self.core.reauthenticate(token, assurance=assurance))
+
+    def rotate_session(self, token: object) -> CreatedSession | None:
+        """A new token for the live session of ``token``: same session id, devices, history,
+        policy and expiry; the old token is dead at once and, presented again, raises a
+        ``revoked_token_used`` finding (reason ``rotated``; ``low`` from the same kind of
+        device, which is most often a request that was in flight). Use it on a privilege change
+        and after `reauthenticate`. One script, one round trip, a ``session_rotated`` event;
+        no session is added, so the session limit evicts nothing. ``None`` (nothing changed)
+        for any token that is not valid. `StoreUnavailable` when the reply was lost: the old
+        token may already be dead; sign the user in again."""
+        return self._run(self.core.rotate_session(token))
 
     def revoke_session(self, user_id: str, session_id: str, *, actor: str | None = None,
                        reason: str | None = None) -> bool:
@@ -663,21 +700,25 @@ class AsyncSessionManager(_Base):
                              country: str | None = None, city: str | None = None,
                              device_id: str | None = None,
                              email: str | None = None,
-                             client_hints: HeadersLike | None = None) -> CreatedSession:
+                             client_hints: HeadersLike | None = None,
+                             policy: SessionPolicy | str | None = None,
+                             assurance: str = "password") -> CreatedSession:
         return await self._run(self.core.create_session(
             user_id, user_agent=user_agent, ip=ip, country=country, city=city,
-            device_id=device_id, email=email, client_hints=client_hints))
+            device_id=device_id, email=email, client_hints=client_hints, policy=policy,
+            assurance=assurance))
 
     async def validate_session(self, token: object, *, ip: str | None = None,
                                user_agent: str | None = None,
                                client_hints: HeadersLike | None = None,
                                country: str | None = None,
-                               city: str | None = None) -> Session | None:
+                               city: str | None = None,
+                               touch: bool = True) -> Session | None:
         self._enter()
         try:
             probe = self.core.validate_probe(token, ip=ip, user_agent=user_agent,
                                              client_hints=client_hints, country=country,
-                                             city=city)
+                                             city=city, touch=touch)
             if probe is None:
                 return None
             if probe.read is not None:
@@ -693,6 +734,13 @@ class AsyncSessionManager(_Base):
             return await self._drive(self.core.validate_script(probe))
         finally:
             self._leave()
+
+    async def reauthenticate(self, token: object, *,
+                             assurance: str = "password") -> Session | None:
+        return await self._run(self.core.reauthenticate(token, assurance=assurance))
+
+    async def rotate_session(self, token: object) -> CreatedSession | None:
+        return await self._run(self.core.rotate_session(token))
 
     async def revoke_session(self, user_id: str, session_id: str, *, actor: str | None = None,
                              reason: str | None = None) -> bool:

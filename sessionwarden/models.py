@@ -48,6 +48,15 @@ class Session(NamedTuple):
     network: str  # public | private | loopback | link-local | reserved | multicast | unspecified
     city: str | None
     fingerprint: str
+    # The last proof of identity: when (ms; at sign-in, then at each ``reauthenticate``) and
+    # how strongly (one of ``policy.ASSURANCE``), for `stepup.require_fresh`.
+    authenticated_ms: int = 0
+    assurance: str = "password"
+    policy: str | None = None  # the name of the session's `SessionPolicy`; None: the Settings
+
+    @property
+    def authenticated_at(self) -> datetime:
+        return from_ms(self.authenticated_ms)
 
     @property
     def created_at(self) -> datetime:
@@ -94,9 +103,13 @@ class SessionView:
     current: bool
     label: str  # "Mac/Chrome — San Francisco — Active 2 min ago"
     fingerprint: str
+    authenticated_at: datetime | None = None  # the last proof of identity (see Session)
+    assurance: str = "password"
+    policy: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_ready(self, "created_at", "last_active_at", "expires_at")
+        return _json_ready(self, "created_at", "last_active_at", "expires_at",
+                           "authenticated_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,5 +235,6 @@ def _json_ready(record: Any, *times: str) -> dict[str, Any]:
     """A dataclass as a JSON-ready dict, its datetime fields ``times`` in ISO 8601."""
     data = asdict(record)
     for name in times:
-        data[name] = data[name].isoformat()
+        if data[name] is not None:
+            data[name] = data[name].isoformat()
     return data

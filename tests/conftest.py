@@ -172,13 +172,17 @@ def clock() -> Clock:
 
 # -- the stored session record, as docs/redis-schema.md describes it ---------------------------
 
-RECORD_FIELDS = ("c", "a", "e", "i", "ip", "cc", "nw", "ct", "d", "k", "mm", "u")
+RECORD_FIELDS = ("c", "a", "e", "i", "ip", "cc", "nw", "ct", "d", "k", "mm", "u",
+                 # the policy and the last proof of identity: touch interval, authenticated at,
+                 # assurance rank, re-authentication extension and its bound, policy name
+                 "t", "at", "as", "x", "xm", "p")
 
 
 def session_record(raw: Any, key: str) -> dict[str, bytes]:
     """The fields of a stored session record by their schema names, plus ``h`` (token hash).
     Parsed here by the documented layout, not by the library's decoder (the times ``c``, ``a``,
-    ``e``, ``i`` are base-36 milliseconds: read them with `record_ms`)."""
+    ``e``, ``i``, ``t``, ``at``, ``x``, ``xm`` are base-36 milliseconds: read them with
+    `record_ms`; the policy fields are empty for a session without a policy)."""
     value = raw.get(key)
     fields = value[32:].split(b"\x1f", len(RECORD_FIELDS) - 1)
     assert len(fields) == len(RECORD_FIELDS), value

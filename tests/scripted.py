@@ -137,16 +137,25 @@ def base36(n: int) -> str:
 def record(token_hash: bytes, *, created: int, active: int, deadline: int, idle: int,
            ip: str = "203.0.113.7", country: str = "DE", network: str = "", city: str = "",
            fingerprint: str = "00112233aabbccdd", class_key: str = "", reported: str = "",
-           user_id: str = "alice", fields: int = 12) -> bytes:
+           user_id: str = "alice", fields: int = 12, touch: int | None = None,
+           authenticated: int | None = None, assurance: str = "", extension: int | None = None,
+           max_lifetime: int | None = None, policy: str = "") -> bytes:
     """A session record as docs/redis-schema.md and _lib.lua describe it: the 32-byte token
     hash, then the fields joined by \\x1f. ``fields=11`` leaves out the idle window (the
-    layout before records carried it)."""
+    layout before records carried it); ``fields=12`` (the default) is a record without the
+    policy fields (as before policies), ``fields=18`` has them (``touch`` ... ``policy``;
+    ``None`` / '' = the empty field)."""
     assert len(token_hash) == 32
     # the four times as the layout stores them: base-36 milliseconds
     values = [base36(created), base36(active), base36(deadline), base36(idle), ip, country,
               network, city, fingerprint, class_key, reported, user_id]
     if fields == 11:
         del values[3]
+    if fields == 18:
+        values += ["" if v is None else base36(v) for v in (touch, authenticated)]
+        values += [assurance]
+        values += ["" if v is None else base36(v) for v in (extension, max_lifetime)]
+        values += [policy]
     return token_hash + "\x1f".join(values).encode("utf-8")
 
 

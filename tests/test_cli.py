@@ -91,7 +91,7 @@ def sign_in(mgr, user: str, ua: str = MAC_CHROME, ip: str = IP_US, **kw: Any):
 
 def test_sessions_table(mgr):
     mac = sign_in(mgr, "alice", city="San Francisco")
-    phone = sign_in(mgr, "alice", IPHONE_SAFARI, IP_NL)
+    phone = sign_in(mgr, "alice", IPHONE_SAFARI, IP_NL, policy="aal2", assurance="mfa")
     sign_in(mgr, "bob", WINDOWS_EDGE, IP_JP)
 
     result = run(mgr, "sessions", "alice")
@@ -99,15 +99,17 @@ def test_sessions_table(mgr):
     assert result.code == 0 and result.err == ""
     lines = result.out.splitlines()
     assert lines[0].split() == ["SESSION", "ID", "DEVICE", "BROWSER", "OS", "IP", "PLACE",
-                                "LAST", "ACTIVE", "EXPIRES"]
+                                "LAST", "ACTIVE", "AUTHENTICATED", "EXPIRES"]
     assert lines[-1] == "2 live sessions"
     rows = lines[1:-1]
     assert len(rows) == 2
     by_id = {row.split()[0]: row for row in rows}
     assert set(by_id) == {mac.session_id, phone.session_id}
-    for piece in ("Mac/Chrome", "Chrome 119", "macOS 10", IP_US, "San Francisco", "just now"):
+    for piece in ("Mac/Chrome", "Chrome 119", "macOS 10", IP_US, "San Francisco", "just now",
+                  "password just now"):
         assert piece in by_id[mac.session_id]
-    for piece in ("iPhone/Safari", "Safari 17", "iOS 17", IP_NL, "Netherlands"):
+    for piece in ("iPhone/Safari", "Safari 17", "iOS 17", IP_NL, "Netherlands",
+                  "mfa just now"):
         assert piece in by_id[phone.session_id]
     expires = mac.session.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     assert by_id[mac.session_id].endswith(expires)
@@ -136,12 +138,14 @@ def test_sessions_json(mgr):
     assert set(view) == {
         "session_id", "user_id", "device", "browser", "os", "device_class", "ip", "country",
         "city", "network", "place", "created_at", "last_active_at", "expires_at", "current",
-        "label", "fingerprint",
+        "label", "fingerprint", "authenticated_at", "assurance", "policy",
     }
     assert view["session_id"] == created.session_id
     assert view["device"] == "Mac/Chrome"
     assert view["city"] == "San Francisco" and view["country"] == "US"
     assert view["expires_at"] == created.session.expires_at.isoformat()
+    assert view["authenticated_at"] == created.session.authenticated_at.isoformat()
+    assert (view["assurance"], view["policy"]) == ("password", None)
     assert result.out.isascii()
 
     empty = run(mgr, "sessions", "nobody", "--json").json

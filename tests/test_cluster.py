@@ -326,6 +326,23 @@ def test_revoke_one_and_revoke_all_except_current(client: RedisCluster) -> None:
     assert mgr.validate_session(made[carol][2].token) is not None
 
 
+def test_reauthenticate_and_rotate_across_nodes(client: RedisCluster, clock: Clock) -> None:
+    """Their scripts return their events (the stream is in another slot): the library appends
+    them; the rotated-out token is reported like a revoked one."""
+    mgr = manager(client, clock)
+    for user in SPREAD:
+        created = login(mgr, user, policy="aal2")
+        clock.advance(60)
+        again = mgr.reauthenticate(created.token, assurance="mfa")
+        assert again is not None and again.assurance == "mfa"
+        rotated = mgr.rotate_session(created.token)
+        assert rotated is not None and rotated.session_id == created.session_id
+        assert mgr.validate_session(created.token, user_agent=MAC_CHROME) is None
+        assert mgr.validate_session(rotated.token) is not None
+    for kind in ("reauthenticated", "session_rotated", "revoked_token_used"):
+        assert [e.user_id for e in events(mgr, kind)] == list(SPREAD), kind
+
+
 def test_incident_controls_across_nodes(client: RedisCluster, clock: Clock) -> None:
     """Lock / unlock and sign out everyone on a cluster: the lock script on the user's master,
     its listing entries, events and audit after it; the not-before epoch (on its own master)

@@ -118,6 +118,8 @@ def test_create_sends_one_create_eval_with_keys_and_args_built_from_the_inputs(o
         evicted_details=args.evicted_details, stream_maxlen=500, retention_ms=2 * DAY,
         recent_users_kept=77, net_key="200148604860", max_networks=12,
         learning_ms=14 * DAY,
+        # no policy: the record's policy fields stay empty (the Settings' windows, as before)
+        touch_ms="", assurance="", extension_ms="", max_lifetime_ms="", policy="",
     )
     assert args == expected
     # the fingerprint is keyed by the deployment secret and covers the (cleaned) device id

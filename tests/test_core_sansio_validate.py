@@ -142,11 +142,15 @@ def test_read_of_a_live_record_is_the_session_by_the_records_own_fields(idle, de
     assert session == Session(
         session_id=SID, user_id="alice", created_ms=NOW - 110_000, last_active_ms=NOW - 10_000,
         expires_ms=expires, absolute_expires_ms=deadline, ip="2001:db8::5", country=None,
-        network="private", city="Köln", fingerprint="f" * 16)
+        network="private", city="Köln", fingerprint="f" * 16,
+        authenticated_ms=NOW - 110_000)  # a record without a proof of its own: its creation
     assert read(c, rec) == session  # decoded once, judged again
 
 
 def test_read_with_a_wrong_secret_is_left_to_the_script_which_counts_it():
+    """A wrong secret for a live session may be a token rotated out of it (the script looks
+    at the tombstone and reports it) or probing (the script counts it); the read never
+    answers it as valid."""
     c = core()
     assert read(c, live_record(token_hash=hashlib.sha256(b"other").digest())) is SLOW
     # the same bytes decoded for the right token first do not let a wrong one through
@@ -190,7 +194,7 @@ def test_read_with_a_new_kind_of_device_is_left_to_the_script():
 
 
 def script_request(c: Core, probe_kw: dict | None = None, *, inline: bool = True,
-                   rule: str = "alert") -> Eval:
+                   rule: str = "alert", activity: str = "1") -> Eval:
     probe = c.validate_probe(TOKEN, **(probe_kw or {}))
     assert probe is not None
     b = base("alice")
@@ -203,7 +207,8 @@ def script_request(c: Core, probe_kw: dict | None = None, *, inline: bool = True
         bind_details=json.dumps({"actor": "sessionwarden",
                                  "reason": "device_mismatch (bind_to_device)"},
                                 separators=(",", ":"), sort_keys=True),
-        stream_maxlen=100_000, not_before=0, probe_threshold=10, probe_window_ms=600_000)))
+        stream_maxlen=100_000, not_before=0, probe_threshold=10, probe_window_ms=600_000,
+        activity=activity)))
 
 
 def test_script_ok_returns_the_session_of_the_returned_record():

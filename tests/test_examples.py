@@ -24,6 +24,9 @@ def test_quickstart_demo_tells_the_incident(redis_server: str) -> None:
     assert "revoked 2 session(s); left:" in out
     assert "validate_session(attacker token) -> None" in out
     assert "[  high] revoked_token_used" in out
+    assert "require_fresh(session, assurance='mfa') -> ok=False (weak" in out
+    assert "after reauthenticate + rotate_session: ok=True (fresh); same session True, old " \
+           "token -> None" in out
     assert "\x1b" not in out
 
 

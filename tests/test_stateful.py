@@ -1,9 +1,11 @@
 """A hypothesis state machine against a plain in-memory model of the session rules.
 
-The model says, for any interleaving of logins, validations, revocations and time passing:
-which sessions are live, which one the limit evicts (least recently active; ties broken by
-session id, as the sorted set does), and when idle or absolute expiry ends a session. After
-every step the store must agree with it, and each user's index must equal their session keys.
+The model says, for any interleaving of logins (with or without a session policy),
+validations (as activity or not), re-authentications, token rotations, revocations and time
+passing: which sessions are live, which one the limit evicts (least recently active; ties
+broken by session id, as the sorted set does), and when idle or absolute expiry ends a session.
+After every step the store must agree with it, and each user's index must equal their session
+keys.
 """
 
 from __future__ import annotations
@@ -22,10 +24,16 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from sessionwarden import SessionPolicy
 from sessionwarden.keys import KeySchema
 
 USERS = ["u1", "u2", "a:b", "{u1}"]
 MAX, IDLE, ABSOLUTE, TOUCH = 3, 3600, 3 * 3600, 60
+# A policy with shorter windows than the Settings', whose re-authentication extends the
+# deadline by 1 h within 4 h of the sign-in.
+POLICY = SessionPolicy(idle_timeout=timedelta(minutes=30), absolute_lifetime=timedelta(hours=2),
+                       touch_interval=timedelta(seconds=30), reauth_extension=timedelta(hours=1),
+                       max_lifetime=timedelta(hours=4), name="short")
 
 
 @dataclass
@@ -35,9 +43,14 @@ class Model:
     rand: str
     created: float
     active: float
+    idle: float = IDLE
+    deadline: float = 0.0
+    touch: float = TOUCH
+    extension: float = 0.0  # 0: a re-authentication leaves the deadline
+    bound: float = 0.0
 
     def dead(self, now: float) -> bool:
-        return now - self.active >= IDLE or now >= self.created + ABSOLUTE
+        return now - self.active >= self.idle or now >= self.deadline
 
 
 def make_machine(backend: Backend) -> type[RuleBasedStateMachine]:
@@ -65,46 +78,85 @@ def make_machine(backend: Backend) -> type[RuleBasedStateMachine]:
                 if m.dead(self.clock.now):
                     del self.model[m.token]
 
-        @rule(target=tokens, user=st.sampled_from(USERS))
-        def create(self, user: str) -> str:
+        @rule(target=tokens, user=st.sampled_from(USERS), policy=st.booleans())
+        def create(self, user: str, policy: bool) -> str:
             self.prune(user)
             live = sorted(self.live(user), key=lambda m: (m.active, m.rand))
             for victim in live[: max(0, len(live) - MAX + 1)]:
                 del self.model[victim.token]
-            created = self.mgr.create_session(user, user_agent=MAC_CHROME, ip=IP_US)
+            created = self.mgr.create_session(user, user_agent=MAC_CHROME, ip=IP_US,
+                                              policy=POLICY if policy else None)
             now = self.clock.now
-            self.model[created.token] = Model(user, created.token, created.session_id[16:],
-                                              now, now)
+            m = Model(user, created.token, created.session_id[16:], now, now,
+                      deadline=now + ABSOLUTE)
+            if policy:
+                m.idle, m.deadline, m.touch = 1800, now + 7200, 30
+                m.extension, m.bound = 3600, now + 4 * 3600
+            self.model[created.token] = m
             return created.token
 
         @rule(seconds=st.integers(min_value=0, max_value=2 * IDLE))
         def advance(self, seconds: int) -> None:
             self.clock.advance(seconds)
 
-        @rule(token=tokens)
-        def validate(self, token: str) -> None:
-            session = self.mgr.validate_session(token)
+        def alive(self, token: str) -> Model | None:
             m = self.model.get(token)
             if m is not None and m.dead(self.clock.now):
                 del self.model[token]
-                m = None
+                return None
+            return m
+
+        @rule(token=tokens, touch=st.booleans())
+        def validate(self, token: str, touch: bool) -> None:
+            session = self.mgr.validate_session(token, touch=touch)
+            m = self.alive(token)
             if m is None:
                 assert session is None
                 return
             assert session is not None and session.user_id == m.user
-            if self.clock.now - m.active >= TOUCH:
+            if touch and self.clock.now - m.active >= m.touch:
                 m.active = self.clock.now
             assert session.last_active_at.timestamp() == m.active
 
         @rule(token=tokens)
+        def reauthenticate(self, token: str) -> None:
+            session = self.mgr.reauthenticate(token, assurance="mfa")
+            m = self.alive(token)
+            if m is None:
+                assert session is None
+                return
+            now = self.clock.now
+            m.active = now
+            if m.extension:
+                m.deadline = max(m.deadline, min(now + m.extension, m.bound))
+            assert session is not None and session.last_active_at.timestamp() == now
+            assert session.absolute_expires_at.timestamp() == m.deadline
+            assert session.authenticated_at.timestamp() == now
+
+        @rule(target=tokens, token=tokens)
+        def rotate(self, token: str) -> str:
+            rotated = self.mgr.rotate_session(token)
+            m = self.alive(token)
+            if m is None:
+                assert rotated is None
+                return token
+            assert rotated is not None and rotated.session_id[16:] == m.rand
+            del self.model[token]
+            m.token = rotated.token
+            self.model[rotated.token] = m
+            return rotated.token
+
+        @rule(token=tokens)
         def revoke(self, token: str) -> None:
-            m = self.model.get(token)
-            user = m.user if m else USERS[0]
+            # by session id, which a rotated-out token shares with its live successor
             session_id = token.split(".")[0]
+            m = next((m for m in self.model.values() if m.rand == session_id[16:]), None)
+            user = m.user if m else USERS[0]
             revoked = self.mgr.revoke_session(user, session_id)
             expected = m is not None and not m.dead(self.clock.now)
             assert revoked == expected
-            self.model.pop(token, None)
+            if m is not None:
+                del self.model[m.token]
 
         @rule(user=st.sampled_from(USERS), keep=st.one_of(st.none(), tokens))
         def revoke_all(self, user: str, keep: str | None) -> None:

@@ -19,6 +19,7 @@ from .heartbeat import HeartbeatOps
 from .incident import IncidentOps
 from .lease import LeaseOps
 from .memo import bounded_put
+from .reauth import ReauthOps
 from .sessions import MAX_DEVICES_PER_USER
 from .sweep import SweepOps
 from .validate import SLOW, ValidateOps, ValidateProbe
@@ -35,7 +36,8 @@ __all__ = [
 ]
 
 
-class Core(IncidentOps, ValidateOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps,
+class Core(IncidentOps, ReauthOps, ValidateOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps,
            ConsumerOps, HeartbeatOps, LeaseOps):  # daemon support
-    """All operations over one `Settings`: sessions (create, revoke, list), validate, alert
-    links, the directory, the event stream, the expiry sweep and the incident controls."""
+    """All operations over one `Settings`: sessions (create, revoke, list), validate,
+    re-authentication and rotation, alert links, the directory, the event stream, the expiry
+    sweep and the incident controls."""

@@ -103,8 +103,9 @@ class CoreBase:
         self._mismatch_rule = ("off" if not rules.enabled("device_mismatch")
                                else "bind" if rules.bind_to_device else "alert")
         self._place_check = rules.enabled("device_mismatch")
-        # session id -> last activity (ms) this process has seen: a routing hint only (see
-        # validate_probe), never a judge of validity; bounded, the longest remembered goes.
+        # session id -> when a touch falls due (ms: the last activity this process has seen
+        # plus the session's touch interval): a routing hint only (see validate_probe), never
+        # a judge of validity; bounded, the longest remembered goes.
         self._activity: dict[str, int] = {}
         # revoke_everyone's not-before epoch as this process last read it (ms, 0 = none): a
         # session created at or before it is dead (see core/validate.py and core/incident.py)
@@ -172,11 +173,15 @@ class CoreBase:
                                              legacy_device_class_key(secret, info))
         return keys
 
-    def _remember(self, session_id: str, active_ms: int | None) -> None:
+    def _remember(self, session_id: str, active_ms: int | None,
+                  touch_ms: int | None = None) -> None:
+        """Remember when a touch of the session falls due: its last activity plus its touch
+        interval (the session's own, ``touch_ms``, else this process's); ``None`` forgets."""
         if active_ms is None:
             self._activity.pop(session_id, None)
             return
-        bounded_put(self._activity, session_id, active_ms, MAX_REMEMBERED)
+        due = active_ms + (self.settings.touch_ms if touch_ms is None else touch_ms)
+        bounded_put(self._activity, session_id, due, MAX_REMEMBERED)
 
     # -- clocks ----------------------------------------------------------------------------
 

@@ -3,11 +3,12 @@ list. Each is one script on the user's slot; on a Cluster its events follow in o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..client_hints import HeadersLike, hints_from_values
 from ..codec import (
     CorruptRecord,
+    assurance_digit,
     check_record_fields,
     details_json,
     encode_description,
@@ -21,6 +22,7 @@ from ..devices import fingerprint, legacy_fingerprint, parse_user_agent
 from ..errors import AccountLocked, SessionLimitExceeded, SessionWardenError
 from ..keys import split_session_id
 from ..models import CreatedSession, Session, SessionView, from_ms
+from ..policy import ASSURANCE, SessionPolicy, assurance_rank
 from ..protocol import Batch, Command, Eval, Op, ScriptError
 from ..sanitize import MAX_DEVICE_ID_LENGTH, clean_text, require_email, require_ip
 from ..scripts.calls import (
@@ -104,6 +106,33 @@ def familiarity(profile: dict[str, str], net_key: str, now_ms: int,
                        learning, shared.isdigit() and int(shared) > now_ms // 1000, last_seen)
 
 
+def session_policy(policy: object) -> SessionPolicy | None:
+    """``create_session``'s ``policy``: a `SessionPolicy`, a preset's name, or ``None`` (the
+    session lives by the creating process's `Settings`, as without policies)."""
+    if policy is None or isinstance(policy, SessionPolicy):
+        return policy
+    if isinstance(policy, str):
+        return SessionPolicy.preset(policy)
+    raise TypeError(f"policy: expected a SessionPolicy or a preset name, got "
+                    f"{type(policy).__name__}")
+
+
+class PolicyArgs(NamedTuple):
+    """The create script's policy arguments (fields 13, 16-18 of the record: '' = none)."""
+
+    touch_ms: int | str
+    extension_ms: int | str
+    max_lifetime_ms: int | str
+    policy: str
+
+
+def policy_args(policy: SessionPolicy | None) -> PolicyArgs:
+    if policy is None:
+        return PolicyArgs("", "", "", "")
+    return PolicyArgs(policy.touch_ms, policy.reauth_extension_ms or "",
+                      policy.max_lifetime_ms or "", policy.name)
+
+
 class SessionOps(AuditOps):
     def _global_streams(self) -> tuple[str | None, str | None, str | None]:
         """The event stream, the global audit trail and the stats hash as a revoke script's
@@ -118,9 +147,12 @@ class SessionOps(AuditOps):
         self, user_id: str, *, user_agent: str | None, ip: str, country: str | None = None,
         city: str | None = None, device_id: str | None = None, email: str | None = None,
         client_hints: HeadersLike | None = None,
+        policy: SessionPolicy | str | None = None, assurance: str = "password",
     ) -> Op[CreatedSession]:
         s = self.settings
         fp_key = self._fingerprint_key("create_session")
+        chosen = session_policy(policy)
+        rank = assurance_rank(assurance)
         uk = self._user_keys(user_id)
         ip = require_ip(ip)
         ua = self._user_agent(user_agent)
@@ -159,9 +191,14 @@ class SessionOps(AuditOps):
                 if self._inline else CreateKeys(uk.record))
         args = CreateArgs(
             base=uk.base, rand=rand, user_id=user_id, token_hash=token_hash,
-            now=self._now_arg(), idle_ms=s.idle_ms, absolute_ms=s.absolute_ms,
+            now=self._now_arg(), idle_ms=chosen.idle_ms if chosen else s.idle_ms,
+            absolute_ms=chosen.absolute_ms if chosen else s.absolute_ms,
             max_sessions=s.max_sessions, on_limit="deny" if s.on_limit == "deny" else "evict",
-            tombstone_ms=s.tombstone_ms, history_ms=s.history_ms, fingerprint=fp,
+            tombstone_ms=s.tombstone_ms,
+            # the user record holds the session index: it outlives the longest session
+            history_ms=max(s.history_ms, chosen.max_lifetime_ms if chosen else 0,
+                           chosen.absolute_ms if chosen else 0),
+            fingerprint=fp,
             legacy_fingerprint=legacy_fp,
             # Chrome's reduced UA hides the model: a known device of its kind is this one
             reduced_kind=(f"{info.label}\x1f{info.device_class}"
@@ -187,6 +224,7 @@ class SessionOps(AuditOps):
             recent_users_kept=s.recent_users_kept, net_key=net.key,
             max_networks=MAX_NETWORKS_PER_USER,
             learning_ms=int(s.detection.learning_period.total_seconds() * 1000),
+            **policy_args(chosen)._asdict(), assurance=assurance_digit(rank),
         )
         try:
             reply = CreateReply.of((yield call("create", keys, args)))
@@ -235,14 +273,15 @@ class SessionOps(AuditOps):
             yield Batch(tuple(commands))
         epoch = self._not_before
         if now > epoch:  # (a create racing revoke_everyone is left to the script)
-            self._remember(session_id, now)
+            self._remember(session_id, now, chosen.touch_ms if chosen else None)
             if self._not_before != epoch:  # moved by another thread meanwhile
                 self._remember(session_id, None)
         session = Session(
             session_id=session_id, user_id=user_id, created_ms=now, last_active_ms=now,
-            expires_ms=expiry, absolute_expires_ms=now + s.absolute_ms, ip=ip,
+            expires_ms=expiry, absolute_expires_ms=now + args.absolute_ms, ip=ip,
             country=None if net.neutral else place.country,
-            network=place.network, city=place.city, fingerprint=fp,
+            network=place.network, city=place.city, fingerprint=fp, authenticated_ms=now,
+            assurance=ASSURANCE[rank], policy=chosen.name if chosen else None,
         )
         return CreatedSession(session_id=session_id, token=token, session=session)
 

@@ -11,7 +11,7 @@ import hmac
 from typing import Any, NamedTuple
 
 from ..client_hints import HeadersLike
-from ..codec import CorruptRecord, session_from_record, split_session_record
+from ..codec import CorruptRecord, record_touch_ms, session_from_record, split_session_record
 from ..detection import (
     device_mismatch_finding,
     place_finding,
@@ -47,6 +47,7 @@ class _Decoded(NamedTuple):
     expiry_ms: int  # min(activity + the record's idle window, its deadline)
     class_key: bytes
     reported: bytes
+    touch_ms: int  # the session's touch interval (its own, else this process's)
     session: Session
 
 
@@ -63,6 +64,7 @@ class ValidateProbe(NamedTuple):
     legacy_class_key: str | None = None  # the presenter's class key as version 1 made it
     country: str | None = None  # the caller's country hint (a CDN header)
     no_ua: bool = False  # an empty User-Agent was given (None = not given: no check)
+    activity: bool = True  # the validate counts as user activity (touch=True): a touch may be due
 
 
 class ValidateOps(CoreBase):
@@ -121,12 +123,13 @@ class ValidateOps(CoreBase):
     def validate_probe(self, token: object, *, ip: str | None = None,
                        user_agent: str | None = None,
                        client_hints: HeadersLike | None = None, country: str | None = None,
-                       city: str | None = None) -> ValidateProbe | None:
+                       city: str | None = None, touch: bool = True) -> ValidateProbe | None:
         """Check validate's input and choose its route; ``None`` for a token that cannot be
         valid (any type or shape), decided before anything else is looked at — no user-agent
         parsing, no HMAC, no I/O — so unauthenticated junk costs next to nothing. Raises
         ``ValueError`` for a malformed ``ip`` of a well-formed token, `SecretRequired` on an
-        operator core."""
+        operator core. ``touch=False``: the call is not user activity (polling, a health
+        check), so no touch is ever due: no activity of the session is written."""
         if self._fp_key is None:
             self._fingerprint_key("validate_session")  # raises SecretRequired
         parsed = parse_token(token)
@@ -139,21 +142,24 @@ class ValidateOps(CoreBase):
             info, class_key, legacy = self._presenter(user_agent, client_hints)
         # city: accepted like create's, for the same callers; the place check is by country
         del city
-        # The read is sent only when this process saw the session's last activity less than a
-        # touch interval ago (the record can only be more recent, so no touch is due); a
-        # session it has not seen, or one due a touch, goes to the script: one round trip
-        # either way.
+        # The read is sent only when this process saw the session's last activity less than
+        # its touch interval ago (the record can only be more recent, so no touch is due) or,
+        # with touch=False, saw the session at all (no touch is ever due); a session it has
+        # not seen, or one due a touch, goes to the script: one round trip either way.
         # A place check due by the record this process last decoded goes straight to the
         # script too: the read would only send it there. A secret that is not the one this
         # process last saw for the session goes to the script too, which counts it (probing of
-        # a known session id) and answers it exactly as an unknown id: same route, same reply.
+        # a known session id) and answers it exactly as an unknown id: same route, same reply
+        # (or, for a token rotated out of the session, reports it as revoked_token_used).
+        if touch is not True and touch is not False:
+            raise TypeError(f"touch: expected a bool, got {type(touch).__name__}")
         read: Command | Batch | None = None
         now = self._server_now_ms()
         # an empty User-Agent (client hints alone do not name the browser); None: not given
         no_ua = self._place_check and user_agent is not None and (
             info is None or (client_hints is not None and not str(user_agent).strip()))
-        seen = self._activity.get(parsed.session_id)
-        if seen is not None and now - seen < self.settings.touch_ms:
+        due = self._activity.get(parsed.session_id)
+        if due is not None and (now < due or not touch):
             known = self._decoded.get(parsed.session_id)
             if known is None or (hmac.compare_digest(known.token_hash, parsed.secret_hash) and (
                     (ip == known.session.ip and not no_ua)
@@ -161,7 +167,8 @@ class ValidateOps(CoreBase):
                 read = Command(("GET", self.keys.session(parsed.tag, parsed.rand)))
                 if not 0 <= now - self._not_before_at < _REFRESH_MS:  # _not_before_stale
                     read = Batch((self._not_before_read, read))
-        return ValidateProbe(parsed, ip, info, class_key, read, now, legacy, country, no_ua)
+        return ValidateProbe(parsed, ip, info, class_key, read, now, legacy, country, no_ua,
+                             touch)
 
     def _place_due(self, decoded: _Decoded, ip: str | None, hint: str | None,
                    no_ua: bool) -> bool:
@@ -175,6 +182,19 @@ class ValidateOps(CoreBase):
                     and b"@" + place.encode() not in decoded.reported):
                 return True
         return no_ua and bool(decoded.class_key) and b"@-" not in decoded.reported
+
+    def _with_epoch(self, request: Eval) -> Op[tuple[Any, Any]]:
+        """Send ``request`` with revoke_everyone's epoch read in the same pipeline when this
+        process's copy is due a refresh (no extra round trip): ``(the epoch as read, or SLOW
+        when it was not read, the request's reply)``. A script error is raised as
+        `ScriptError`, the epoch learnt first."""
+        if not self._not_before_stale():
+            return SLOW, (yield request)
+        epoch, raw = yield Batch((self._not_before_read, request))
+        if isinstance(raw, Exception):  # a script error stays in place in a pipeline
+            self._learn_not_before(epoch)
+            raise ScriptError(str(raw))
+        return epoch, raw
 
     def validate_script(self, probe: ValidateProbe) -> Op[Session | None]:
         """Validate by the atomic script: touch, tombstone, expiry, mismatch, corruption."""
@@ -197,16 +217,9 @@ class ValidateOps(CoreBase):
                          stream_maxlen=s.event_stream_maxlen, not_before=self._not_before,
                          probe_threshold=self._probe_threshold,
                          probe_window_ms=self._probe_window_ms, place=place or "",
-                         no_ua=int(probe.no_ua)))
-        epoch: Any = SLOW  # (not read in this call)
+                         no_ua=int(probe.no_ua), activity="1" if probe.activity else "0"))
         try:
-            if self._not_before_stale():  # the epoch's GET rides in the same round trip
-                epoch, raw = yield Batch((self._not_before_read, request))
-                if isinstance(raw, Exception):  # a script error stays in place in a pipeline
-                    self._learn_not_before(epoch)
-                    raise ScriptError(str(raw))
-            else:
-                raw = yield request
+            epoch, raw = yield from self._with_epoch(request)
         except ScriptError as exc:
             log.warning("session %s skipped: %r", parsed.session_id, str(exc))
             return None
@@ -255,8 +268,11 @@ class ValidateOps(CoreBase):
             # judged by it (the next validate, or the purge, ends the session)
             self._remember(parsed.session_id, None)
             return None
-        self._remember(parsed.session_id, session.last_active_ms if status != "mismatch_revoked"
-                       and session is not None else None)
+        if status == "mismatch_revoked" or session is None:
+            self._remember(parsed.session_id, None)
+        else:  # the session's touch interval parses: session_from_record checked it
+            self._remember(parsed.session_id, session.last_active_ms,
+                           record_touch_ms(fields, s.touch_ms))
         if self._not_before != epoch_now:  # another thread moved it meanwhile: not for the read
             self._remember(parsed.session_id, None)
         if status in ("mismatch", "mismatch_revoked"):
@@ -293,7 +309,8 @@ class ValidateOps(CoreBase):
 
     def validate_read(self, probe: ValidateProbe, raw: Any) -> Session | object | None:
         """The session from the reply to ``probe.read``, or `SLOW` when the script must decide
-        (missing, a wrong secret, due a touch, dead or dying by its own fields, a new
+        (missing, a wrong secret — counted as probing by the script, or a token rotated out of
+        this session, which it reports —, due a touch, dead or dying by its own fields, a new
         not-before epoch read with it, corrupt, or presented by a new kind of device). The read
         path never serves a session created before the epoch: a moved epoch empties the memos
         that route to it (`_move_not_before`)."""
@@ -315,14 +332,16 @@ class ValidateOps(CoreBase):
                 stored_hash, fields = split_session_record(raw)
                 session = session_from_record(parsed.session_id, fields)
                 decoded = _Decoded(raw, stored_hash, session.last_active_ms,
-                                   session.expires_ms, fields[9], fields[10], session)
+                                   session.expires_ms, fields[9], fields[10],
+                                   record_touch_ms(fields, self.settings.touch_ms), session)
             except (CorruptRecord, ValueError):
                 return SLOW  # the script reports it
             bounded_put(self._decoded, parsed.session_id, decoded, MAX_DECODED)
         if not hmac.compare_digest(decoded.token_hash, parsed.secret_hash):
-            return SLOW  # a wrong secret: the script counts it and answers as for no session
+            return SLOW  # a wrong secret: the script reports a rotated-out token, counts others
         now = probe.now_ms
-        if now - decoded.active_ms >= self.settings.touch_ms or now >= decoded.expiry_ms:
+        if now >= decoded.expiry_ms or (probe.activity
+                                         and now - decoded.active_ms >= decoded.touch_ms):
             return SLOW
         if class_key and self._mismatch_rule != "off" and decoded.class_key:
             presented = class_key.encode()

@@ -52,22 +52,36 @@ end
 -- device mismatch (comma-separated), 12 user id. The deadline and the idle window are the
 -- ones the session was created with: every script judges a session by its record alone, so no
 -- process's settings can change which sessions are alive.
+-- Then the session's policy and its last proof of identity, each '' for "as without a
+-- policy": 13 touch interval (ms, b36; '' = the caller's), 14 authenticated at (ms, b36;
+-- '' = created), 15 assurance (rank digit; '' = 0, password), 16 re-authentication extension
+-- and 17 its bound from creation (ms, b36; '' = none), 18 policy name. A record of the 12
+-- fields before these reads as if they were all ''.
 local SEP = '\31'
-local FIELDS = 12
+local FIELDS = 18
+local LEGACY_FIELDS = 12
 
--- The record's parts {h = hash, [1..12] = fields}, or nil when the value does not have that
+-- The record's parts {h = hash, [1..18] = fields}, or nil when the value does not have that
 -- shape (or is not a string at all: a hostile or foreign key of another type).
 local function read_session(v)
-  if type(v) ~= 'string' or #v < 32 + FIELDS - 1 then return nil end
-  local r, pos = {h = string.sub(v, 1, 32)}, 33
-  for i = 1, FIELDS - 1 do
+  if type(v) ~= 'string' or #v < 32 + LEGACY_FIELDS - 1 then return nil end
+  local r, pos, n = {h = string.sub(v, 1, 32)}, 33, 0
+  while true do
+    n = n + 1
+    if n > FIELDS then return nil end
     local j = string.find(v, SEP, pos, true)
-    if not j then return nil end
-    r[i] = string.sub(v, pos, j - 1)
+    if not j then
+      r[n] = string.sub(v, pos)
+      break
+    end
+    r[n] = string.sub(v, pos, j - 1)
     pos = j + 1
   end
-  r[FIELDS] = string.sub(v, pos)
-  if string.find(r[FIELDS], SEP, 1, true) then return nil end
+  if n == LEGACY_FIELDS then
+    for i = LEGACY_FIELDS + 1, FIELDS do r[i] = '' end
+  elseif n ~= FIELDS then
+    return nil
+  end
   return r
 end
 
@@ -273,4 +287,49 @@ local function count_probe(key, now, threshold, window_ms)
   end
   redis.call('SET', key, 'x|' .. int(now + window_ms), 'PX', window_ms)
   return count and 1 or 0
+end
+
+-- The reply to a token whose hash is in the session's tombstone, or nil when it is not
+-- there. The tombstone holds the hash of a revoked or evicted session's token (bury above) or,
+-- while the session lives on, of the token rotate.lua replaced. One report per kind of
+-- presenter: the kind of device the token belonged to ('1': same_kind(the tombstone's class
+-- key) is true), or another ('2'); a token already reported for its kind is answered 'none'.
+-- A presenter with an empty user agent (first_level: the request had none) is at the first
+-- level: it may be the user's own client that omits the header, and must not use up the
+-- report a thief's device would get. (No user agent given at all: another kind, as before.)
+-- The reply carries the user's open incident ('ic') for the detection rules.
+local function tombstone_reply(tomb_key, hash, same_kind, first_level, user_key, now)
+  local t = redis.call('GET', tomb_key)
+  if not (t and string.sub(t, 1, 32) == hash) then return nil end
+  local same = same_kind(string.sub(t, 34, 41))
+  local level = (same or first_level) and '1' or '2'
+  if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
+  redis.call('SET', tomb_key, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
+  local f = redis.call('HMGET', user_key, 'id', 'ic')
+  return {'revoked', now, string.sub(t, 42), f[1] or '', same and 1 or 0,
+    {'ic', f[2] or ''}, EVENTS.out}
+end
+
+-- The record of a live session presented with its current token, for the scripts that act on
+-- one (reauthenticate, rotate): the record and its times {created, active, deadline, idle},
+-- or nil and the reply to return: 'none' (unknown session, wrong or rotated-out token, a key
+-- of another type), 'expired' (dead by its own fields: deleted and reported, as validate
+-- does), or an SWCORRUPT error for a record that does not parse.
+local function presented_session(session_key, user_key, rand, hash, now)
+  local r = read_session(redis.pcall('GET', session_key))
+  if not r or r.h ~= hash then return nil, {'none', now, EVENTS.out} end
+  local t = {created = from_b36(r[1]), active = from_b36(r[2]), deadline = from_b36(r[3]),
+    idle = from_b36(r[4])}
+  if not (t.created and t.active and t.deadline and t.idle) then
+    return nil, redis.error_reply('SWCORRUPT session record does not parse')
+  end
+  if now >= t.deadline or now - t.active >= t.idle then
+    redis.call('DEL', session_key)
+    if redis.call('HDEL', user_key, 's:' .. rand) == 1 then
+      emit('session_expired', r[12], tag_of(session_key) .. rand, now, EXPIRED)
+      return nil, {'expired', now, EVENTS.out}
+    end
+    return nil, {'none', now, EVENTS.out}
+  end
+  return r, t
 end

@@ -81,6 +81,11 @@ class CreateArgs(NamedTuple):
     net_key: str
     max_networks: int
     learning_ms: int
+    touch_ms: int | str  # '' = no policy (this and the next four)
+    assurance: str
+    extension_ms: int | str
+    max_lifetime_ms: int | str
+    policy: str
 
 
 class CreateReply(NamedTuple):
@@ -142,6 +147,7 @@ class ValidateArgs(NamedTuple):
     probe_window_ms: int
     place: str = ""
     no_ua: int = 0
+    activity: str = "1"  # '1': user activity (touch when due); '0': not (touch=False)
 
 
 class ValidateReply(NamedTuple):
@@ -176,6 +182,60 @@ class ValidateReply(NamedTuple):
         if len(reply) > 4 and int(reply[3]):
             return cls(status, now, user_id=_text(reply[4]), events=reply[2], probed=True)
         return cls(status, now, events=reply[2])
+
+
+# -- reauthenticate, rotate -------------------------------------------------------------------
+
+
+class ReauthenticateKeys(NamedTuple):
+    session: str
+    record: str
+    events: str | None = None
+    stats: str | None = None
+
+
+class ReauthenticateArgs(NamedTuple):
+    rand: str
+    token_hash: bytes
+    now: str
+    assurance: str  # the rank digit ('' = password)
+    details: str
+    stream_maxlen: int
+
+
+class RotateKeys(NamedTuple):
+    session: str
+    record: str
+    tombstone: str
+    events: str | None = None
+    stats: str | None = None
+
+
+class RotateArgs(NamedTuple):
+    rand: str
+    token_hash: bytes
+    new_hash: bytes
+    now: str
+    tombstone_ms: int
+    details: str
+    stream_maxlen: int
+
+
+class RecordReply(NamedTuple):
+    """``{status, now, record, events{}}`` of reauthenticate and rotate: ``status`` 'ok'
+    (``record`` as it now stands), 'expired' or 'none' (no ``record``)."""
+
+    status: str
+    now: int
+    record: bytes
+    events: Any
+
+    @classmethod
+    def of(cls, reply: Any) -> RecordReply:
+        status, now = _text(reply[0]), int(reply[1])
+        if status == "ok":
+            return cls(status, now, reply[2], reply[3])
+        return cls(status, now, b"", reply[2])
 
 
 # -- revoke, revoke_all -----------------------------------------------------------------------
@@ -471,6 +531,8 @@ class PurgeEveryoneReply(NamedTuple):
 CONTRACTS: dict[str, tuple[type[tuple[Any, ...]], type[tuple[Any, ...]]]] = {
     "create": (CreateKeys, CreateArgs),
     "validate": (ValidateKeys, ValidateArgs),
+    "reauthenticate": (ReauthenticateKeys, ReauthenticateArgs),
+    "rotate": (RotateKeys, RotateArgs),
     "revoke": (RevokeKeys, RevokeArgs),
     "revoke_all": (RevokeAllKeys, RevokeAllArgs),
     "list": (ListKeys, ListArgs),

@@ -15,6 +15,9 @@
 --   reduced_kind: '<label>\31<class>' for Chrome's reduced user agent, else '' (a known device
 --   recorded under the one, or of the other kind, is this one: see "moves" below).
 --   net_key: the sign-in's network for familiarity ('' = none: see networks.py).
+--   touch_ms, extension_ms, max_lifetime_ms, policy: the session's policy ('' = none: the
+--   caller's touch interval, no extension on re-authentication); assurance: the rank digit of
+--   the sign-in's proof ('' = password).
 -- Returns {'ok', now, expiry, known device, devices before, country known, countries before,
 --          previous login, logins in window, live{}, burst started (1|0), profile{}, events{}}
 --      profile = flat {field, value, ...} of what familiarity and incidents need, as stored
@@ -30,7 +33,8 @@ local A = named(ARGV, 'base', 'rand', 'user_id', 'token_hash', 'now', 'idle_ms',
   'reduced_kind', 'class_key',
   'description', 'ip', 'country', 'network', 'city', 'lat', 'lon', 'email', 'burst_window_ms',
   'max_devices', 'burst_threshold', 'login_details', 'evicted_details', 'stream_maxlen',
-  'retention_ms', 'recent_users_kept', 'net_key', 'max_networks', 'learning_ms')
+  'retention_ms', 'recent_users_kept', 'net_key', 'max_networks', 'learning_ms', 'touch_ms',
+  'assurance', 'extension_ms', 'max_lifetime_ms', 'policy')
 local base, rand, user, hash = A.base, A.rand, A.user_id, A.token_hash
 local now = now_ms(A.now)
 local idle, absolute = tonumber(A.idle_ms), tonumber(A.absolute_ms)
@@ -89,9 +93,12 @@ end
 -- The session itself: its key expires on its own at min(now + idle, now + absolute).
 local deadline = now + absolute
 local expiry = math.min(now + idle, deadline)
+-- Fields 13-18: the policy and the proof of identity ('' = as without a policy; _lib.lua).
+local function ms_or_empty(v) return v ~= '' and b36(tonumber(v)) or '' end
 redis.call('SET', base .. 's:' .. rand, write_session({h = hash, b36(now), b36(now),
   b36(deadline), b36(idle), ip, country, network ~= 'public' and network or '', city, fp, class_key, '',
-  user}), 'PX', expiry - now)
+  user, ms_or_empty(A.touch_ms), '', A.assurance, ms_or_empty(A.extension_ms),
+  ms_or_empty(A.max_lifetime_ms), A.policy}), 'PX', expiry - now)
 
 -- Two fields per device, each short enough for Redis to keep the record in its compact listpack
 -- encoding (values of at most 64 bytes by default; one longer value would triple the hash):

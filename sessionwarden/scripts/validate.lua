@@ -1,5 +1,5 @@
 -- Validate a token and touch its session, in one round trip.
--- The session's own key holds its expiry; a touch (at most once per the caller's touch interval)
+-- The session's own key holds its expiry; a touch (at most once per the session's touch interval)
 -- moves it to min(now + the record's idle window, the record's deadline), so activity never
 -- outlives the absolute lifetime the session was created with.
 --
@@ -8,18 +8,22 @@
 --   standalone server the event stream (see events_to).
 --   Last, with a standalone server, the stats hash (live sessions, sign-ins per minute:
 --   see tally in _lib.lua).
--- ARGV (ValidateArgs): now '' = server time; class_key of the presenting user agent ('' = not
+-- ARGV (ValidateArgs): now '' = server time; touch_ms the caller's touch interval, for a
+--   record without its own (field 13); class_key of the presenting user agent ('' = not
 --   given) and legacy_class_key, the same as version 1 of the class key made it (a session or
 --   tombstone written before that change holds it: the same kind of device); mismatch_rule
 --   'off' | 'alert' | 'bind' (alert and revoke); bind_details: the revocation event's details
 --   under 'bind' (JSON); not_before: revoke_everyone's epoch (ms, '0' = none) as the caller
---   last read it; probe_threshold (0 = rule off), probe_window_ms.
+--   last read it; probe_threshold (0 = rule off), probe_window_ms; activity '1' = this
+--   validate is user activity (touch when due), '0' = it is not (validate_session(touch=False):
+--   no touch).
 -- Every reply ends with the events left for the caller to append (none with a stream key).
 -- Returns {status, now, record} with status 'ok' | 'mismatch' (first use from another kind of
 --          device) | 'mismatch_revoked' (bind to device: the session is now revoked), and the
 --          session record as it now stands (see _lib.lua),
 --      or {'revoked', now, "<ms>|<reason>", user id, same kind of device (1|0), events{}} when a
---         token of a revoked or evicted session is presented again (once per kind: same / other),
+--         token of a revoked or evicted session, or one rotated out of a live session (reason
+--         'rotated'), is presented again (once per kind: same / other),
 --      or {'expired', now, events{}} when this call found the session dead by its fields,
 --      or {'ended', now, events{}} when this call ended the session (revoke_everyone's epoch
 --         or a locked account),
@@ -36,7 +40,7 @@
 local K = named(KEYS, 'session', 'record', 'tombstone', 'probe', 'events', 'stats')
 local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'legacy_class_key',
   'mismatch_rule', 'tombstone_ms', 'bind_details', 'stream_maxlen', 'not_before',
-  'probe_threshold', 'probe_window_ms', 'place', 'no_ua')
+  'probe_threshold', 'probe_window_ms', 'place', 'no_ua', 'activity')
 local rand, hash = A.rand, A.token_hash
 local now = now_ms(A.now)
 local presented, mismatch_rule = A.class_key, A.mismatch_rule
@@ -48,25 +52,18 @@ if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 local v = redis.pcall('GET', K.session)
 
 if not v then
-  local t = redis.call('GET', K.tombstone)
-  if t and string.sub(t, 1, 32) == hash then
-    -- One report per kind of presenter: the signed-out device itself ('1'), or another ('2').
-    -- A presenter with an empty user agent (no_ua) is at the first level: it may be the
-    -- user's own client that omits the header, and must not use up the report a thief's
-    -- device would get. (No user agent given at all, class_key '': another kind, as before.)
-    local same = same_kind(string.sub(t, 34, 41))
-    local level = (same or A.no_ua == '1') and '1' or '2'
-    if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
-    redis.call('SET', K.tombstone, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
-    local f = redis.call('HMGET', K.record, 'id', 'ic')
-    return {'revoked', now, string.sub(t, 42), f[1] or '', same and 1 or 0,
-      {'ic', f[2] or ''}, EVENTS.out}
-  end
+  -- a revoked or evicted session's token presented again (tombstone_reply in _lib.lua)
+  local buried = tombstone_reply(K.tombstone, hash, same_kind, A.no_ua == '1', K.record, now)
+  if buried then return buried end
   return {'none', now, EVENTS.out}
 end
 
 local r = read_session(v)
 if r and r.h ~= hash then
+  -- A token rotated out of this live session (rotate.lua keeps its hash in the tombstone):
+  -- reported as a revoked token presented again.
+  local rotated = tombstone_reply(K.tombstone, hash, same_kind, A.no_ua == '1', K.record, now)
+  if rotated then return rotated end
   -- A wrong secret for a session that exists: counted (count_probe), answered as an unknown id.
   -- Any check that recognises a legitimate old secret (a rotated-out token) returns before
   -- this block, so such a token is never counted as probing.
@@ -140,7 +137,10 @@ if status ~= 'ok' then
   facts = {'ic', f[1] or '', 'fs', f[2] or '', 'c', f[3] or '', 'a', int(a), 'lp', last_place}
 end
 
-if now - a >= tonumber(A.touch_ms) then
+-- The session's own touch interval (a session without a policy: the caller's); a validate
+-- that is not user activity (activity '0': polling, health checks) never touches.
+local touch = r[13] ~= '' and from_b36(r[13]) or tonumber(A.touch_ms)
+if A.activity == '1' and now - a >= touch then
   r[2] = b36(now)
   v = write_session(r)
   redis.call('SET', K.session, v, 'PX', math.min(now + idle, deadline) - now)
