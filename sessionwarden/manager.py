@@ -40,8 +40,8 @@ from .core.consumer import (
     DeadLetter,
     DeliveryState,
 )
+from .core.controls import PurgeResult
 from .core.heartbeat import Heartbeat
-from .core.incident import PurgeResult
 from .core.sweep import SweepResult
 from .errors import (
     ManagerClosed,
@@ -469,7 +469,7 @@ class SessionManager(_Base):
         over the last hour (`Totals`), in one round trip."""
         return self._run(self.core.totals())
 
-    # -- incident controls (sessionwarden.core.incident) --
+    # -- incident controls (sessionwarden.core.controls) --
 
     def lock_user(self, user_id: str, *, actor: str, reason: str | None = None) -> int:
         """Lock an account (an incident control: a takeover in progress, an account under

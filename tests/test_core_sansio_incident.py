@@ -9,7 +9,7 @@ from test_core_sansio_validate import RAND, TOKEN, live_record, ok, validate
 
 from sessionwarden import AccountLocked, StoreUnavailable
 from sessionwarden.core import SLOW
-from sessionwarden.core.incident import PurgeResult
+from sessionwarden.core.controls import PurgeResult
 from sessionwarden.models import Session
 from sessionwarden.protocol import Batch, Command, Eval
 from sessionwarden.scripts.calls import ValidateArgs

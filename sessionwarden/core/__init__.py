@@ -13,10 +13,10 @@ from __future__ import annotations
 from .alert_links import AlertLinkOps
 from .base import MAX_LIST, MAX_REASON_LENGTH, SYSTEM_ACTOR
 from .consumer import ConsumerOps
+from .controls import ControlOps
 from .directory import DirectoryOps
 from .events import EventOps
 from .heartbeat import HeartbeatOps
-from .incident import IncidentOps
 from .lease import LeaseOps
 from .memo import bounded_put
 from .reauth import ReauthOps
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 
-class Core(IncidentOps, ReauthOps, ValidateOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps,
+class Core(ControlOps, ReauthOps, ValidateOps, AlertLinkOps, DirectoryOps, EventOps, SweepOps,
            ConsumerOps, HeartbeatOps, LeaseOps):  # daemon support
     """All operations over one `Settings`: sessions (create, revoke, list), validate,
     re-authentication and rotation, alert links, the directory, the event stream, the expiry

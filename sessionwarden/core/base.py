@@ -108,7 +108,7 @@ class CoreBase:
         # a judge of validity; bounded, the longest remembered goes.
         self._activity: dict[str, int] = {}
         # revoke_everyone's not-before epoch as this process last read it (ms, 0 = none): a
-        # session created at or before it is dead (see core/validate.py and core/incident.py)
+        # session created at or before it is dead (see core/validate.py and core/controls.py)
         self._not_before = 0
         self._presenters: dict[object, Presenter] = {}
 

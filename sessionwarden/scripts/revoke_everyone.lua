@@ -1,6 +1,6 @@
 -- Sign out everyone (breach response): move the global not-before epoch to now. Every session
 -- created at or before it is dead for validate (which learns the epoch within its refresh
--- interval: see core/incident.py) and is ended in the background by purge_everyone.lua.
+-- interval: see core/controls.py) and is ended in the background by purge_everyone.lua.
 -- The epoch only moves forward; the key never expires (one small string).
 -- KEYS (RevokeEveryoneKeys in calls.py): the not-before key; with a standalone server also the
 --   event stream and the global audit stream (written here, atomically with the epoch).

@@ -41,7 +41,7 @@ from .base import SYSTEM_ACTOR, bounded_limit, log, score_pairs
 from .sessions import SessionOps
 from .validate import NOT_BEFORE_REFRESH, ValidateOps
 
-__all__ = ["NOT_BEFORE_REFRESH", "IncidentOps", "PurgeResult"]
+__all__ = ["NOT_BEFORE_REFRESH", "ControlOps", "PurgeResult"]
 
 _DONE = "done"  # the purge cursor once every user of the expiry index was visited
 
@@ -60,7 +60,7 @@ def _required_actor(actor: object) -> None:
         raise ValueError("actor: required (who did it)")
 
 
-class IncidentOps(ValidateOps, SessionOps):
+class ControlOps(ValidateOps, SessionOps):
     def lock_user(self, user_id: str, *, actor: str, reason: str | None = None) -> Op[int]:
         """Lock the account: end every session and refuse new ones until `unlock_user`.
         Returns how many sessions ended. Locking a locked account ends nothing more and keeps
