@@ -29,7 +29,6 @@
 --         or a locked account),
 --      or {'none', now, events{}, probe reported (1|0), user id when reported} for anything
 --         else (unknown session, wrong secret: counted per session, see count_probe).
---      or {'none', now, events{}} for anything else (unknown session, wrong secret).
 -- place: the presenting address's country when it is not the session's own ('' = no check);
 -- no_ua '1': the request carried an empty User-Agent. Either is reported once per session
 -- (and place): status 'moved', and 'mismatch' / 'moved' / 'revoked' replies carry, before
