@@ -3,6 +3,8 @@ validate's pipeline, the probing finding, lock / unlock / create-while-locked, t
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from scripted import NOW, Clock, base, core, drive, drive_raises, tag, xadd
 from test_core_sansio_validate import RAND, TOKEN, live_record, ok, validate
@@ -128,3 +130,21 @@ def test_incident_operations_require_an_actor(kwargs):
                lambda: c.revoke_everyone(**kwargs)):
         with pytest.raises(ValueError, match="actor"):
             next(op())
+
+
+def test_purge_skips_a_user_whose_script_failed_and_goes_on(caplog):
+    """One user's clean-up failing (a corrupt record) is logged; the batch goes on and the
+    cursor still moves, so the walk never sticks on that user."""
+    c = core()
+    epoch = str(NOW).encode()
+    with caplog.at_level(logging.WARNING, "sessionwarden"):
+        result, requests = drive(c.purge_everyone(limit=2), [
+            [epoch, [None, None]],
+            [b"7", [tag("alice").encode(), b"1", tag("bob").encode(), b"2"]],
+            [RuntimeError("SWCORRUPT boom"), [3, []]],
+            [1],
+        ])
+    assert result == PurgeResult(3, 2, False)
+    assert "clean-up of user" in caplog.text and "boom" in caplog.text
+    assert requests[3].items[-1] == Command(("HSET", "sw:nb:purge", "epoch", str(NOW),
+                                             "cursor", "7"))

@@ -10,8 +10,8 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 from ..client_hints import HeadersLike, hint_values, hints_from_values
 from ..codec import details_json, event_fields, text, user_trail_entry
@@ -35,6 +35,16 @@ from ..settings import SECRET_ENV, Settings
 from .memo import bounded_put
 
 log = logging.getLogger("sessionwarden")
+
+
+class _ScriptReply(Protocol):
+    """A decoded per-user script reply: it carries the events the script left to append."""
+
+    @property
+    def events(self) -> Any: ...
+
+
+R = TypeVar("R", bound=_ScriptReply)
 
 #: What validate learns of a presenting client: its device (``None`` without a user agent or
 #: hints), class key and the class key as version 1 computed it (see `legacy_device_class_key`).
@@ -290,6 +300,21 @@ class CoreBase:
     def _stream(self) -> str | None:
         """The event stream as a script's key, when scripts append their own events."""
         return self.keys.events if self._inline else None
+
+    def _per_user_replies(self, what: str, tags: Sequence[str], replies: Sequence[Any],
+                          of: Callable[[Any], R], commands: list[Command | Eval],
+                          ) -> Iterator[tuple[int, R]]:
+        """The replies of a batch of per-user scripts (the sweep, the purge after sign out
+        everyone), each decoded by ``of`` with its position in ``tags``; a user whose script
+        failed is logged and skipped (the batch goes on: the next run retries it), and the
+        events each script returned are queued on ``commands``."""
+        for i, (tag, reply) in enumerate(zip(tags, replies, strict=True)):
+            if isinstance(reply, Exception):
+                log.warning("%s of user %r failed: %r", what, tag, str(reply))
+                continue
+            decoded = of(reply)
+            commands.extend(self._returned_events(decoded.events))
+            yield i, decoded
 
     def _returned_events(self, entries: Any) -> list[Command | Eval]:
         """Appends of the events a script returned (on a Cluster; none come back otherwise),

@@ -37,7 +37,7 @@ from ..scripts.calls import (
     UnlockKeys,
     call,
 )
-from .base import SYSTEM_ACTOR, bounded_limit, log, score_pairs
+from .base import SYSTEM_ACTOR, bounded_limit, score_pairs
 from .sessions import SessionOps
 from .validate import NOT_BEFORE_REFRESH, ValidateOps
 
@@ -181,13 +181,9 @@ class ControlOps(ValidateOps, SessionOps):
             for uk in (self.keys.for_tag(tag) for tag in tags)))) if tags else []
         ended = 0
         commands: list[Command | Eval] = []
-        for tag, reply in zip(tags, replies, strict=True):
-            if isinstance(reply, Exception):
-                log.warning("clean-up of user %r failed: %r", tag, str(reply))
-                continue
-            purged = PurgeEveryoneReply.of(reply)
+        for _, purged in self._per_user_replies("clean-up", tags, replies,
+                                                PurgeEveryoneReply.of, commands):
             ended += purged.ended
-            commands.extend(self._returned_events(purged.events))
         following = text(next_cursor)
         done = following == "0"
         commands.append(Command(("HSET", self.keys.everyone_purge, "epoch", epoch_text,

@@ -8,7 +8,7 @@ from typing import NamedTuple
 from ..codec import text
 from ..protocol import Batch, Command, Eval, Op
 from ..scripts.calls import SweepArgs, SweepKeys, SweepReply, UnindexArgs, UnindexKeys, call
-from .base import CoreBase, bounded_limit, log, score_pairs
+from .base import CoreBase, bounded_limit, score_pairs
 
 
 class SweepResult(NamedTuple):
@@ -52,13 +52,10 @@ class SweepOps(CoreBase):
         ))) if users else []
         commands: list[Command | Eval] = []
         expired = 0
-        for (tag, score), reply in zip(users, replies, strict=True):
-            if isinstance(reply, Exception):
-                log.warning("sweep of user %r failed: %r", tag, str(reply))
-                continue
-            swept = SweepReply.of(reply)
+        for i, swept in self._per_user_replies("sweep", [tag for tag, _ in users], replies,
+                                               SweepReply.of, commands):
+            tag, score = users[i]
             expired += swept.expired
-            commands.extend(self._returned_events(swept.events))
             if swept.next_expiry >= 0:
                 commands.append(Command(("ZADD", self.keys.expiry_index, swept.next_expiry,
                                          tag)))
