@@ -15,7 +15,7 @@ from sessionwarden.models import Event
 
 from ..data import SEVERITY_RANK
 from ..text import clock_time, safe
-from .base import LiveScreen, blink_inputs, selected_key
+from .base import LiveScreen, blink_inputs, selected_key, table_of
 from .user_detail import severity_text
 
 
@@ -49,11 +49,8 @@ class AlertsScreen(LiveScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="/ filter: high · type:new_device · user:NAME", id="filter")
-        table: DataTable[Any] = DataTable(id="feed", cursor_type="row")
-        for label, key, width in (("time", "at", 8), ("sev", "sev", 8), ("event", "type", 18),
-                                  ("user", "user", 20), ("details", "details", 40)):
-            table.add_column(label, key=key, width=width)
-        yield table
+        yield table_of("feed", (("time", "at", 8), ("sev", "sev", 8), ("event", "type", 18),
+                                ("user", "user", 20), ("details", "details", 40)))
         yield Static(id="feed-note", classes="note")
 
     def on_mount(self) -> None:

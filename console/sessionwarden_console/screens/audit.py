@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from ..text import clock_time, safe
-from .base import LiveScreen, sync_rows
+from .base import LiveScreen, sync_rows, table_of
 
 
 class AuditScreen(LiveScreen):
@@ -26,11 +26,8 @@ class AuditScreen(LiveScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="/ user id (exact)", id="audit-user")
-        table: DataTable[Any] = DataTable(id="audit", cursor_type="row")
-        for label, key, width in (("time", "at", 8), ("what", "kind", 18), ("by", "actor", 18),
-                                  ("user", "user", 16), ("reason", "reason", 30)):
-            table.add_column(label, key=key, width=width)
-        yield table
+        yield table_of("audit", (("time", "at", 8), ("what", "kind", 18), ("by", "actor", 18),
+                                 ("user", "user", 16), ("reason", "reason", 30)))
         yield Static(id="audit-note", classes="note")
 
     def on_mount(self) -> None:

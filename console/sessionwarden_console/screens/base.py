@@ -143,6 +143,22 @@ def blink_inputs(screen: Screen[Any]) -> None:
         widget.cursor_blink = getattr(screen.app, "blink", True)
 
 
+def add_columns(table: DataTable[Any],
+                columns: Iterable[tuple[str, str] | tuple[str, str, int | None]]) -> None:
+    """Add ``(label, key)`` or ``(label, key, width)`` columns: the keys are what `sync_rows`
+    and the cells are addressed by, so every table names its columns the same way."""
+    for label, key, *width in columns:
+        table.add_column(label, key=key, width=width[0] if width else None)
+
+
+def table_of(table_id: str,
+             columns: Iterable[tuple[str, str] | tuple[str, str, int | None]]) -> DataTable[Any]:
+    """A row-cursor table with its columns (see `add_columns`)."""
+    table: DataTable[Any] = DataTable(id=table_id, cursor_type="row")
+    add_columns(table, columns)
+    return table
+
+
 def sync_rows(table: DataTable[Any], rows: Iterable[tuple[str, tuple[Text | str, ...]]]) -> None:
     """Put ``rows`` (key, cells) into ``table`` updating rows in place by key, so the cursor
     stays on the same row and nothing flickers; a change of order or membership rebuilds the

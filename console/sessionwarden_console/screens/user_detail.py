@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from ..data import TIMELINE_SCOPE, UserDetail, timeline
 from ..text import ago, clock_time, safe, until
-from .base import LiveScreen, selected_key, sync_rows
+from .base import LiveScreen, add_columns, selected_key, sync_rows, table_of
 from .confirm import RevokeAllDialog, RevokeDialog
 
 #: Every column of the sessions table: (label, key, width); ``None``: the rest of the line.
@@ -93,17 +93,12 @@ class UserDetailScreen(LiveScreen):
             with TabPane("Devices", id="tab-devices"):
                 yield DataTable(id="devices", cursor_type="row")
             with TabPane("Alerts", id="tab-alerts"):
-                alerts: DataTable[Any] = DataTable(id="user-alerts", cursor_type="row")
-                for label, key in (("time", "at"), ("severity", "sev"), ("alert", "type"),
-                                   ("session", "sid")):
-                    alerts.add_column(label, key=key)
-                yield alerts
+                yield table_of("user-alerts", (("time", "at"), ("severity", "sev"),
+                                               ("alert", "type"), ("session", "sid")))
             with TabPane("Timeline", id="tab-timeline"):
-                history: DataTable[Any] = DataTable(id="timeline", cursor_type="row")
-                for label, key in (("time", "at"), ("what", "what"), ("device", "subject"),
-                                   ("by", "actor"), ("note", "note")):
-                    history.add_column(label, key=key)
-                yield history
+                yield table_of("timeline", (("time", "at"), ("what", "what"),
+                                            ("device", "subject"), ("by", "actor"),
+                                            ("note", "note")))
                 yield Static(Text(TIMELINE_SCOPE, style="dim"), classes="scope")
 
     def on_mount(self) -> None:
@@ -129,8 +124,7 @@ class UserDetailScreen(LiveScreen):
             rows = list(self.cells[name])
             with self.app.batch_update():
                 table.clear(columns=True)
-                for label, key, w in wanted:
-                    table.add_column(label, key=key, width=w)
+                add_columns(table, wanted)
                 self.fill(name, rows)
                 if selected in rows:
                     table.move_cursor(row=rows.index(selected), animate=False)

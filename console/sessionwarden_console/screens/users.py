@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from ..text import ago, safe
-from .base import LiveScreen, selected_key, sync_rows
+from .base import LiveScreen, selected_key, sync_rows, table_of
 from .confirm import lock_dialog
 
 
@@ -34,13 +34,9 @@ class UsersScreen(LiveScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="/ search users by prefix", id="search")
-        table: DataTable[Any] = DataTable(id="users", cursor_type="row", zebra_stripes=False)
-        table.add_column("user", key="user", width=30)
-        table.add_column("sessions", key="sessions", width=8)
-        table.add_column("devices", key="devices", width=7)
-        table.add_column("last active", key="active", width=12)
-        table.add_column("alerts 24h", key="alerts", width=10)
-        yield table
+        yield table_of("users", (("user", "user", 30), ("sessions", "sessions", 8),
+                                 ("devices", "devices", 7), ("last active", "active", 12),
+                                 ("alerts 24h", "alerts", 10)))
         yield Static(id="users-note", classes="note")
 
     def on_mount(self) -> None:
