@@ -192,7 +192,10 @@ class Daemon:
         path = self.tmp / f"{name}.out"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        # only whole lines: the daemon may be half-way through writing the last one
+        text = path.read_text()
+        whole = text[:text.rfind("\n") + 1]
+        return [json.loads(line) for line in whole.splitlines() if line.strip()]
 
     def stderr(self, name: str = "d") -> str:
         path = self.tmp / f"{name}.err"
