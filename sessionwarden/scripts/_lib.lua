@@ -297,7 +297,8 @@ end
 -- A presenter with an empty user agent (first_level: the request had none) is at the first
 -- level: it may be the user's own client that omits the header, and must not use up the
 -- report a thief's device would get. (No user agent given at all: another kind, as before.)
--- The reply carries the user's open incident ('ic') for the detection rules.
+-- The reply has a slot for facts the detection rules need of the user record (none so far:
+-- the user's incident is finding.lua's).
 local function tombstone_reply(tomb_key, hash, same_kind, first_level, user_key, now)
   local t = redis.call('GET', tomb_key)
   if not (t and string.sub(t, 1, 32) == hash) then return nil end
@@ -305,9 +306,8 @@ local function tombstone_reply(tomb_key, hash, same_kind, first_level, user_key,
   local level = (same or first_level) and '1' or '2'
   if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
   redis.call('SET', tomb_key, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
-  local f = redis.call('HMGET', user_key, 'id', 'ic')
-  return {'revoked', now, string.sub(t, 42), f[1] or '', same and 1 or 0,
-    {'ic', f[2] or ''}, EVENTS.out}
+  return {'revoked', now, string.sub(t, 42), redis.call('HGET', user_key, 'id') or '',
+    same and 1 or 0, {}, EVENTS.out}
 end
 
 -- The record of a live session presented with its current token, for the scripts that act on
