@@ -307,6 +307,7 @@ def test_script_mismatch_revoked_appends_revocation_and_finding_and_returns_none
     assert first == xadd(revoked)
     assert counted == tally(NOW, live=-1)
     assert xadd_fields(second)["type"] == "device_mismatch"
+    assert second.keys[2:] == (incident("alice"),)  # joined to the user's incident too
     # on a Cluster the user's alert list (another slot) and the totals follow in the pipeline
     assert [a.args[0] if isinstance(a, Command) else a.script for a in alert] == [
         "LPUSH", "LTRIM", "PEXPIRE", "tally"]
