@@ -35,6 +35,7 @@ from conftest import (
     settings,
 )
 from redis.cluster import RedisCluster
+from test_incidents import round_robin
 
 from sessionwarden import (
     AccountLocked,
@@ -324,20 +325,6 @@ def test_racing_sign_ins_join_one_incident_in_the_event_streams_slot(
         assert len(mgr.user_alerts(user)) == len(found)
     # so for some user the finding's script and the user's scripts ran on different masters
     assert any(user_node(client, u) != node_of(client, "sw:events") for u in SPREAD)
-
-
-def round_robin(execute: Any, ops: list[Any]) -> None:
-    """Step sans-I/O operations side by side: each one's n-th round trip before any one's
-    (n+1)-th."""
-    requests = {i: next(op) for i, op in enumerate(ops)}
-    while requests:
-        replies = {i: execute(request) for i, request in requests.items()}
-        requests = {}
-        for i, reply in replies.items():
-            try:
-                requests[i] = ops[i].send(reply)
-            except StopIteration:
-                pass
 
 
 def test_revoke_one_and_revoke_all_except_current(client: RedisCluster) -> None:
