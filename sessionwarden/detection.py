@@ -42,13 +42,17 @@ class LiveSession:
     country: str | None
     fingerprint: str
     last_active_ms: int
+    #: the last other country it was presented from (validate's place check), None: none
+    last_place: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Familiarity:
     """What the account's history says about places: sign-ins from known devices by country,
     on this network (None: no network), and whether the account is still learning (younger
-    than ``learning_period``: one sign-in from a known device makes a place familiar)."""
+    than ``learning_period``: one sign-in from a known device makes a place familiar).
+    ``learned``: the countries first seen during the learning period, which stay familiar
+    after it (what the account learnt while new is not forgotten because time passed)."""
 
     countries: Mapping[str, int] = field(default_factory=dict)
     network_logins: int | None = None
@@ -56,9 +60,10 @@ class Familiarity:
     shared_known: bool = False  # a known shared account (shared_account fired lately)
     #: this kind of device's previous sign-in (ms, country), when it is a known device
     device_last: tuple[int, str | None] | None = None
+    learned: frozenset[str] = frozenset()
 
     def country(self, code: str | None, rules: DetectionSettings) -> bool:
-        needed = 1 if self.learning else rules.familiar_logins
+        needed = 1 if self.learning or code in self.learned else rules.familiar_logins
         return bool(code) and self.countries.get(code or "", 0) >= needed
 
     def network(self, rules: DetectionSettings) -> bool:
@@ -89,6 +94,22 @@ class Assessment:
     def details(self) -> dict[str, Any]:
         return {"signals": [s.name for s in self.signals], "score": self.score,
                 "why": [s.why for s in self.signals]}
+
+
+def country_history(value: str, first_signin: str, now_ms: int,
+                    rules: DetectionSettings) -> tuple[int, bool, bool]:
+    """A user record's ``c:<CC>`` value (``"<first seen ms>|<sign-ins from known devices>"``)
+    and its ``fs`` (the account's first sign-in, s): (the count, whether the account is still
+    learning, whether the country was first seen while it was). Malformed values read as a
+    country seen once, outside the learning period (never more familiar than they show)."""
+    first_ms, _, count = value.partition("|")
+    logins = int(count) if count.isdigit() else int(bool(value))
+    if not first_signin.isdigit():
+        return logins, True, False
+    start, period = int(first_signin), rules.learning_period.total_seconds()
+    learning = now_ms // 1000 - start < period
+    learned = first_ms.isdigit() and int(first_ms) // 1000 - start < period
+    return logins, learning, learned
 
 
 def signal(rules: DetectionSettings, name: str, why: str) -> Signal | None:
@@ -238,9 +259,11 @@ def _elsewhere(facts: LoginFacts, rules: DetectionSettings) -> str | None:
     window_ms = rules.elsewhere_window.total_seconds() * 1000
     last = fam.device_last
     seen = [(last[0], last[1], "signed in from")] if last and last[1] else []
+    # a live session was last in use in its own country or where it was last presented from:
+    # in two places only when neither is here
     seen += [(s.last_active_ms, s.country, "was in use in") for s in facts.live
              if s.session_id != facts.session_id and s.fingerprint == facts.fingerprint
-             and s.country]
+             and s.country and not (s.last_place and not _far(s.last_place, here, rules))]
     for at_ms, country, did in seen:
         if (country and _far(country, here, rules) and facts.at_ms - at_ms <= window_ms
                 and not (fam.country(here, rules) and fam.country(country, rules))):
@@ -335,12 +358,19 @@ def _shared_account(facts: LoginFacts, rules: DetectionSettings) -> list[Finding
 def revoked_token_finding(
     rules: DetectionSettings, *, reason: str, revoked_ms: int, at_ms: int, ip: str | None,
     device: str | None, same_device: bool, no_user_agent: bool = False,
+    place: str | None = None, session_country: str | None = None, place_familiar: bool = True,
 ) -> Finding | None:
     """A token of an ended session was presented again. From the same kind of device it is
     most likely the signed-out device itself still holding its cookie (e.g. after "sign out
     everywhere else"): reported as ``low``; with an empty user agent (``no_user_agent``) too, on
-    its own weak evidence. From another kind of device the token was copied: the rule's
-    severity."""
+    its own weak evidence — unless it comes from another country than its session's
+    (``place``, located and not a hosting network; ``session_country``) that the account does
+    not know as familiar (``place_familiar``): a copy on the same kind of device, or the
+    signed-out device abroad; ``medium``. The tombstone keeps the session's country only when
+    the session ended on its own (`revoke_session`, a rotated-out token): a session ended with
+    others or evicted leaves its device holding a token it goes on presenting wherever its
+    owner goes, so ``session_country`` is None for it. From another kind of device the token
+    was copied: the rule's severity."""
     if not rules.enabled("revoked_token_used"):
         return None
     minutes = max(at_ms - revoked_ms, 0) / 60000
@@ -355,12 +385,19 @@ def revoked_token_finding(
     else:
         text = (f"the token of a session {ended} was presented again from {where}, another "
                 "kind of device: someone kept a copy of it")
+    elsewhere = bool(place and session_country and place != session_country
+                     and not place_familiar)
+    if elsewhere and (same_device or no_user_agent):
+        text += (f"; from {_country(place)}, which the account does not know, while the "
+                 f"session was from {_country(session_country)}")
     finding = _finding(
         rules, "revoked_token_used", revoked_reason=reason, ip=ip, device=device,
         same_device=same_device, minutes_since_revocation=round(minutes, 1), reason=text,
+        country=place, session_country=session_country,
     )
     if same_device or no_user_agent:
-        return Finding(finding.type, "low", finding.details)
+        severity = "medium" if elsewhere else "low"
+        return Finding(finding.type, severity, finding.details)
     return finding
 
 
@@ -379,6 +416,7 @@ def place_finding(
     rules: DetectionSettings, *, session_country: str | None, place: str | None,
     place_logins: int, learning: bool, last_active_ms: int, at_ms: int, ip: str | None,
     no_user_agent: bool, hosting: bool, device: str | None, last_place: str | None = None,
+    learned: bool = False,
 ) -> Finding | None:
     """A live token presented from another country than its session's, or without a user
     agent when its session had one (each once per session and place: the validate script
@@ -392,7 +430,8 @@ def place_finding(
     if not rules.enabled("device_mismatch"):
         return None
     signals: list[Signal | None] = []
-    familiar = Familiarity({place: place_logins} if place else {}, None, learning)
+    familiar = Familiarity({place: place_logins} if place else {}, None, learning,
+                           learned=frozenset({place}) if place and learned else frozenset())
     moved = bool(place and session_country and place != session_country)
     if moved and hosting:
         signals.append(signal(rules, "hosting_network", f"presented from a hosting or VPN "

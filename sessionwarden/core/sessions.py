@@ -17,7 +17,14 @@ from ..codec import (
     split_description,
     text,
 )
-from ..detection import Familiarity, LiveSession, LoginFacts, PreviousLogin, evaluate_login
+from ..detection import (
+    Familiarity,
+    LiveSession,
+    LoginFacts,
+    PreviousLogin,
+    country_history,
+    evaluate_login,
+)
 from ..devices import fingerprint, legacy_fingerprint, parse_user_agent
 from ..errors import AccountLocked, SessionLimitExceeded, SessionWardenError
 from ..keys import split_session_id
@@ -89,21 +96,26 @@ def familiarity(profile: dict[str, str], net_key: str, now_ms: int,
     """The account's familiar places from the user record's fields as create read them
     ('c:<country>' = "<first ms>|<count>", 'w:<net>' = "<count>|<last s>", 'fs', 'sk')."""
     countries: dict[str, int] = {}
+    learned: set[str] = set()
+    first = profile.get("fs", "")
+    learning = not first.isdigit()
     for key, value in profile.items():
         if key.startswith("c:") and len(key) == 4:
-            _, _, count = value.partition("|")
-            countries[key[2:]] = int(count) if count.isdigit() else 1
+            countries[key[2:]], learning, was_learned = country_history(value, first, now_ms,
+                                                                        rules)
+            if was_learned:
+                learned.add(key[2:])
+    if first.isdigit():
+        learning = now_ms // 1000 - int(first) < rules.learning_period.total_seconds()
     network = profile.get("w:" + net_key) if net_key else None
     count, _, _ = (network or "").partition("|")
-    first = profile.get("fs", "")
-    learning = (not first.isdigit()
-                or now_ms // 1000 - int(first) < rules.learning_period.total_seconds())
     shared = profile.get("sk", "")
     device = profile.get("d", "").split("|")  # "<first s>|<last s>|<country>|<ip>"
     last_seen = ((int(device[1]) * 1000, device[2] or None)
                  if len(device) >= 3 and device[1].isdigit() else None)
     return Familiarity(countries, int(count) if count.isdigit() else (0 if net_key else None),
-                       learning, shared.isdigit() and int(shared) > now_ms // 1000, last_seen)
+                       learning, shared.isdigit() and int(shared) > now_ms // 1000, last_seen,
+                       frozenset(learned))
 
 
 def session_policy(policy: object) -> SessionPolicy | None:
@@ -209,10 +221,11 @@ class SessionOps(AuditOps):
             # a session on a declared known network has no country: it is everywhere
             ip=ip, country="" if net.neutral else place.country or "", network=place.network,
             city=place.city or "",
-            # a sign-in on a declared known network says nothing about where the user is:
-            # it leaves the last located sign-in for the travel rule
-            lat="" if net.neutral else _coordinate(place.lat),
-            lon="" if net.neutral else _coordinate(place.lon), email=mail,
+            # a sign-in on a declared known network, or through a hosting or VPN network (its
+            # exit), says nothing about where the user is: it leaves the last located sign-in
+            # for the travel rule, so switching the VPN off is no jump either
+            lat="" if net.neutral or net.hosting else _coordinate(place.lat),
+            lon="" if net.neutral or net.hosting else _coordinate(place.lon), email=mail,
             burst_window_ms=int(s.detection.burst_window.total_seconds() * 1000),
             max_devices=MAX_DEVICES_PER_USER,
             burst_threshold=(s.detection.burst_logins
@@ -247,8 +260,8 @@ class SessionOps(AuditOps):
             burst_started=reply.burst_started,
             # a live session made before the fingerprint's v2 on this device is this device
             live=tuple(LiveSession(uk.tag + rand_, country_ or None,
-                                   fp if fp_ == legacy_fp else fp_, active)
-                       for rand_, country_, fp_, active in reply.live),
+                                   fp if fp_ == legacy_fp else fp_, active, last_ or None)
+                       for rand_, country_, fp_, active, last_ in reply.live),
             familiarity=familiarity(reply.profile, net.key, now, s.detection), network=net,
         )
         commands: list[Command | Eval] = [*self._returned_events(reply.events)]

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 from ..client_hints import HeadersLike
 from ..codec import CorruptRecord, record_touch_ms, session_from_record, split_session_record
 from ..detection import (
+    Familiarity,
+    country_history,
     device_mismatch_finding,
     place_finding,
     revoked_token_finding,
@@ -174,11 +176,12 @@ class ValidateOps(CoreBase):
                    no_ua: bool) -> bool:
         """Whether the place check has something to mark on this session: an address that
         is not the session's own (no lookup otherwise) in another country not yet reported
-        for it, or an empty user agent not yet reported."""
+        for it (not through a hosting or VPN network: its exit is no place of the user's), or
+        an empty user agent not yet reported."""
         session = decoded.session
         if ip is not None and ip != session.ip and self._place_check:
-            place = self._presented_place(ip, hint)[0]
-            if (place and session.country and place != session.country
+            place, hosting = self._presented_place(ip, hint)
+            if (place and not hosting and session.country and place != session.country
                     and b"@" + place.encode() not in decoded.reported):
                 return True
         return no_ua and bool(decoded.class_key) and b"@-" not in decoded.reported
@@ -216,7 +219,10 @@ class ValidateOps(CoreBase):
                          tombstone_ms=s.tombstone_ms, bind_details=self._bind_details,
                          stream_maxlen=s.event_stream_maxlen, not_before=self._not_before,
                          probe_threshold=self._probe_threshold,
-                         probe_window_ms=self._probe_window_ms, place=place or "",
+                         probe_window_ms=self._probe_window_ms,
+                         # a VPN exit is no place of the session's: never marked as its
+                         # last place (a later move is judged from where it really was)
+                         place="" if hosting else place or "",
                          no_ua=int(probe.no_ua), activity="1" if probe.activity else "0"))
         try:
             epoch, raw = yield from self._with_epoch(request)
@@ -245,10 +251,18 @@ class ValidateOps(CoreBase):
             if not revoked_ms.isdigit():  # a tombstone this version did not write
                 log.warning("session %s: skipped corrupt tombstone", parsed.session_id)
                 return None
+            facts = reply.facts
+            logins, learning, learned = country_history(facts.get("c", ""),
+                                                        facts.get("fs", ""), now, rules)
+            familiar = Familiarity({place: logins} if place else {}, None, learning,
+                                   learned=frozenset({place}) if place and learned
+                                   else frozenset())
             finding = revoked_token_finding(
                 rules, reason=reason, revoked_ms=int(revoked_ms), at_ms=now, ip=ip,
                 device=info.label if info else None, same_device=reply.same_device,
-                no_user_agent=probe.no_ua,
+                no_user_agent=probe.no_ua, place=None if hosting else place,
+                session_country=facts.get("sc") or None,
+                place_familiar=familiar.country(place, rules),
             )
             if finding:
                 yield Batch(tuple(self._incident_events(
@@ -291,13 +305,11 @@ class ValidateOps(CoreBase):
         elif status == "moved" and session is not None:
             self._decoded.pop(parsed.session_id, None)  # the read decodes the new marks
             facts = reply.facts
-            count = facts.get("c", "").partition("|")[2]
-            first = facts.get("fs", "")
+            logins, learning, learned = country_history(facts.get("c", ""),
+                                                        facts.get("fs", ""), now, rules)
             moved = place_finding(
                 rules, session_country=session.country, place=place,
-                place_logins=(int(count) if count.isdigit() else int(bool(facts.get("c")))),
-                learning=not first.isdigit() or now // 1000 - int(first)
-                < rules.learning_period.total_seconds(),
+                place_logins=logins, learning=learning, learned=learned,
                 last_active_ms=int(facts.get("a") or now), at_ms=now, ip=ip,
                 no_user_agent=probe.no_ua, hosting=hosting,
                 device=info.label if info else None, last_place=facts.get("lp") or None)

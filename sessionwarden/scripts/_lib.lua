@@ -122,10 +122,17 @@ end
 -- hash, one report flag ('0' not yet reported, '1' reported as used by the same kind of device,
 -- '2' by another kind), the session's 8-character device-class key, then "<ms>|<reason>".
 -- Kept `ttl` ms for the revoked_token_used rule. A corrupt record (nil) leaves none.
-local function bury(tomb_key, r, now, reason, ttl)
+local function bury(tomb_key, r, now, reason, ttl, placed)
   if r then
     local class = string.sub(r[10] .. '--------', 1, 8)
-    redis.call('SET', tomb_key, r.h .. '0' .. class .. int(now) .. '|' .. reason, 'PX', ttl)
+    -- placed: the session ended on its own (revoke.lua: most often its device signing out;
+    -- rotate.lua: its old token): its country is kept ('--' none), and a replay of the token
+    -- from elsewhere is judged by it. A session ended with others (sign out everywhere else,
+    -- a lock, sign out everyone) or evicted leaves its device holding a token it goes on
+    -- presenting wherever its owner goes: no country.
+    local country = placed and string.match(r[6], '^%u%u$') or '--'
+    redis.call('SET', tomb_key, r.h .. '0' .. class .. country .. int(now) .. '|' .. reason,
+      'PX', ttl)
   end
 end
 
@@ -297,17 +304,24 @@ end
 -- A presenter with an empty user agent (first_level: the request had none) is at the first
 -- level: it may be the user's own client that omits the header, and must not use up the
 -- report a thief's device would get. (No user agent given at all: another kind, as before.)
--- The reply has a slot for facts the detection rules need of the user record (none so far:
--- the user's incident is finding.lua's).
-local function tombstone_reply(tomb_key, hash, same_kind, first_level, user_key, now)
+-- The reply carries the facts the detection rules need: the session's country ('sc', '' =
+-- none) and, for `place` (the presenting address's country, '' = not located), the account's
+-- first sign-in ('fs') and its history there ('c'). (The user's incident is finding.lua's.)
+-- (A tombstone written before the country was kept has a digit where the country is.)
+local function tombstone_reply(tomb_key, hash, same_kind, first_level, user_key, now, place)
   local t = redis.call('GET', tomb_key)
   if not (t and string.sub(t, 1, 32) == hash) then return nil end
   local same = same_kind(string.sub(t, 34, 41))
   local level = (same or first_level) and '1' or '2'
   if string.sub(t, 33, 33) >= level then return {'none', now, EVENTS.out} end
   redis.call('SET', tomb_key, string.sub(t, 1, 32) .. level .. string.sub(t, 34), 'KEEPTTL')
-  return {'revoked', now, string.sub(t, 42), redis.call('HGET', user_key, 'id') or '',
-    same and 1 or 0, {}, EVENTS.out}
+  local country, rest = string.match(t, '^(%u%u)(%d.*)$', 42)
+  if not country then country, rest = string.match(t, '^(%-%-)(%d.*)$', 42) end
+  if not country then rest = string.sub(t, 42) end
+  local f = redis.call('HMGET', user_key, 'id', 'fs', 'c:' .. (place ~= '' and place or '-'))
+  return {'revoked', now, rest, f[1] or '', same and 1 or 0,
+    {'sc', (country ~= '--' and country) or '', 'fs', f[2] or '', 'c', f[3] or ''},
+    EVENTS.out}
 end
 
 -- The record of a live session presented with its current token, for the scripts that act on

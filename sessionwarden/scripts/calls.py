@@ -101,7 +101,8 @@ class CreateReply(NamedTuple):
     countries_before: int = 0
     previous: str = ""
     logins_in_window: int = 0
-    live: tuple[tuple[str, str, str, int], ...] = ()  # (rand, country, fingerprint, active ms)
+    #: (rand, country, fingerprint, active ms, last other place presented from or '')
+    live: tuple[tuple[str, str, str, int, str], ...] = ()
     burst_started: bool = False
     profile: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
     events: Any = ()
@@ -112,8 +113,8 @@ class CreateReply(NamedTuple):
         if status in ("denied", "locked"):
             return cls(status, now, events=reply[2])
         flat = [_text(v) for v in reply[9]]
-        live = tuple((flat[i], flat[i + 1], flat[i + 2], int(float(flat[i + 3])))
-                     for i in range(0, len(flat) - 3, 4))
+        live = tuple((flat[i], flat[i + 1], flat[i + 2], int(float(flat[i + 3])), flat[i + 4])
+                     for i in range(0, len(flat) - 4, 5))
         return cls(status, now, int(reply[2]), bool(int(reply[3])), int(reply[4]),
                    bool(int(reply[5])), int(reply[6]), _text(reply[7]), int(reply[8]), live,
                    bool(int(reply[10])), _pairs(reply[11]), reply[12])

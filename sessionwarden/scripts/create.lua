@@ -260,15 +260,18 @@ if #drop > 0 then redis.call('HDEL', K.record, unpack(drop)) end
 redis.call('HSET', K.record, unpack(update))
 redis.call('PEXPIRE', K.record, history_ms)
 
--- The sessions now live, for the shared-account rule.
+-- The sessions now live, for the shared-account and the elsewhere rules: each with the last
+-- other place it was presented from (validate's place marks '@<CC>,' in field 11; '' none).
 local flat = {}
 for j = excess > 0 and excess + 1 or 1, #live do
   local s = live[j]
+  local last_place = ''
+  for p in string.gmatch(s[5] and s[5][11] or '', '@(%u%u),') do last_place = p end
   flat[#flat + 1] = s[1]; flat[#flat + 1] = s[2]; flat[#flat + 1] = s[3]
-  flat[#flat + 1] = int(s[4])
+  flat[#flat + 1] = int(s[4]); flat[#flat + 1] = last_place
 end
 flat[#flat + 1] = rand; flat[#flat + 1] = country; flat[#flat + 1] = fp
-flat[#flat + 1] = int(now)
+flat[#flat + 1] = int(now); flat[#flat + 1] = ''
 
 -- The events, and with a standalone server the global indexes: the user directory, the recent
 -- users (trimmed to the most recent), and the expiry index (LT: a new session never expires

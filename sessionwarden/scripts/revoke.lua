@@ -28,7 +28,7 @@ if not live then
   end
   return {0, EVENTS.out, AUDIT.out}
 end
-bury(K.tombstone, r, now, A.tombstone_reason, tonumber(A.tombstone_ms))
+bury(K.tombstone, r, now, A.tombstone_reason, tonumber(A.tombstone_ms), true)
 redis.call('DEL', K.session)
 redis.call('HDEL', K.record, 's:' .. rand)
 local details = cjson.encode({actor = A.actor, reason = A.reason ~= '' and A.reason or cjson.null,

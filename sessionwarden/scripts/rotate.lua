@@ -19,7 +19,7 @@ if K.events then events_to(K.events, A.stream_maxlen, K.stats) end
 local r, t = presented_session(K.session, K.record, A.rand, A.token_hash, now)
 if not r then return t end
 
-bury(K.tombstone, r, now, 'rotated', tonumber(A.tombstone_ms))
+bury(K.tombstone, r, now, 'rotated', tonumber(A.tombstone_ms), true)
 r.h = A.new_hash
 local v = write_session(r)
 redis.call('SET', K.session, v, 'KEEPTTL')

@@ -52,7 +52,8 @@ local v = redis.pcall('GET', K.session)
 
 if not v then
   -- a revoked or evicted session's token presented again (tombstone_reply in _lib.lua)
-  local buried = tombstone_reply(K.tombstone, hash, same_kind, A.no_ua == '1', K.record, now)
+  local buried = tombstone_reply(K.tombstone, hash, same_kind, A.no_ua == '1', K.record, now,
+    A.place)
   if buried then return buried end
   return {'none', now, EVENTS.out}
 end
@@ -61,7 +62,8 @@ local r = read_session(v)
 if r and r.h ~= hash then
   -- A token rotated out of this live session (rotate.lua keeps its hash in the tombstone):
   -- reported as a revoked token presented again.
-  local rotated = tombstone_reply(K.tombstone, hash, same_kind, A.no_ua == '1', K.record, now)
+  local rotated = tombstone_reply(K.tombstone, hash, same_kind, A.no_ua == '1', K.record, now,
+    A.place)
   if rotated then return rotated end
   -- A wrong secret for a session that exists: counted (count_probe), answered as an unknown id.
   -- Any check that recognises a legitimate old secret (a rotated-out token) returns before
