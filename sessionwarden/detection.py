@@ -418,7 +418,8 @@ def place_finding(
     no_user_agent: bool, hosting: bool, device: str | None, last_place: str | None = None,
     learned: bool = False,
 ) -> Finding | None:
-    """A live token presented from another country than its session's, or without a user
+    """A live token presented from another country than its session's (from any located one
+    for a session with no country of its own), or without a user
     agent when its session had one (each once per session and place: the validate script
     keeps the marks). Familiar places say nothing; a hosting or VPN network explains the move
     (its exit country says nothing about the user: only `hosting_network` is weighed). Getting
@@ -432,15 +433,18 @@ def place_finding(
     signals: list[Signal | None] = []
     familiar = Familiarity({place: place_logins} if place else {}, None, learning,
                            learned=frozenset({place}) if place and learned else frozenset())
-    moved = bool(place and session_country and place != session_country)
+    # a session with no country (made on a declared known network, or behind a private
+    # address) has no place of its own: any located place is judged by the account's history
+    moved = bool(place and place != session_country)
+    origin = (f"the session is from {_country(session_country)}" if session_country else
+              "the session has no place of its own (made on a known or private network)")
     if moved and hosting:
         signals.append(signal(rules, "hosting_network", f"presented from a hosting or VPN "
                               f"network (exit in {_country(place)})"))
     elif moved and not familiar.country(place, rules):
         signals.append(signal(rules, "new_country" if place_logins == 0 else
                               "unfamiliar_country", f"the session's token was presented from "
-                              f"{_country(place)}; the session is from "
-                              f"{_country(session_country)}"))
+                              f"{_country(place)}; {origin}"))
         here = centroid(place or "")
         hours = max(at_ms - last_active_ms, 0) / 3_600_000
         starts = [p for p in (centroid(session_country or ""), centroid(last_place or ""))

@@ -53,7 +53,9 @@ class UserKeys:
     def session(self, rand: str) -> str:  # string: packed record, PEXPIREAT = its own expiry
         return self.base + "s:" + rand
 
-    def tombstone(self, rand: str) -> str:  # string "<hash><flag><class><ms>|<reason>", PX
+    def tombstone(self, rand: str) -> str:
+        # string "<hash><flag><class><CC or -->" then "<ms>|<reason>", PX (CC: the country
+        # of a session that ended on its own)
         return self.base + "x:" + rand
 
     def probe(self, rand: str) -> str:  # string: wrong secrets counted for a session, PX

@@ -203,3 +203,22 @@ def test_a_rotated_out_token_replayed_from_an_unknown_country_is_medium(
     event = replay_from_japan(mgr, session.token)
     assert event.details["revoked_reason"] == "rotated"
     assert event.severity == "medium"
+
+
+def test_a_session_with_no_country_is_judged_by_the_accounts_places(backend: Backend,
+                                                                     clock: Clock) -> None:
+    """Regression: a session made on a declared known network (no country of its own) had no
+    place check at all: its token presented from anywhere raised nothing."""
+    mgr = make(backend, clock, known_networks=("193.0.6.0/24",))
+    login(mgr, IP_US)  # home
+    clock.advance(HOUR)
+    office = login(mgr, IP_NL, country="NL")  # through the corporate VPN: no country
+    assert office.session.country is None
+    clock.advance(HOUR)
+    assert mgr.validate_session(office.token, ip=IP_US, user_agent=MAC_CHROME) is not None
+    assert findings(mgr) == []  # home: a familiar place
+    clock.advance(DAY)
+    assert mgr.validate_session(office.token, ip=IP_JP, user_agent=MAC_CHROME) is not None
+    (event,) = findings(mgr, "device_mismatch")
+    assert event.details["signals"] == ["new_country"] and event.severity == "low"
+    assert "no place of its own" in event.details["reason"]

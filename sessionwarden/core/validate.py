@@ -176,12 +176,13 @@ class ValidateOps(CoreBase):
                    no_ua: bool) -> bool:
         """Whether the place check has something to mark on this session: an address that
         is not the session's own (no lookup otherwise) in another country not yet reported
-        for it (not through a hosting or VPN network: its exit is no place of the user's), or
-        an empty user agent not yet reported."""
+        for it (any located one for a session with no country; not through a hosting or VPN
+        network: its exit is no place of the user's), or an empty user agent not yet
+        reported."""
         session = decoded.session
         if ip is not None and ip != session.ip and self._place_check:
             place, hosting = self._presented_place(ip, hint)
-            if (place and not hosting and session.country and place != session.country
+            if (place and not hosting and place != session.country
                     and b"@" + place.encode() not in decoded.reported):
                 return True
         return no_ua and bool(decoded.class_key) and b"@-" not in decoded.reported

@@ -120,7 +120,8 @@ end
 
 -- Tombstone of a session about to be revoked or evicted, from its record: its 32-byte token
 -- hash, one report flag ('0' not yet reported, '1' reported as used by the same kind of device,
--- '2' by another kind), the session's 8-character device-class key, then "<ms>|<reason>".
+-- '2' by another kind), the session's 8-character device-class key, its country or '--'
+-- (below), then "<ms>|<reason>".
 -- Kept `ttl` ms for the revoked_token_used rule. A corrupt record (nil) leaves none.
 local function bury(tomb_key, r, now, reason, ttl, placed)
   if r then

@@ -128,8 +128,8 @@ end
 local facts = nil
 local last_place = ''  -- the last other place this session was presented from
 for p in string.gmatch(r[11], '@(%u%u),') do last_place = p end
-if status == 'ok' and ((A.place ~= '' and r[6] ~= '' and A.place ~= r[6]
-      and mark('@' .. A.place))
+-- (A session with no country of its own, r[6] '', is checked wherever it is presented from.)
+if status == 'ok' and ((A.place ~= '' and A.place ~= r[6] and mark('@' .. A.place))
     or (A.no_ua == '1' and r[10] ~= '' and mark('@-'))) then
   status = 'moved'
 end
