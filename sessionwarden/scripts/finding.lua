@@ -13,8 +13,8 @@
 -- id. The finding is delivered (put on the alert stream) when it opens the incident or raises
 -- its severity. Decided here, where the alert is written, so two concurrent requests of one
 -- user cannot both open an incident: Redis runs one finding script at a time. The key expires
--- a window after its last finding (judged by its fields, the caller's clock; the expiry only
--- bounds memory).
+-- a window after its last finding (joining is judged by its fields and the finding's time,
+-- so a caller's clock works too; the expiry only bounds memory).
 -- The event's details get "incident" (the id) and "notify" (delivered); "why" (one sentence
 -- per signal) only on a delivered one: the caller passes the details without it, and it as a
 -- JSON member ('"why":[...]', '' = none) to splice in.
