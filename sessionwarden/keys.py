@@ -113,6 +113,9 @@ class KeySchema:
     def alerts(self) -> str:  # stream: findings for delivery; same slot as the event stream
         return f"{self.prefix}:alerts{{{self.prefix}:events}}"
 
+    def incident(self, tag: str) -> str:  # string: a user's open incident, PX; same slot too
+        return f"{self.prefix}:ic{{{self.prefix}:events}}:{tag}"
+
     @property
     def dead_letters(self) -> str:  # stream: alert deliveries given up after N attempts
         return f"{self.prefix}:dead"

@@ -60,6 +60,11 @@ def base(user_id: str) -> str:
     return f"sw:{{{tag(user_id)}}}:"
 
 
+def incident(user_id: str) -> str:
+    """The user's incident key: in the event stream's slot (docs/redis-schema.md)."""
+    return f"sw:ic{{sw:events}}:{tag(user_id)}"
+
+
 def token(user_id: str = "alice", rand: str = "RRRRRRRRRRR", secret: str = "S" * 43) -> str:
     return f"{tag(user_id)}{rand}.{secret}"
 

@@ -25,6 +25,7 @@ import pytest
 import redis
 import redis.asyncio.cluster as aiocluster
 from conftest import (
+    IP_JP,
     IP_US,
     IPHONE_SAFARI,
     MAC_CHROME,
@@ -34,11 +35,13 @@ from conftest import (
     settings,
 )
 from redis.cluster import RedisCluster
+from test_incidents import round_robin
 
 from sessionwarden import (
     AccountLocked,
     AsyncSessionManager,
     CreatedSession,
+    DetectionSettings,
     Event,
     InvalidAlertAction,
     SessionManager,
@@ -290,6 +293,38 @@ def test_new_device_detection_per_user_across_nodes(client: RedisCluster, clock:
         assert event.details["known_devices"] == 1
     for user in SPREAD:
         assert [d.label for d in mgr.known_devices(user)] == ["iPhone/Safari", "Mac/Chrome"]
+
+
+def test_racing_sign_ins_join_one_incident_in_the_event_streams_slot(
+        client: RedisCluster, clock: Clock) -> None:
+    """Two sign-ins of one user stepped side by side (both create scripts before either's
+    findings), for users on every master: one incident per user, one delivered alert, and
+    the incident key on the event stream's master, not the user's; a session probe joins it."""
+    mgr = manager(client, clock, detection=DetectionSettings(
+        learning_period=timedelta(seconds=1), probe_wrong_secrets=2))
+    assert mgr.ensure_alert_group()
+    owners = {u: login(mgr, u) for u in SPREAD}
+    clock.advance(20 * 60)
+    for user in SPREAD:
+        round_robin(mgr._execute, [mgr.core.create_session(user, user_agent=ua, ip=IP_JP)
+                                   for ua in (WINDOWS_EDGE, IPHONE_SAFARI)])
+        for i in range(2):  # wrong secrets for the owner's session: a session_probe
+            assert mgr.validate_session(f"{owners[user].session_id}.{'AB'[i] * 43}") is None
+    delivered = [f for _, f in client.xrange(KEYS.alerts)]
+    for user in SPREAD:
+        found = [e for e in events(mgr) if e.user_id == user and e.type != "login"]
+        assert {e.type for e in found} >= {"new_device", "session_probe"}
+        assert len({e.details["incident"] for e in found}) == 1
+        assert [e.details["notify"] for e in found].count(True) == 1
+        assert [f[b"user"] for f in delivered].count(user.encode()) == 1
+        key = KEYS.incident(user_tag(user))
+        assert node_of(client, key) == node_of(client, "sw:events")
+        assert client.keyslot(key) == client.keyslot("sw:events")
+        assert client.get(key).split(b"|")[0].decode() == found[0].details["incident"]
+        # the user's own alert list (the user's slot) has every finding, pushed after them
+        assert len(mgr.user_alerts(user)) == len(found)
+    # so for some user the finding's script and the user's scripts ran on different masters
+    assert any(user_node(client, u) != node_of(client, "sw:events") for u in SPREAD)
 
 
 def test_revoke_one_and_revoke_all_except_current(client: RedisCluster) -> None:

@@ -28,6 +28,7 @@ from scripted import (
     drive,
     drive_raises,
     entry,
+    incident,
     record,
     secret_hash,
     tag,
@@ -52,6 +53,7 @@ from sessionwarden.protocol import Batch, Command, Eval, ScriptError
 from sessionwarden.scripts.calls import (
     CreateArgs,
     CreateKeys,
+    FindingArgs,
     ListArgs,
     ListKeys,
     RevokeAllArgs,
@@ -214,19 +216,43 @@ def test_create_appends_the_finding_the_reply_calls_for(facts, finding, severity
     c = core()
     created, requests = drive(sign_in(c, country="DE"), [ok_reply(**facts), ["id"]])
     assert len(requests) == 2 and isinstance(requests[1], Batch)
-    # exactly one finding (the other rule stays quiet), then the incident written back
-    event, incident = requests[1].items
-    assert incident.args[:3] == ("HSET", base("alice") + "u", "ic")
+    # exactly one finding (the other rule stays quiet), which its script joins to the user's
+    # incident: nothing else is written back
+    [event] = requests[1].items
     fields = xadd_fields(event)
     # an alert (low or more): the same script pushes it on the user's own alert list (capped,
     # expiring with the history) and counts it in the totals
-    assert event.keys == ("sw:events", "sw:alerts{sw:events}", base("alice") + "al", "sw:stats")
-    assert event.args[7:] == (100, 180 * DAY, 1)  # delivered: it opens the incident
+    assert event.keys == ("sw:events", "sw:alerts{sw:events}", incident("alice"),
+                          base("alice") + "al", "sw:stats")
+    args = FindingArgs(*event.args)
+    assert (args.user_alerts_kept, args.user_alerts_ttl_ms) == (100, 180 * DAY)
+    # the incident's terms: the severity's rank, the window, the id of an incident it opens
+    assert (args.rank, args.window_s) == (1, 86_400)
+    assert len(args.new_id) == 8 and args.new_id.isalnum()
     assert {k: v for k, v in fields.items() if k != "d"} == {
         "type": finding, "user": "alice", "sid": created.session_id, "sev": severity,
         "at": str(NOW)}
     got = json.loads(fields["d"])
     assert {k: got[k] for k in details} == details and got["reason"]
+    # the why goes apart: the script adds it only if the finding is delivered
+    assert "why" not in got and json.loads("{" + args.why + "}")["why"]
+
+
+def test_create_on_a_cluster_joins_the_incident_in_the_event_streams_slot():
+    c = core(inline=False)
+    created, requests = drive(sign_in(c, country="DE"), [
+        ok_reply(known_device=0, devices_before=2, country_known=1, countries_before=1),
+        ["ok"] * 9])
+    event, push, trim, expire, counted = requests[1].items[-5:]
+    # the script's keys are all in the event stream's slot (the hash tag 'sw:events')
+    assert event.keys == ("sw:events", "sw:alerts{sw:events}", incident("alice"))
+    # the user's own list is in the user's slot: pushed by the library in the same pipeline,
+    # with the details as built (the why kept; the id and the incident are the script's)
+    pushed = json.loads(push.args[2])
+    assert push.args[:2] == ("LPUSH", base("alice") + "al") and pushed[:2] == ["", "new_device"]
+    assert json.loads(pushed[-1])["why"] and "incident" not in json.loads(pushed[-1])
+    assert (trim.args[0], expire.args[0], counted) == ("LTRIM", "PEXPIRE", tally(NOW, alerts=1))
+    assert created.session_id
 
 
 def test_create_known_device_and_country_sends_no_findings():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from scripted import NOW, Clock, base, core, drive, drive_raises, tag, xadd
+from scripted import NOW, Clock, base, core, drive, drive_raises, incident, tag, xadd
 from test_core_sansio_validate import RAND, TOKEN, live_record, ok, validate
 
 from sessionwarden import AccountLocked, StoreUnavailable
@@ -72,6 +72,7 @@ def test_a_completed_probe_burst_is_one_medium_finding_and_the_answer_stays_none
     finding = requests[1].items[0]
     assert finding.script == "finding"
     assert (finding.args[1], finding.args[4]) == ("session_probe", "medium")
+    assert finding.keys[2] == incident("alice")  # joined to the user's incident like any other
     quiet, requests = validate(c, TOKEN, [[b"none", NOW, [], 0, b""]])
     assert quiet is None and len(requests) == 1
     assert validate(c, TOKEN, [[b"none", NOW, []]]) == (None, [requests[0]])  # unknown id

@@ -21,6 +21,7 @@ from scripted import (
     core,
     drive,
     entry,
+    incident,
     record,
     secret_hash,
     tag,
@@ -247,16 +248,15 @@ def test_script_expired_is_none_and_appends_returned_events_on_a_cluster(inline)
 def test_script_revoked_reports_the_reuse_for_the_user_of_the_reply(same, severity):
     c = core()
     reply = [b"revoked", NOW, f"{NOW - 10 * 60_000}|password_change".encode(), b"alice-owner",
-             same, [b"ic", b""], []]
+             same, [], []]
     result, requests = validate(c, TOKEN, [reply, b"id"], ip=IP, user_agent=MAC_CHROME)
     assert result is None and len(requests) == 2
-    finding, incident = requests[1].items  # the event, then the user's incident written back
-    assert incident.args[:3] == ("HSET", base("alice-owner") + "u", "ic")
+    [finding] = requests[1].items  # the event, joined to the user's incident by its script
     fields = xadd_fields(finding)
     # an alert: the script also pushes it on the owner's alert list (the slot the session id
     # names) and counts it
-    assert finding.keys == ("sw:events", "sw:alerts{sw:events}", base("alice") + "al",
-                            "sw:stats")
+    assert finding.keys == ("sw:events", "sw:alerts{sw:events}", incident("alice"),
+                            base("alice") + "al", "sw:stats")
     assert {k: v for k, v in fields.items() if k != "d"} == {
         "type": "revoked_token_used", "user": "alice-owner", "sid": SID, "sev": severity,
         "at": str(NOW)}
@@ -284,8 +284,9 @@ def test_script_mismatch_reports_and_returns_the_session():
                                  user_agent=IPHONE_SAFARI)
     assert isinstance(session, Session) and session.session_id == SID
     assert requests[0] == script_request(c, {"user_agent": IPHONE_SAFARI})
-    event, _incident = requests[1].items
-    assert event.keys[2:] == (base("alice") + "al", "sw:stats")  # the user's list, the totals
+    [event] = requests[1].items
+    # the user's incident, list and the totals
+    assert event.keys[2:] == (incident("alice"), base("alice") + "al", "sw:stats")
     fields = xadd_fields(event)
     assert (fields["type"], fields["user"], fields["sid"], fields["sev"]) == (
         "device_mismatch", "alice", SID, "high")
@@ -306,6 +307,7 @@ def test_script_mismatch_revoked_appends_revocation_and_finding_and_returns_none
     assert first == xadd(revoked)
     assert counted == tally(NOW, live=-1)
     assert xadd_fields(second)["type"] == "device_mismatch"
+    assert second.keys[2:] == (incident("alice"),)  # joined to the user's incident too
     # on a Cluster the user's alert list (another slot) and the totals follow in the pipeline
     assert [a.args[0] if isinstance(a, Command) else a.script for a in alert] == [
         "LPUSH", "LTRIM", "PEXPIRE", "tally"]

@@ -27,7 +27,6 @@ from conftest import (
 )
 
 from sessionwarden import DetectionSettings, Event, SessionManager
-from sessionwarden.incidents import Incident, join_incident, parse_incident
 from sessionwarden.networks import NetworkResolver
 from sessionwarden.settings import RULE_SEVERITIES
 
@@ -241,21 +240,6 @@ def test_findings_of_one_user_share_one_incident_delivered_once(backend: Backend
     clock.advance(2 * DAY)  # a quiet incident window later: a new incident
     login(mgr, IP_NL, IPHONE_SAFARI)
     assert findings(mgr)[-1].details["incident"] != events[0].details["incident"]
-
-
-def test_incident_escalation_is_delivered_again() -> None:
-    rules = DetectionSettings()
-    opened, first = join_incident(None, "low", 1_000_000, rules)
-    same, again = join_incident(opened, "low", 1_060_000, rules)
-    higher, escalated = join_incident(same, "high", 1_120_000, rules)
-    assert (first, again, escalated) == (True, False, True)
-    assert opened.id == same.id == higher.id and higher.severity == "high"
-    assert parse_incident(higher.encode()) == higher
-    assert len(higher.encode()) <= 64  # one compact field of the user record
-    later, fresh = join_incident(higher, "low", 1_120_000 + 86_401_000, rules)
-    assert fresh and later.id != higher.id
-    assert parse_incident("x|1|2") is None and parse_incident("a|1|2|9") is None
-    assert isinstance(parse_incident("ab12|1|2|3"), Incident)
 
 
 def test_known_shared_account_does_not_keep_re_alerting(backend: Backend, clock: Clock) -> None:

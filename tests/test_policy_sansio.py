@@ -273,7 +273,7 @@ def test_a_rotated_out_token_is_reported_as_a_revoked_token(inline: bool) -> Non
     probe = c.validate_probe(TOKEN, ip="203.0.113.9")
     result, requests = drive(c.validate_script(probe),  # type: ignore[arg-type]
                              [[b"revoked", NOW, f"{NOW - 90_000}|rotated".encode(), b"alice",
-                               1, [b"ic", b""], []], ["1-0"]])
+                               1, [], []], ["1-0"]])
     assert result is None
     finding = xadd_fields(requests[1].items[0])
     assert (finding["type"], finding["sev"]) == ("revoked_token_used", "low")

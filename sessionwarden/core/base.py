@@ -25,7 +25,7 @@ from ..devices import (
 )
 from ..errors import SecretRequired
 from ..geo import GeoResolver
-from ..incidents import join_incident, parse_incident
+from ..incidents import incident_args
 from ..keys import KeySchema, UserKeys, split_session_id
 from ..networks import NetworkResolver
 from ..protocol import Command, Eval
@@ -231,61 +231,55 @@ class CoreBase:
         return [Command(("XTRIM", self.keys.events, "MINID", "~", f"{oldest}-0"))]
 
     def _incident_events(self, findings: list[Finding], user_id: str, session_id: str | None,
-                         at_ms: int, incident_raw: str | None) -> list[Command | Eval]:
-        """The events of one request's findings, joined to the user's incident (an
-        ``incident`` id on each; delivered to the alert stream only when the incident opens
-        or escalates), and the incident written back to the user record (``ic``; with a
-        shared_account finding also ``sk``, the account known shared until). Same round trip
-        as the events."""
-        if not findings:
-            return []
-        rules = self.settings.detection
-        incident = parse_incident(incident_raw)
+                         at_ms: int) -> list[Command | Eval]:
+        """The events of one request's findings, each joined to the user's incident by its
+        script (`_finding_event`), and with a shared_account finding the account made a known
+        shared one (``sk`` in the user record: known shared until, s). Same round trip as the
+        events."""
         commands: list[Command | Eval] = []
-        record = self.keys.for_user(user_id).record
         for finding in findings:
-            incident, deliver = join_incident(incident, finding.severity, at_ms, rules)
-            details = {**finding.details, "incident": incident.id, "notify": deliver}
-            if not deliver:  # the alert that was delivered lists the why; this one its reason
-                details.pop("why", None)
-            commands += self._finding_event(
-                Finding(finding.type, finding.severity, details, finding.suspect), user_id,
-                finding.suspect or session_id, at_ms, deliver=deliver)
-        assert incident is not None
-        fields = ["ic", incident.encode()]
+            commands += self._finding_event(finding, user_id, finding.suspect or session_id,
+                                            at_ms)
         if any(f.type == "shared_account" for f in findings):
-            until = at_ms // 1000 + int(rules.shared_known_for.total_seconds())
-            fields += ["sk", str(until)]
-        commands.append(Command(("HSET", record, *fields)))
+            until = at_ms // 1000 + int(self.settings.detection.shared_known_for.total_seconds())
+            commands.append(Command(("HSET", self.keys.for_user(user_id).record, "sk",
+                                     str(until))))
         return commands
 
     def _finding_event(self, finding: Finding, user_id: str, session_id: str | None,
-                       at_ms: int, *, deliver: bool = True) -> list[Command | Eval]:
-        """The finding's event, in one script (`finding.lua`) that also puts it in the
-        uncapped alert stream when a daemon consumes alerts (no event flood can trim an alert
-        before the daemon has delivered it); and when it is an alert (severity low or more)
-        the entry in the user's own alert list and the alert in the per-minute totals: in the
-        same script on a standalone server, right after it (same pipeline) on a Cluster. Never
-        an extra round trip."""
+                       at_ms: int) -> list[Command | Eval]:
+        """The finding's event, in one script (`finding.lua`) that joins it to the user's
+        incident (`incidents.py`: an ``incident`` id on it, and it goes to the uncapped alert
+        stream when it opens or escalates the incident and a daemon consumes alerts, so no
+        event flood can trim an alert before the daemon has delivered it); and when it is an
+        alert (severity low or more) the entry in the user's own alert list and the alert in
+        the per-minute totals: in the same script on a standalone server, right after it (same
+        pipeline) on a Cluster. Never an extra round trip."""
+        details, incident = incident_args(finding.details, finding.severity,
+                                          self.settings.detection)
         fields = event_fields(finding.type, user_id, session_id, finding.severity, at_ms,
-                              finding.details)
+                              details)
         type_, user, sid, sev, at, d = fields[1::2]
         args = FindingArgs(stream_maxlen=self.settings.event_stream_maxlen, type=type_,
                            user=user, sid=sid, sev=sev, at=at, d=d,
                            user_alerts_kept=USER_ALERTS_KEPT,
-                           user_alerts_ttl_ms=self.settings.history_ms, deliver=int(deliver))
-        if finding.severity not in ALERT_SEVERITIES:
-            return [call("finding", FindingKeys(self.keys.events, self.keys.alerts), args)]
+                           user_alerts_ttl_ms=self.settings.history_ms, **incident._asdict())
         parts = split_session_id(session_id) if session_id else None
-        alerts = (self.keys.for_tag(parts[0]) if parts else self.keys.for_user(user_id)).alerts
+        uk = self.keys.for_tag(parts[0]) if parts else self.keys.for_user(user_id)
+        keys = FindingKeys(self.keys.events, self.keys.alerts, self.keys.incident(uk.tag))
+        if finding.severity not in ALERT_SEVERITIES:
+            return [call("finding", keys, args)]
         if self._inline:
-            return [call("finding", FindingKeys(self.keys.events, self.keys.alerts, alerts,
-                                                self.keys.stats), args)]
+            return [call("finding", keys._replace(user_alerts=uk.alerts,
+                                                  stats=self.keys.stats), args)]
+        # the entry as the library built it: its id and incident are the script's (the event
+        # stream's entry has them)
+        entry = user_trail_entry("", type_, user, sid, sev, at, details_json(finding.details))
         return [
-            call("finding", FindingKeys(self.keys.events, self.keys.alerts), args),
-            Command(("LPUSH", alerts, user_trail_entry("", *fields[1::2]))),
-            Command(("LTRIM", alerts, 0, USER_ALERTS_KEPT - 1)),
-            Command(("PEXPIRE", alerts, self.settings.history_ms)),
+            call("finding", keys, args),
+            Command(("LPUSH", uk.alerts, entry)),
+            Command(("LTRIM", uk.alerts, 0, USER_ALERTS_KEPT - 1)),
+            Command(("PEXPIRE", uk.alerts, self.settings.history_ms)),
             self._tally(at_ms, alerts=1),
         ]
 

@@ -277,8 +277,7 @@ class SessionOps(AuditOps):
                 *self._retention_commands(now),
             ]
         found = evaluate_login(facts, s.detection)
-        commands += self._incident_events(found, user_id, session_id, now,
-                                          reply.profile.get("ic"))
+        commands += self._incident_events(found, user_id, session_id, now)
         if any(SEVERITIES.index(f.severity) >= SEVERITIES.index("medium") for f in found):
             commands += _unlearn(uk.record, reply.profile, "" if net.neutral else
                                  place.country or "", net.key, now)

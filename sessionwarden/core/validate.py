@@ -267,7 +267,7 @@ class ValidateOps(CoreBase):
             )
             if finding:
                 yield Batch(tuple(self._incident_events(
-                    [finding], reply.user_id, parsed.session_id, now, reply.facts.get("ic"))))
+                    [finding], reply.user_id, parsed.session_id, now)))
             return None
         # The script parsed this record (it refuses one it cannot), so it splits here too.
         fields = split_session_record(reply.record)[1]
@@ -299,8 +299,7 @@ class ValidateOps(CoreBase):
             if revoked:
                 commands.extend(self._finding_event(finding, user_id, parsed.session_id, now))
             else:
-                commands += self._incident_events([finding], user_id, parsed.session_id, now,
-                                                  reply.facts.get("ic"))
+                commands += self._incident_events([finding], user_id, parsed.session_id, now)
             yield Batch(tuple(commands))
             if revoked:
                 return None
@@ -317,7 +316,7 @@ class ValidateOps(CoreBase):
                 device=info.label if info else None, last_place=facts.get("lp") or None)
             if moved is not None:
                 yield Batch(tuple(self._incident_events([moved], user_id, parsed.session_id,
-                                                        now, facts.get("ic"))))
+                                                        now)))
         return session
 
     def validate_read(self, probe: ValidateProbe, raw: Any) -> Session | object | None:

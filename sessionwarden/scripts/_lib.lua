@@ -305,9 +305,9 @@ end
 -- A presenter with an empty user agent (first_level: the request had none) is at the first
 -- level: it may be the user's own client that omits the header, and must not use up the
 -- report a thief's device would get. (No user agent given at all: another kind, as before.)
--- The reply carries the facts the detection rules need: the user's open incident ('ic'), the
--- session's country ('sc', '' = none) and, for `place` (the presenting address's country, ''
--- = not located), the account's first sign-in ('fs') and its history there ('c').
+-- The reply carries the facts the detection rules need: the session's country ('sc', '' =
+-- none) and, for `place` (the presenting address's country, '' = not located), the account's
+-- first sign-in ('fs') and its history there ('c'). (The user's incident is finding.lua's.)
 -- (A tombstone written before the country was kept has a digit where the country is.)
 local function tombstone_reply(tomb_key, hash, same_kind, first_level, user_key, now, place)
   local t = redis.call('GET', tomb_key)
@@ -319,10 +319,10 @@ local function tombstone_reply(tomb_key, hash, same_kind, first_level, user_key,
   local country, rest = string.match(t, '^(%u%u)(%d.*)$', 42)
   if not country then country, rest = string.match(t, '^(%-%-)(%d.*)$', 42) end
   if not country then rest = string.sub(t, 42) end
-  local f = redis.call('HMGET', user_key, 'id', 'ic', 'fs', 'c:' .. (place ~= '' and place or '-'))
+  local f = redis.call('HMGET', user_key, 'id', 'fs', 'c:' .. (place ~= '' and place or '-'))
   return {'revoked', now, rest, f[1] or '', same and 1 or 0,
-    {'ic', f[2] or '', 'sc', (country ~= '--' and country) or '', 'fs', f[3] or '',
-      'c', f[4] or ''}, EVENTS.out}
+    {'sc', (country ~= '--' and country) or '', 'fs', f[2] or '', 'c', f[3] or ''},
+    EVENTS.out}
 end
 
 -- The record of a live session presented with its current token, for the scripts that act on

@@ -366,6 +366,7 @@ class UnindexArgs(NamedTuple):
 class FindingKeys(NamedTuple):
     events: str
     alerts: str
+    incident: str  # the user's open incident, in the event stream's slot (KeySchema.incident)
     user_alerts: str | None = None
     stats: str | None = None
 
@@ -377,10 +378,13 @@ class FindingArgs(NamedTuple):
     sid: str
     sev: str
     at: str
-    d: str
+    d: str  # the details without "why"
     user_alerts_kept: int
     user_alerts_ttl_ms: int
-    deliver: int = 1
+    why: str  # '"why":[...]', the member a delivered finding's details get ('' = none)
+    rank: int  # the finding's severity, as its index in settings.SEVERITIES
+    window_s: int  # the incident window
+    new_id: str  # the id of the incident this finding opens, if it opens one
 
 
 class GroupEnsureKeys(NamedTuple):

@@ -20,8 +20,8 @@
 --   the sign-in's proof ('' = password).
 -- Returns {'ok', now, expiry, known device, devices before, country known, countries before,
 --          previous login, logins in window, live{}, burst started (1|0), profile{}, events{}}
---      profile = flat {field, value, ...} of what familiarity and incidents need, as stored
---      before this sign-in: every 'c:<country>', this network's 'w:<net>', 'ic', 'sk', 'fs',
+--      profile = flat {field, value, ...} of what familiarity needs, as stored before this
+--      sign-in: every 'c:<country>', this network's 'w:<net>', 'sk', 'fs',
 --      and 'd' = this device's 'd:<fp>' when it is known (its last sign-in's time and place).
 --      or {'denied', now, events{}} when the limit is reached with on_limit = 'deny',
 --      or {'locked', now, events{}} when the account is locked (nothing written).
@@ -215,13 +215,14 @@ end
 -- Familiarity (detection.py): 'c:<country>' = "<first ms>|<sign-ins from known devices>"
 -- (an older record holds only "<first ms>"), 'w:<net>' = "<sign-ins from known devices>|<last
 -- s>", the networks bounded to max_networks (the least recently seen goes), 'fs' = the
--- account's first sign-in (s, for the learning period). 'ic' (the open incident) and 'sk'
--- (known shared account until) are written by the caller after the rules ran.
+-- account's first sign-in (s, for the learning period). 'sk' (known shared account until) is
+-- written by the caller after the rules ran. (The user's incident is decided by finding.lua,
+-- in a key of its own: an 'ic' field that an earlier version wrote here goes now.)
 local profile = {}
 for k, v in pairs(rec) do
   if string.sub(k, 1, 2) == 'c:' then profile[#profile + 1] = k; profile[#profile + 1] = v end
 end
-for _, f in ipairs({'ic', 'sk', 'fs'}) do
+for _, f in ipairs({'sk', 'fs'}) do
   if rec[f] then profile[#profile + 1] = f; profile[#profile + 1] = rec[f] end
 end
 if known_device then profile[#profile + 1] = 'd'; profile[#profile + 1] = known_device end
@@ -254,6 +255,7 @@ if A.net_key ~= '' then
   end
 end
 if not rec.fs then update[#update + 1] = 'fs'; update[#update + 1] = int(now_s) end
+if rec.ic then drop[#drop + 1] = 'ic' end
 if #drop > 0 then redis.call('HDEL', K.record, unpack(drop)) end
 redis.call('HSET', K.record, unpack(update))
 redis.call('PEXPIRE', K.record, history_ms)

@@ -31,10 +31,10 @@
 --         else (unknown session, wrong secret: counted per session, see count_probe).
 -- place: the presenting address's country when it is not the session's own ('' = no check);
 -- no_ua '1': the request carried an empty User-Agent. Either is reported once per session
--- (and place): status 'moved', and 'mismatch' / 'moved' / 'revoked' replies carry, before
--- the events, the flat {field, value} facts the assessment needs (the user record's 'ic',
--- 'fs' and 'c:<place>', the session's activity 'a' before this call, 'lp' = the last other
--- place the session was presented from before, '' = none).
+-- (and place): status 'moved'. 'moved' replies carry, before the events, the flat
+-- {field, value} facts the assessment needs (the user record's 'fs' and 'c:<place>', the
+-- session's activity 'a' before this call, 'lp' = the last other place the session was
+-- presented from before, '' = none); 'revoked' replies a slot for such facts (tombstone_reply).
 
 local K = named(KEYS, 'session', 'record', 'tombstone', 'probe', 'events', 'stats')
 local A = named(ARGV, 'rand', 'token_hash', 'now', 'touch_ms', 'class_key', 'legacy_class_key',
@@ -133,9 +133,9 @@ if status == 'ok' and ((A.place ~= '' and A.place ~= r[6] and mark('@' .. A.plac
     or (A.no_ua == '1' and r[10] ~= '' and mark('@-'))) then
   status = 'moved'
 end
-if status ~= 'ok' then
-  local f = redis.call('HMGET', K.record, 'ic', 'fs', 'c:' .. (A.place ~= '' and A.place or '-'))
-  facts = {'ic', f[1] or '', 'fs', f[2] or '', 'c', f[3] or '', 'a', int(a), 'lp', last_place}
+if status == 'moved' then
+  local f = redis.call('HMGET', K.record, 'fs', 'c:' .. (A.place ~= '' and A.place or '-'))
+  facts = {'fs', f[1] or '', 'c', f[2] or '', 'a', int(a), 'lp', last_place}
 end
 
 -- The session's own touch interval (a session without a policy: the caller's); a validate
