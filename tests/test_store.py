@@ -145,7 +145,10 @@ def test_pexpiretime_matches_fields_on_server_clock(backend: Backend) -> None:
     key = KeySchema("sw").for_user("alice").session(created.session_id[16:])
     fields = session_record(raw, key)
     expected = min(record_ms(fields["a"]) + mgr.settings.idle_ms, record_ms(fields["e"]))
-    assert abs(raw.pexpiretime(key) - expected) <= 2
+    # A real server freezes its clock while a script runs: exact to the rounding. fakeredis
+    # runs the script in Python on a clock that moves meanwhile (seen 5 ms under load).
+    slack = 2 if backend.name == "real" else 50
+    assert abs(raw.pexpiretime(key) - expected) <= slack
 
 
 def test_touch_writes_at_most_once_per_interval(backend: Backend, clock: Clock) -> None:
