@@ -63,19 +63,25 @@ def delivered(raw: Any, user: str = "alice") -> list[dict[bytes, bytes]]:
     return [fields for _, fields in raw.xrange(KEYS.alerts) if fields[b"user"] == user.encode()]
 
 
+def _advance(ops: Sequence[Any], replies: dict[int, Any],
+             results: dict[int, Any]) -> dict[int, Any]:
+    """Send each operation its reply; the next requests of those not yet done."""
+    requests = {}
+    for i, reply in replies.items():
+        try:
+            requests[i] = ops[i].send(reply)
+        except StopIteration as done:
+            results[i] = done.value
+    return requests
+
+
 def round_robin(execute: Callable[[Any], Any], ops: Sequence[Any]) -> list[Any]:
     """Run sans-I/O operations side by side: every operation's n-th round trip before any
     operation's (n+1)-th. Returns their results."""
     results: dict[int, Any] = {}
     requests = {i: next(op) for i, op in enumerate(ops)}
     while requests:
-        replies = {i: execute(request) for i, request in requests.items()}
-        requests = {}
-        for i, reply in replies.items():
-            try:
-                requests[i] = ops[i].send(reply)
-            except StopIteration as done:
-                results[i] = done.value
+        requests = _advance(ops, {i: execute(r) for i, r in requests.items()}, results)
     return [results[i] for i in range(len(ops))]
 
 
@@ -84,13 +90,7 @@ async def async_round_robin(execute: Callable[[Any], Awaitable[Any]],
     results: dict[int, Any] = {}
     requests = {i: next(op) for i, op in enumerate(ops)}
     while requests:
-        replies = {i: await execute(request) for i, request in requests.items()}
-        requests = {}
-        for i, reply in replies.items():
-            try:
-                requests[i] = ops[i].send(reply)
-            except StopIteration as done:
-                results[i] = done.value
+        requests = _advance(ops, {i: await execute(r) for i, r in requests.items()}, results)
     return [results[i] for i in range(len(ops))]
 
 
