@@ -62,6 +62,13 @@ class Familiarity:
     device_last: tuple[int, str | None] | None = None
     learned: frozenset[str] = frozenset()
 
+    @classmethod
+    def of_place(cls, place: str | None, logins: int, learning: bool,
+                 learned: bool) -> Familiarity:
+        """What one country's history says (``country_history``), for a validation's rules."""
+        return cls({place: logins} if place else {}, None, learning,
+                   learned=frozenset({place}) if place and learned else frozenset())
+
     def country(self, code: str | None, rules: DetectionSettings) -> bool:
         needed = 1 if self.learning or code in self.learned else rules.familiar_logins
         return bool(code) and self.countries.get(code or "", 0) >= needed
@@ -96,20 +103,25 @@ class Assessment:
                 "why": [s.why for s in self.signals]}
 
 
-def country_history(value: str, first_signin: str, now_ms: int,
-                    rules: DetectionSettings) -> tuple[int, bool, bool]:
+def account_learning(first_signin: str, now_ms: int, rules: DetectionSettings) -> bool:
+    """Whether an account whose user record's ``fs`` (first sign-in, s) is ``first_signin`` is
+    still in its learning period (one without a first sign-in is)."""
+    return (not first_signin.isdigit()
+            or now_ms // 1000 - int(first_signin) < rules.learning_period.total_seconds())
+
+
+def country_history(value: str, first_signin: str,
+                    rules: DetectionSettings) -> tuple[int, bool]:
     """A user record's ``c:<CC>`` value (``"<first seen ms>|<sign-ins from known devices>"``)
-    and its ``fs`` (the account's first sign-in, s): (the count, whether the account is still
-    learning, whether the country was first seen while it was). Malformed values read as a
-    country seen once, outside the learning period (never more familiar than they show)."""
+    with its ``fs``: (the count, whether the country was first seen during the learning
+    period). Malformed values read as a country seen once, outside the learning period (never
+    more familiar than they show)."""
     first_ms, _, count = value.partition("|")
     logins = int(count) if count.isdigit() else int(bool(value))
-    if not first_signin.isdigit():
-        return logins, True, False
-    start, period = int(first_signin), rules.learning_period.total_seconds()
-    learning = now_ms // 1000 - start < period
-    learned = first_ms.isdigit() and int(first_ms) // 1000 - start < period
-    return logins, learning, learned
+    learned = (first_signin.isdigit() and first_ms.isdigit()
+               and int(first_ms) // 1000 - int(first_signin)
+               < rules.learning_period.total_seconds())
+    return logins, learned
 
 
 def signal(rules: DetectionSettings, name: str, why: str) -> Signal | None:
@@ -431,8 +443,7 @@ def place_finding(
     if not rules.enabled("device_mismatch"):
         return None
     signals: list[Signal | None] = []
-    familiar = Familiarity({place: place_logins} if place else {}, None, learning,
-                           learned=frozenset({place}) if place and learned else frozenset())
+    familiar = Familiarity.of_place(place, place_logins, learning, learned)
     # a session with no country (made on a declared known network, or behind a private
     # address) has no place of its own: any located place is judged by the account's history
     moved = bool(place and place != session_country)

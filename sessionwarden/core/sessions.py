@@ -22,6 +22,7 @@ from ..detection import (
     LiveSession,
     LoginFacts,
     PreviousLogin,
+    account_learning,
     country_history,
     evaluate_login,
 )
@@ -98,15 +99,11 @@ def familiarity(profile: dict[str, str], net_key: str, now_ms: int,
     countries: dict[str, int] = {}
     learned: set[str] = set()
     first = profile.get("fs", "")
-    learning = not first.isdigit()
     for key, value in profile.items():
         if key.startswith("c:") and len(key) == 4:
-            countries[key[2:]], learning, was_learned = country_history(value, first, now_ms,
-                                                                        rules)
+            countries[key[2:]], was_learned = country_history(value, first, rules)
             if was_learned:
                 learned.add(key[2:])
-    if first.isdigit():
-        learning = now_ms // 1000 - int(first) < rules.learning_period.total_seconds()
     network = profile.get("w:" + net_key) if net_key else None
     count, _, _ = (network or "").partition("|")
     shared = profile.get("sk", "")
@@ -114,7 +111,8 @@ def familiarity(profile: dict[str, str], net_key: str, now_ms: int,
     last_seen = ((int(device[1]) * 1000, device[2] or None)
                  if len(device) >= 3 and device[1].isdigit() else None)
     return Familiarity(countries, int(count) if count.isdigit() else (0 if net_key else None),
-                       learning, shared.isdigit() and int(shared) > now_ms // 1000, last_seen,
+                       account_learning(first, now_ms, rules),
+                       shared.isdigit() and int(shared) > now_ms // 1000, last_seen,
                        frozenset(learned))
 
 

@@ -14,6 +14,7 @@ from ..client_hints import HeadersLike
 from ..codec import CorruptRecord, record_touch_ms, session_from_record, split_session_record
 from ..detection import (
     Familiarity,
+    account_learning,
     country_history,
     device_mismatch_finding,
     place_finding,
@@ -26,6 +27,7 @@ from ..models import Session
 from ..protocol import Batch, Command, Eval, Op, ScriptError
 from ..sanitize import require_ip
 from ..scripts.calls import ValidateArgs, ValidateKeys, ValidateReply, call
+from ..settings import DetectionSettings
 from ..tokens import ParsedToken, parse_token
 from .base import CoreBase, log
 from .memo import bounded_put
@@ -38,6 +40,16 @@ NOT_BEFORE_REFRESH = 0.5
 _REFRESH_MS = int(NOT_BEFORE_REFRESH * 1000)
 
 SLOW = object()  # validate_read's answer when the script must decide
+
+
+def _history(facts: dict[str, str], now_ms: int,
+             rules: DetectionSettings) -> tuple[int, bool, bool]:
+    """What the facts a validate script returned (the user record's ``fs`` and ``c:<place>``)
+    say of the presented place: (sign-ins there, the account still learning, the place
+    learnt while it was)."""
+    first = facts.get("fs", "")
+    logins, learned = country_history(facts.get("c", ""), first, rules)
+    return logins, account_learning(first, now_ms, rules), learned
 
 
 class _Decoded(NamedTuple):
@@ -253,11 +265,7 @@ class ValidateOps(CoreBase):
                 log.warning("session %s: skipped corrupt tombstone", parsed.session_id)
                 return None
             facts = reply.facts
-            logins, learning, learned = country_history(facts.get("c", ""),
-                                                        facts.get("fs", ""), now, rules)
-            familiar = Familiarity({place: logins} if place else {}, None, learning,
-                                   learned=frozenset({place}) if place and learned
-                                   else frozenset())
+            familiar = Familiarity.of_place(place, *_history(facts, now, rules))
             finding = revoked_token_finding(
                 rules, reason=reason, revoked_ms=int(revoked_ms), at_ms=now, ip=ip,
                 device=info.label if info else None, same_device=reply.same_device,
@@ -306,8 +314,7 @@ class ValidateOps(CoreBase):
         elif status == "moved" and session is not None:
             self._decoded.pop(parsed.session_id, None)  # the read decodes the new marks
             facts = reply.facts
-            logins, learning, learned = country_history(facts.get("c", ""),
-                                                        facts.get("fs", ""), now, rules)
+            logins, learning, learned = _history(facts, now, rules)
             moved = place_finding(
                 rules, session_country=session.country, place=place,
                 place_logins=logins, learning=learning, learned=learned,
